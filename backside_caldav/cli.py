@@ -1,0 +1,171 @@
+"""The `backside-caldav` command: serve, account, db-url, migrate.
+
+Every failure is one line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__, accounts, db, migrate
+from .errors import BacksideError, ConfigError, DatabaseUnavailable
+from .settings import configured_database_url, default_data_dir, libpq_url
+
+
+def resolve_database_url(keep_embedded_running: bool = True) -> str:
+    """BACKSIDE_DATABASE_URL if set, else the embedded PostgreSQL (started if needed)."""
+    url = configured_database_url()
+    if url:
+        return url
+    from .embedded import start_embedded
+    return start_embedded(default_data_dir(), keep_running=keep_embedded_running)
+
+
+def _engine_checked(url: str):
+    import sqlalchemy as sa
+    engine = db.get_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - reported as one line
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        raise DatabaseUnavailable(f"cannot reach the database: {reason}") from exc
+    return engine
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from waitress.server import create_server
+
+    from .web.app import build_app
+
+    if not 0 < args.port < 65536:
+        raise ConfigError(f"port must be 1-65535, got {args.port}")
+    url = resolve_database_url()
+    engine = _engine_checked(url)
+    migrate.upgrade(engine)
+    app = build_app(url, Path(args.config) if args.config else None)
+    try:
+        server = create_server(app, host=args.host, port=args.port, threads=args.threads,
+                               ident="backside-caldav", clear_untrusted_proxy_headers=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from exc
+    print(f"backside-caldav {__version__} serving CalDAV on http://{args.host}:{args.port}/",
+          flush=True)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    engine = _engine_checked(resolve_database_url())
+    applied = migrate.upgrade(engine)
+    print(f"schema at {migrate.head_revision()}" + (" (migrated)" if applied else " (up to date)"))
+    return 0
+
+
+def cmd_db_url(args: argparse.Namespace) -> int:
+    print(libpq_url(resolve_database_url()))
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        if not sys.stdin.isatty():
+            raise ConfigError("no terminal to ask for a password: use --password-stdin")
+        password = getpass.getpass("Password: ")
+        if password != getpass.getpass("Repeat password: "):
+            raise ConfigError("the passwords do not match")
+    return password
+
+
+def cmd_account_add(args: argparse.Namespace) -> int:
+    password = _read_password(args)
+    engine = _engine_checked(resolve_database_url())
+    migrate.upgrade(engine)
+    tenant_id = accounts.add_account(engine, args.username, args.tenant, password)
+    print(f"account {args.username} created for tenant {args.tenant} ({tenant_id})")
+    return 0
+
+
+def cmd_account_passwd(args: argparse.Namespace) -> int:
+    password = _read_password(args)
+    engine = _engine_checked(resolve_database_url())
+    accounts.set_password(engine, args.username, password)
+    print(f"password of {args.username} changed")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="backside-caldav",
+        description="CalDAV server over the tenant's PostgreSQL calendar tables. "
+                    "Uses $BACKSIDE_DATABASE_URL, or an embedded PostgreSQL under "
+                    "$BACKSIDE_DATA_DIR when it is not set.")
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="migrate the schema if needed and serve CalDAV",
+                           description="Migrate the schema if needed and serve CalDAV "
+                                       "(and the health check at /health) on one port.")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=5232, help="port to listen on (5232)")
+    serve.add_argument("--threads", type=int, default=8, help="worker threads (8)")
+    serve.add_argument("--config", help="Radicale config file (default: config/radicale.conf)")
+    serve.set_defaults(func=cmd_serve)
+
+    mig = sub.add_parser("migrate", help="bring the database schema up to date",
+                         description="Apply pending schema migrations and exit.")
+    mig.set_defaults(func=cmd_migrate)
+
+    url = sub.add_parser("db-url", help="print the database URL in use",
+                         description="Print the PostgreSQL URL in use (starting the embedded "
+                                     "database if needed), for other applications and scripts.")
+    url.set_defaults(func=cmd_db_url)
+
+    account = sub.add_parser("account", help="manage CalDAV logins",
+                             description="Manage CalDAV logins.")
+    account_sub = account.add_subparsers(dest="account_command", required=True)
+    add = account_sub.add_parser("add", help="create a login (and its tenant if needed)",
+                                 description="Create the tenant if needed and a CalDAV login "
+                                             "for it. The password is stored as an Argon2 hash.")
+    add.add_argument("username")
+    add.add_argument("--tenant", required=True, help="tenant name")
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read the password from the first line of standard input")
+    add.set_defaults(func=cmd_account_add)
+    passwd = account_sub.add_parser("passwd", help="change a login's password",
+                                    description="Change a login's password.")
+    passwd.add_argument("username")
+    passwd.add_argument("--password-stdin", action="store_true",
+                        help="read the password from the first line of standard input")
+    passwd.set_defaults(func=cmd_account_passwd)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except BacksideError as exc:
+        print(f"backside-caldav: error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:
+        print(f"backside-caldav: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,266 @@
+"""iCalendar -> records: what a client sent, as column values.
+
+Parsing uses `icalendar` (not vobject) because it resolves non-IANA TZIDs from
+the resource's own VTIMEZONE and keeps unknown properties untouched.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import icalendar
+from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
+
+from .errors import InvalidCalendarData
+from .records import (
+    EVENT_TYPES,
+    RSVP_FROM_PARTSTAT,
+    STATUSES,
+    AttendeeRecord,
+    EventRecord,
+    ResourceRecord,
+)
+
+UTC = timezone.utc
+OBJECT_COMPONENTS = ("VEVENT", "VTODO", "VJOURNAL")
+EVENT_TYPE_PROPERTY = "X-BACKSIDE-EVENT-TYPE"
+MAX_SEQUENCE = 2**31 - 1
+
+
+def iana_zone(name: str | None) -> str | None:
+    """The IANA name for a TZID, or None when it names no zone we know."""
+    if not name:
+        return None
+    name = str(name).strip()
+    if name in WINDOWS_TO_OLSON:
+        return WINDOWS_TO_OLSON[name]
+    # Some clients send "/mozilla.org/20050126_1/Europe/Berlin" style ids.
+    candidates = [name]
+    if "/" in name:
+        parts = name.strip("/").split("/")
+        candidates += ["/".join(parts[i:]) for i in range(1, len(parts) - 1)]
+    for candidate in candidates:
+        try:
+            ZoneInfo(candidate)
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+        return candidate
+    return None
+
+
+def zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name) if name else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def to_utc(value: date | datetime, day_zone: str | None) -> datetime:
+    """A DATE is midnight in the event's zone; a floating time is read as UTC."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+    return datetime.combine(value, time(0), tzinfo=zone(day_zone)).astimezone(UTC)
+
+
+def parse_calendar(text: str) -> icalendar.Calendar:
+    try:
+        calendars = icalendar.Calendar.from_ical(text, multiple=True)
+    except Exception as exc:  # icalendar raises ValueError, KeyError, IndexError...
+        raise InvalidCalendarData(f"not valid iCalendar: {exc}") from exc
+    if len(calendars) != 1 or calendars[0].name != "VCALENDAR":
+        raise InvalidCalendarData("a calendar object must contain exactly one VCALENDAR")
+    return calendars[0]
+
+
+def parse_resource(text: str, default_zone: str | None = None) -> ResourceRecord:
+    """Parse one calendar object resource; default_zone places all-day dates."""
+    cal = parse_calendar(text)
+    objects = [c for c in cal.subcomponents if c.name in OBJECT_COMPONENTS]
+    if not objects:
+        raise InvalidCalendarData("no VEVENT, VTODO or VJOURNAL in the calendar object")
+    kinds = {c.name for c in objects}
+    if len(kinds) > 1:
+        raise InvalidCalendarData(f"one resource may hold one component type, got {sorted(kinds)}")
+    uids = {str(c.get("UID", "")).strip() for c in objects}
+    if len(uids) != 1 or "" in uids:
+        raise InvalidCalendarData("every component of a resource must carry the same UID")
+    component = kinds.pop()
+    resource = ResourceRecord(component=component, uid=uids.pop())
+    if component != "VEVENT":
+        return resource
+    events = [parse_event(c, default_zone) for c in objects]
+    masters = [e for e in events if e.recurrence_id is None]
+    if len(masters) > 1:
+        raise InvalidCalendarData("more than one VEVENT without RECURRENCE-ID for the same UID")
+    seen: set[datetime] = set()
+    for event in events:
+        if event.recurrence_id is not None:
+            if event.recurrence_id in seen:
+                raise InvalidCalendarData("two overrides with the same RECURRENCE-ID")
+            seen.add(event.recurrence_id)
+    resource.events = masters + [e for e in events if e.recurrence_id is not None]
+    return resource
+
+
+def _text(component: icalendar.cal.Component, name: str) -> str | None:
+    value = component.get(name)
+    if value is None:
+        return None
+    if isinstance(value, list):
+        value = value[0]
+    return str(value)
+
+
+def _when(component: icalendar.cal.Component, name: str) -> date | datetime | None:
+    prop = component.get(name)
+    if prop is None:
+        return None
+    if isinstance(prop, list):
+        prop = prop[0]
+    try:
+        return prop.dt
+    except AttributeError as exc:
+        raise InvalidCalendarData(f"{name} is not a date or date-time") from exc
+
+
+def _date_list(component: icalendar.cal.Component, name: str, day_zone: str | None) -> list[datetime]:
+    props = component.get(name)
+    if props is None:
+        return []
+    if not isinstance(props, list):
+        props = [props]
+    values: list[datetime] = []
+    for prop in props:
+        for item in getattr(prop, "dts", []):
+            dt = item.dt
+            if isinstance(dt, tuple):  # RDATE;VALUE=PERIOD
+                dt = dt[0]
+            if isinstance(dt, (date, datetime)):
+                values.append(to_utc(dt, day_zone))
+    return sorted(set(values))
+
+
+def _tzid(value: date | datetime, prop: object) -> str | None:
+    params = getattr(prop, "params", {}) or {}
+    tzid = params.get("TZID")
+    if tzid:
+        return iana_zone(tzid)
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return "UTC"
+    return None
+
+
+def _email(address: object) -> str | None:
+    value = str(address).strip()
+    if value.lower().startswith("mailto:"):
+        value = value[7:].strip()
+        return value or None
+    return None
+
+
+def parse_attendee(prop: object) -> AttendeeRecord | None:
+    value = str(prop).strip()
+    params = getattr(prop, "params", {}) or {}
+    email = _email(value)
+    contact_id = None
+    if email is None:
+        if value.lower().startswith("urn:uuid:"):
+            contact_id = value[9:]
+        else:
+            return None  # kept in the client's text, not as a row
+    partstat = str(params.get("PARTSTAT", "NEEDS-ACTION")).upper()
+    return AttendeeRecord(
+        email=email,
+        name=str(params["CN"]) if params.get("CN") else None,
+        rsvp_status=RSVP_FROM_PARTSTAT.get(partstat, "pending"),
+        role=str(params["ROLE"]).upper() if params.get("ROLE") else None,
+        contact_id=contact_id,
+    )
+
+
+def parse_event(comp: icalendar.cal.Component, default_zone: str | None = None) -> EventRecord:
+    start = _when(comp, "DTSTART")
+    if start is None:
+        raise InvalidCalendarData("VEVENT without DTSTART")
+    start_prop = comp["DTSTART"]
+    is_all_day = not isinstance(start, datetime)
+    is_floating = isinstance(start, datetime) and start.tzinfo is None
+    tz_name = default_zone if is_all_day else _tzid(start, start_prop)
+    start_utc = to_utc(start, tz_name)
+
+    end = _when(comp, "DTEND")
+    if end is not None:
+        if isinstance(end, datetime) != isinstance(start, datetime):
+            raise InvalidCalendarData("DTSTART and DTEND must both be dates or both date-times")
+        end_utc = to_utc(end, tz_name)
+    elif comp.get("DURATION") is not None:
+        duration = comp["DURATION"].dt
+        if not isinstance(duration, timedelta):
+            raise InvalidCalendarData("DURATION is not a duration")
+        end_utc = start_utc + duration
+    else:
+        end_utc = start_utc + (timedelta(days=1) if is_all_day else timedelta(0))
+    if end_utc < start_utc:
+        raise InvalidCalendarData("DTEND is before DTSTART")
+
+    rrule = comp.get("RRULE")
+    if isinstance(rrule, list):
+        rrule = rrule[0]
+    rrule_text = rrule.to_ical().decode() if rrule is not None else None
+
+    recurrence = _when(comp, "RECURRENCE-ID")
+    status = (_text(comp, "STATUS") or "").lower()
+    transp = (_text(comp, "TRANSP") or "").lower()
+    organizer = comp.get("ORGANIZER")
+    try:
+        sequence = int(str(comp.get("SEQUENCE", 0)))
+    except ValueError as exc:
+        raise InvalidCalendarData("SEQUENCE is not an integer") from exc
+    if not 0 <= sequence <= MAX_SEQUENCE:
+        raise InvalidCalendarData("SEQUENCE is out of range")
+
+    attendees_prop = comp.get("ATTENDEE", [])
+    if not isinstance(attendees_prop, list):
+        attendees_prop = [attendees_prop]
+    attendees: list[AttendeeRecord] = []
+    seen: set[str] = set()
+    for prop in attendees_prop:
+        attendee = parse_attendee(prop)
+        if attendee is not None and attendee.key() not in seen:
+            seen.add(attendee.key())
+            attendees.append(attendee)
+
+    return EventRecord(
+        title=_text(comp, "SUMMARY"),
+        description=_text(comp, "DESCRIPTION"),
+        location=_text(comp, "LOCATION"),
+        start_time=start_utc,
+        end_time=end_utc,
+        timezone=tz_name,
+        is_all_day=is_all_day,
+        is_floating=is_floating,
+        event_type=event_type_of(comp),
+        rrule=rrule_text,
+        rdates=_date_list(comp, "RDATE", tz_name),
+        exdates=_date_list(comp, "EXDATE", tz_name),
+        status=status if status in STATUSES else None,
+        transparency=transp if transp in ("opaque", "transparent") else None,
+        organizer=_email(organizer) if organizer is not None else None,
+        sequence=sequence,
+        recurrence_id=to_utc(recurrence, tz_name) if recurrence is not None else None,
+        attendees=attendees,
+    )
+
+
+def event_type_of(comp: icalendar.cal.Component) -> str:
+    """X-BACKSIDE-EVENT-TYPE carries the type; Outlook's OOF busy status implies one."""
+    declared = (_text(comp, EVENT_TYPE_PROPERTY) or "").strip().lower()
+    if declared in EVENT_TYPES:
+        return declared
+    busy = (_text(comp, "X-MICROSOFT-CDO-BUSYSTATUS") or "").strip().upper()
+    if busy == "OOF":
+        return "out_of_office"
+    return "event"

@@ -1,0 +1,425 @@
+"""All SQL the CalDAV side runs, in one place. Every query names its tenant.
+
+Functions take an open connection (one transaction per request, opened by
+the caller with the tenant set) and return plain records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from .errors import InvalidCalendarData
+from .ical_parse import parse_resource
+from .ical_render import render_resource
+from .records import AttendeeRecord, EventRecord, ResourceRecord
+
+UTC = timezone.utc
+SYNC_TOKEN_PREFIX = "http://backside-caldav.invalid/sync/"
+
+
+@dataclass
+class CalendarRow:
+    id: str
+    href: str
+    name: str | None
+    color: str | None
+    description: str | None
+    timezone: str | None
+    calendar_order: int | None
+    components: list[str]
+    props: dict[str, str]
+    sync_counter: int
+    sync_floor: int
+    updated_at: datetime
+
+
+@dataclass
+class StoredItem:
+    """A resource fully loaded: REPORT renders after the transaction ends."""
+
+    href: str
+    uid: str
+    component: str
+    revision: int
+    text: str
+    updated_at: datetime
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.revision}"'
+
+
+def _q(sql: str) -> sa.TextClause:
+    return sa.text(sql)
+
+
+# --- accounts and tenants -------------------------------------------------
+
+def enter_tenant_of(conn: Connection, username: str) -> str | None:
+    """Look up the login's tenant and set it for this transaction (one round trip)."""
+    row = conn.execute(_q(
+        "SELECT tenant_id::text, set_config('backside.tenant_id', tenant_id::text, true) "
+        "FROM accounts WHERE username = :u"), {"u": username}).first()
+    return row[0] if row else None
+
+
+# --- calendars -------------------------------------------------------------
+
+_CAL_COLS = ("id::text, href, name, color, description, timezone, calendar_order, components, "
+             "props, sync_counter, sync_floor, updated_at")
+
+
+def list_calendars(conn: Connection, tenant: str) -> list[CalendarRow]:
+    rows = conn.execute(_q(f"SELECT {_CAL_COLS} FROM calendars WHERE tenant_id = :t "
+                           "ORDER BY calendar_order NULLS LAST, name, href"), {"t": tenant})
+    return [CalendarRow(*r) for r in rows]
+
+
+def get_calendar(conn: Connection, tenant: str, href: str) -> CalendarRow | None:
+    row = conn.execute(_q(f"SELECT {_CAL_COLS} FROM calendars WHERE tenant_id = :t AND href = :h"),
+                       {"t": tenant, "h": href}).first()
+    return CalendarRow(*row) if row else None
+
+
+def create_calendar(conn: Connection, tenant: str, href: str, values: dict[str, Any]) -> CalendarRow:
+    values = dict(values)
+    values.setdefault("name", href)
+    cols = ", ".join(values)
+    binds = ", ".join(f"CAST(:{k} AS jsonb)" if k == "props" else f":{k}" for k in values)
+    row = conn.execute(_q(f"INSERT INTO calendars (tenant_id, href, {cols}) "
+                          f"VALUES (:t, :href, {binds}) RETURNING {_CAL_COLS}"),
+                       {"t": tenant, "href": href, **_jsonify(values)}).one()
+    return CalendarRow(*row)
+
+
+def update_calendar(conn: Connection, tenant: str, calendar_id: str, values: dict[str, Any]) -> None:
+    if not values:
+        return
+    sets = ", ".join(f"{k} = CAST(:{k} AS jsonb)" if k == "props" else f"{k} = :{k}"
+                     for k in values)
+    conn.execute(_q(f"UPDATE calendars SET {sets} WHERE tenant_id = :t AND id = :c"),
+                 {"t": tenant, "c": calendar_id, **_jsonify(values)})
+
+
+def delete_calendar(conn: Connection, tenant: str, calendar_id: str) -> None:
+    conn.execute(_q("DELETE FROM calendars WHERE tenant_id = :t AND id = :c"),
+                 {"t": tenant, "c": calendar_id})
+
+
+def _jsonify(values: dict[str, Any]) -> dict[str, Any]:
+    import json
+    return {k: json.dumps(v) if k == "props" else v for k, v in values.items()}
+
+
+# --- reading resources -----------------------------------------------------
+
+_EVENT_COLS = ("id::text, series_id::text, uid, href, title, description, location, start_time, "
+               "end_time, timezone, is_all_day, event_type, rrule, rdates, exdates, status, "
+               "transparency, organizer, sequence, recurrence_id, revision, ical_source, "
+               "ical_revision, updated_at")
+
+
+def _event_record(r: Any) -> EventRecord:
+    return EventRecord(
+        id=r.id, title=r.title, description=r.description, location=r.location,
+        start_time=r.start_time, end_time=r.end_time, timezone=r.timezone,
+        is_all_day=r.is_all_day, is_floating=False, event_type=r.event_type, rrule=r.rrule,
+        rdates=sorted(r.rdates or []), exdates=sorted(r.exdates or []), status=r.status,
+        transparency=r.transparency, organizer=r.organizer, sequence=r.sequence,
+        recurrence_id=r.recurrence_id,
+    )
+
+
+def _load_events(conn: Connection, tenant: str, masters: list[Any]) -> list[StoredItem]:
+    """Turn master rows into items, rendering only those another writer changed."""
+    items: list[StoredItem] = []
+    stale = [m for m in masters if not m.ical_source or m.ical_revision != m.revision]
+    children: dict[str, list[Any]] = {}
+    attendees: dict[str, list[AttendeeRecord]] = {}
+    if stale:
+        ids = [m.id for m in stale]
+        for r in conn.execute(_q(f"SELECT {_EVENT_COLS} FROM events WHERE tenant_id = :t "
+                                 "AND series_id = ANY(CAST(:ids AS uuid[])) "
+                                 "ORDER BY recurrence_id"), {"t": tenant, "ids": ids}):
+            children.setdefault(r.series_id, []).append(r)
+        all_ids = ids + [c.id for rows in children.values() for c in rows]
+        for a in conn.execute(_q(
+                "SELECT event_id::text, email, name, rsvp_status, role, contact_id::text "
+                "FROM event_attendees WHERE tenant_id = :t "
+                "AND event_id = ANY(CAST(:ids AS uuid[])) ORDER BY created_at, id"),
+                {"t": tenant, "ids": all_ids}):
+            attendees.setdefault(a.event_id, []).append(AttendeeRecord(
+                email=a.email, name=a.name, rsvp_status=a.rsvp_status, role=a.role,
+                contact_id=a.contact_id))
+    for m in masters:
+        if m.ical_source and m.ical_revision == m.revision:
+            text = m.ical_source
+        else:
+            records = []
+            for r in [m, *children.get(m.id, [])]:
+                record = _event_record(r)
+                record.attendees = attendees.get(r.id, [])
+                records.append(record)
+            text = render_resource(m.uid, records, m.ical_source, m.updated_at)
+        items.append(StoredItem(m.href, m.uid, "VEVENT", m.revision, text, m.updated_at))
+    return items
+
+
+def get_items(conn: Connection, tenant: str, calendar_id: str,
+              hrefs: list[str] | None = None, for_update: bool = False) -> list[StoredItem]:
+    """Resources by href (None: all). for_update locks the rows until commit."""
+    params: dict[str, Any] = {"t": tenant, "c": calendar_id}
+    where = ""
+    if hrefs is not None:
+        where = "AND href = ANY(:hrefs)"
+        params["hrefs"] = list(hrefs)
+    lock = " FOR UPDATE" if for_update else ""
+    masters = conn.execute(_q(
+        f"SELECT {_EVENT_COLS} FROM events WHERE tenant_id = :t AND calendar_id = :c "
+        f"AND series_id IS NULL AND deleted_at IS NULL {where}{lock}"), params).all()
+    items = _load_events(conn, tenant, masters)
+    for r in conn.execute(_q(
+            "SELECT href, uid, component, revision, ical_source, updated_at FROM calendar_objects "
+            f"WHERE tenant_id = :t AND calendar_id = :c {where}{lock}"), params):
+        items.append(StoredItem(r.href, r.uid, r.component, r.revision, r.ical_source,
+                                r.updated_at))
+    return items
+
+
+def get_filtered(conn: Connection, tenant: str, calendar_id: str, component: str | None,
+                 start: datetime, end: datetime) -> list[StoredItem]:
+    """Resources whose conservative span meets [start, end); Radicale re-checks exactly."""
+    params = {"t": tenant, "c": calendar_id, "s": start, "e": end}
+    items: list[StoredItem] = []
+    if component in (None, "VEVENT"):
+        masters = conn.execute(_q(
+            f"SELECT {_EVENT_COLS} FROM events WHERE tenant_id = :t AND calendar_id = :c "
+            "AND series_id IS NULL AND deleted_at IS NULL AND id IN ("
+            "  SELECT coalesce(series_id, id) FROM events WHERE tenant_id = :t "
+            "  AND calendar_id = :c AND deleted_at IS NULL "
+            "  AND range_start < :e AND range_end > :s)"), params).all()
+        items += _load_events(conn, tenant, masters)
+    if component != "VEVENT":
+        comp_filter = "" if component is None else "AND component = :comp"
+        for r in conn.execute(_q(
+                "SELECT href, uid, component, revision, ical_source, updated_at "
+                f"FROM calendar_objects WHERE tenant_id = :t AND calendar_id = :c {comp_filter} "
+                "AND (range_start IS NULL OR (range_start < :e AND range_end > :s))"),
+                {**params, "comp": component}):
+            items.append(StoredItem(r.href, r.uid, r.component, r.revision, r.ical_source,
+                                    r.updated_at))
+    return items
+
+
+def has_uid(conn: Connection, tenant: str, calendar_id: str, uid: str) -> bool:
+    return conn.execute(_q(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE tenant_id = :t AND calendar_id = :c "
+        "AND uid = :u AND series_id IS NULL AND deleted_at IS NULL) "
+        "OR EXISTS (SELECT 1 FROM calendar_objects WHERE tenant_id = :t AND calendar_id = :c "
+        "AND uid = :u)"), {"t": tenant, "c": calendar_id, "u": uid}).scalar_one()
+
+
+# --- writing resources -----------------------------------------------------
+
+_WRITE_COLS = ("title", "description", "location", "start_time", "end_time", "timezone",
+               "is_all_day", "event_type", "rrule", "rdates", "exdates", "status",
+               "transparency", "organizer", "sequence", "recurrence_id")
+
+
+def _row_values(event: EventRecord) -> dict[str, Any]:
+    values = {k: getattr(event, k) for k in _WRITE_COLS}
+    values["rdates"] = event.rdates or None
+    values["exdates"] = event.exdates or None
+    return values
+
+
+def put_item(conn: Connection, tenant: str, calendar: CalendarRow, href: str,
+             text: str) -> StoredItem:
+    """Store one resource at href (create or replace) from the client's text."""
+    resource = parse_resource(text, calendar.timezone)
+    if resource.component not in calendar.components:
+        raise InvalidCalendarData(
+            f"this calendar accepts {', '.join(calendar.components)}, not {resource.component}")
+    if resource.component == "VEVENT":
+        conn.execute(_q("DELETE FROM calendar_objects WHERE tenant_id = :t AND calendar_id = :c "
+                        "AND href = :h"), {"t": tenant, "c": calendar.id, "h": href})
+        _put_event(conn, tenant, calendar.id, href, text, resource)
+    else:
+        _soft_delete_event(conn, tenant, calendar.id, href)
+        _put_object(conn, tenant, calendar.id, href, text, resource)
+    return get_items(conn, tenant, calendar.id, [href])[0]
+
+
+def _put_object(conn: Connection, tenant: str, calendar_id: str, href: str, text: str,
+                resource: ResourceRecord) -> None:
+    conn.execute(_q(
+        "INSERT INTO calendar_objects (tenant_id, calendar_id, component, uid, href, ical_source) "
+        "VALUES (:t, :c, :comp, :u, :h, :src) "
+        "ON CONFLICT (tenant_id, calendar_id, href) DO UPDATE SET component = EXCLUDED.component, "
+        "uid = EXCLUDED.uid, ical_source = EXCLUDED.ical_source"),
+        {"t": tenant, "c": calendar_id, "comp": resource.component, "u": resource.uid,
+         "h": href, "src": text})
+
+
+def _put_event(conn: Connection, tenant: str, calendar_id: str, href: str, text: str,
+               resource: ResourceRecord) -> None:
+    primary, *overrides = resource.events
+    existing = conn.execute(_q(
+        "SELECT id::text FROM events WHERE tenant_id = :t AND calendar_id = :c AND href = :h "
+        "AND series_id IS NULL AND deleted_at IS NULL FOR UPDATE"),
+        {"t": tenant, "c": calendar_id, "h": href}).scalar()
+    values = _row_values(primary)
+    base = {"t": tenant, "c": calendar_id, "uid": resource.uid, "h": href, "src": text}
+    if existing is None:
+        cols = ", ".join(values)
+        binds = ", ".join(f":{k}" for k in values)
+        event_id = conn.execute(_q(
+            f"INSERT INTO events (tenant_id, calendar_id, uid, href, ical_source, {cols}) "
+            f"VALUES (:t, :c, :uid, :h, :src, {binds}) RETURNING id::text"),
+            {**base, **values}).scalar_one()
+    else:
+        event_id = existing
+        sets = ", ".join(f"{k} = :{k}" for k in values)
+        conn.execute(_q(f"UPDATE events SET uid = :uid, ical_source = :src, {sets} "
+                        "WHERE tenant_id = :t AND id = :id"), {**base, **values, "id": event_id})
+    _sync_attendees(conn, tenant, event_id, primary.attendees)
+    _sync_overrides(conn, tenant, calendar_id, event_id, resource.uid, overrides)
+    conn.execute(_q("UPDATE events SET ical_revision = revision WHERE tenant_id = :t AND id = :id"),
+                 {"t": tenant, "id": event_id})
+
+
+def _sync_overrides(conn: Connection, tenant: str, calendar_id: str, series_id: str, uid: str,
+                    overrides: list[EventRecord]) -> None:
+    current = {r.recurrence_id: r.id for r in conn.execute(_q(
+        "SELECT id::text, recurrence_id FROM events WHERE tenant_id = :t AND series_id = :s"),
+        {"t": tenant, "s": series_id})}
+    for event in overrides:
+        values = _row_values(event)
+        event_id = current.pop(event.recurrence_id, None)
+        if event_id is None:
+            cols = ", ".join(values)
+            binds = ", ".join(f":{k}" for k in values)
+            event_id = conn.execute(_q(
+                f"INSERT INTO events (tenant_id, calendar_id, uid, series_id, {cols}) "
+                f"VALUES (:t, :c, :uid, :s, {binds}) RETURNING id::text"),
+                {"t": tenant, "c": calendar_id, "uid": uid, "s": series_id, **values}).scalar_one()
+        else:
+            sets = ", ".join(f"{k} = :{k}" for k in values)
+            conn.execute(_q(f"UPDATE events SET {sets} WHERE tenant_id = :t AND id = :id"),
+                         {"t": tenant, "id": event_id, **values})
+        _sync_attendees(conn, tenant, event_id, event.attendees)
+    if current:
+        conn.execute(_q("DELETE FROM events WHERE tenant_id = :t "
+                        "AND id = ANY(CAST(:ids AS uuid[]))"),
+                     {"t": tenant, "ids": list(current.values())})
+
+
+def _sync_attendees(conn: Connection, tenant: str, event_id: str,
+                    attendees: list[AttendeeRecord]) -> None:
+    """Diff by identity so rows keep their ids and contact_id across client edits."""
+    existing: dict[str, Any] = {}
+    duplicates: list[str] = []
+    for r in conn.execute(_q(
+            "SELECT id::text, email, name, rsvp_status, role, contact_id::text "
+            "FROM event_attendees WHERE tenant_id = :t AND event_id = :e"),
+            {"t": tenant, "e": event_id}):
+        key = AttendeeRecord(email=r.email, contact_id=r.contact_id).key()
+        if key in existing:
+            duplicates.append(r.id)
+        else:
+            existing[key] = r
+    to_delete = duplicates
+    for attendee in attendees:
+        row = existing.pop(attendee.key(), None)
+        if row is None:
+            conn.execute(_q(
+                "INSERT INTO event_attendees (tenant_id, event_id, email, name, rsvp_status, "
+                "role, contact_id) VALUES (:t, :e, :email, :name, :rsvp, :role, :contact)"),
+                {"t": tenant, "e": event_id, "email": attendee.email, "name": attendee.name,
+                 "rsvp": attendee.rsvp_status, "role": attendee.role,
+                 "contact": attendee.contact_id})
+        elif (row.name, row.rsvp_status, row.role) != (attendee.name, attendee.rsvp_status,
+                                                       attendee.role):
+            conn.execute(_q(
+                "UPDATE event_attendees SET name = :name, rsvp_status = :rsvp, role = :role, "
+                "updated_at = now() WHERE tenant_id = :t AND id = :id"),
+                {"t": tenant, "id": row.id, "name": attendee.name,
+                 "rsvp": attendee.rsvp_status, "role": attendee.role})
+    to_delete += [r.id for r in existing.values()]
+    if to_delete:
+        conn.execute(_q("DELETE FROM event_attendees WHERE tenant_id = :t "
+                        "AND id = ANY(CAST(:ids AS uuid[]))"), {"t": tenant, "ids": to_delete})
+
+
+def _soft_delete_event(conn: Connection, tenant: str, calendar_id: str, href: str) -> int:
+    return conn.execute(_q(
+        "UPDATE events SET deleted_at = now() WHERE tenant_id = :t AND calendar_id = :c "
+        "AND href = :h AND series_id IS NULL AND deleted_at IS NULL"),
+        {"t": tenant, "c": calendar_id, "h": href}).rowcount
+
+
+def delete_item(conn: Connection, tenant: str, calendar_id: str, href: str) -> bool:
+    """Events go to the trash (deleted_at); tasks and journals are removed."""
+    deleted = _soft_delete_event(conn, tenant, calendar_id, href)
+    deleted += conn.execute(_q(
+        "DELETE FROM calendar_objects WHERE tenant_id = :t AND calendar_id = :c AND href = :h"),
+        {"t": tenant, "c": calendar_id, "h": href}).rowcount
+    return deleted > 0
+
+
+def move_item(conn: Connection, tenant: str, from_calendar: str, href: str, to_calendar: str,
+              to_href: str) -> None:
+    if (from_calendar, href) != (to_calendar, to_href):
+        delete_item(conn, tenant, to_calendar, to_href)
+    params = {"t": tenant, "fc": from_calendar, "h": href, "tc": to_calendar, "th": to_href}
+    master = conn.execute(_q(
+        "UPDATE events SET calendar_id = :tc, href = :th WHERE tenant_id = :t "
+        "AND calendar_id = :fc AND href = :h AND series_id IS NULL AND deleted_at IS NULL "
+        "RETURNING id::text"), params).scalar()
+    if master is not None:
+        conn.execute(_q("UPDATE events SET calendar_id = :tc WHERE tenant_id = :t "
+                        "AND series_id = :s"), {"t": tenant, "tc": to_calendar, "s": master})
+    conn.execute(_q("UPDATE calendar_objects SET calendar_id = :tc, href = :th "
+                    "WHERE tenant_id = :t AND calendar_id = :fc AND href = :h"), params)
+
+
+# --- sync ------------------------------------------------------------------
+
+def sync_token(calendar: CalendarRow) -> str:
+    return f"{SYNC_TOKEN_PREFIX}{calendar.id}/{calendar.sync_counter}"
+
+
+def parse_sync_token(calendar: CalendarRow, token: str) -> int:
+    """The counter in a token of this calendar; ValueError for anything else."""
+    if not token.startswith(SYNC_TOKEN_PREFIX):
+        raise ValueError("sync token of another server")
+    calendar_id, _, counter = token[len(SYNC_TOKEN_PREFIX):].partition("/")
+    if calendar_id != calendar.id or not counter.isdigit():
+        raise ValueError("sync token of another collection")
+    value = int(counter)
+    if value > calendar.sync_counter or value < calendar.sync_floor:
+        raise ValueError("sync token is no longer valid")
+    return value
+
+
+def changed_hrefs(conn: Connection, tenant: str, calendar_id: str, since: int) -> list[str]:
+    return list(conn.execute(_q(
+        "SELECT DISTINCT href FROM calendar_changes WHERE tenant_id = :t AND calendar_id = :c "
+        "AND counter > :n"), {"t": tenant, "c": calendar_id, "n": since}).scalars())
+
+
+def all_hrefs(conn: Connection, tenant: str, calendar_id: str) -> list[str]:
+    return list(conn.execute(_q(
+        "SELECT href FROM events WHERE tenant_id = :t AND calendar_id = :c "
+        "AND series_id IS NULL AND deleted_at IS NULL "
+        "UNION ALL SELECT href FROM calendar_objects WHERE tenant_id = :t AND calendar_id = :c"),
+        {"t": tenant, "c": calendar_id}).scalars())
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,1 @@
+"""Glue between Radicale and the domain: auth plugin, middleware, app composition."""

@@ -1,0 +1,119 @@
+"""The WSGI application: Radicale with our storage, behind a thin middleware.
+
+The middleware exists for what Radicale cannot do from inside a plugin:
+keep the client's original PUT bytes, refuse what this server does not
+store (address books) with a clear message, answer a health check, and
+enforce the body size limit before anything parses the body.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import radicale
+import sqlalchemy as sa
+from radicale import config as radicale_config
+from radicale import pathutils
+
+from backside_caldav import db
+from backside_caldav.request_context import RequestInfo, current_request
+
+CONFIG_FILE = Path(__file__).resolve().parents[2] / "config" / "radicale.conf"
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict, StartResponse], Iterable[bytes]]
+
+
+def load_configuration(database_url: str, config_file: Path | None = None,
+                       overrides: dict[str, dict[str, str]] | None = None
+                       ) -> radicale_config.Configuration:
+    configuration = radicale_config.load()
+    path = config_file or CONFIG_FILE
+    if path.exists():
+        configuration = radicale_config.load([(str(path), False)])
+    values = {"storage": {"database_url": database_url}}
+    for section, options in (overrides or {}).items():
+        values.setdefault(section, {}).update(options)
+    configuration.update(values, "backside-caldav", privileged=True)
+    return configuration
+
+
+def _text_response(start_response: StartResponse, status: str, message: str,
+                   headers: list[tuple[str, str]] | None = None) -> list[bytes]:
+    body = (message + "\n").encode()
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8"),
+                            ("Content-Length", str(len(body))), *(headers or [])])
+    return [body]
+
+
+class BacksideMiddleware:
+    def __init__(self, app: WSGIApp, engine: sa.engine.Engine, max_content_length: int) -> None:
+        self.app = app
+        self.engine = engine
+        self.max_content_length = max_content_length
+
+    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        raw_path = environ.get("PATH_INFO", "/")
+        if raw_path in ("/health", "/healthz") and method == "GET":
+            return self._health(start_response)
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return _text_response(start_response, "400 Bad Request",
+                                  "Content-Length is not a number")
+        if length < 0:
+            return _text_response(start_response, "400 Bad Request", "negative Content-Length")
+        if self.max_content_length and length > self.max_content_length:
+            return _text_response(start_response, "413 Payload Too Large",
+                                  f"request body over the {self.max_content_length} byte limit")
+        sane = pathutils.strip_path(pathutils.sanitize_path(raw_path))
+        if method == "DELETE" and "/" not in sane:
+            return _text_response(start_response, "403 Forbidden",
+                                  "the root and a home collection cannot be deleted; "
+                                  "delete calendars one by one")
+        body: bytes | None = None
+        if method in ("PUT", "MKCOL"):
+            body = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(body)
+        if method == "MKCOL" and body and b"addressbook" in body:
+            return _text_response(start_response, "403 Forbidden",
+                                  "address books are not supported by this server; "
+                                  "it stores calendars (events, tasks and journals) only")
+        charset = "utf-8"
+        content_type = environ.get("CONTENT_TYPE", "")
+        if "charset=" in content_type:
+            charset = content_type.split("charset=", 1)[1].split(";")[0].strip().strip('"') or charset
+        token = current_request.set(RequestInfo(method, sane, body, charset))
+        try:
+            # Radicale answers eagerly (a list), so the body is used in time.
+            return self.app(environ, start_response)
+        finally:
+            current_request.reset(token)
+
+    def _health(self, start_response: StartResponse) -> list[bytes]:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            status, payload = "200 OK", {"status": "ok", "database": "ok"}
+        except Exception:  # noqa: BLE001 - any failure means unhealthy
+            status, payload = "503 Service Unavailable", {"status": "unavailable",
+                                                          "database": "unreachable"}
+        body = json.dumps(payload).encode()
+        start_response(status, [("Content-Type", "application/json"),
+                                ("Content-Length", str(len(body))),
+                                ("Retry-After", "5")] if status.startswith("503") else
+                       [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+
+def build_app(database_url: str, config_file: Path | None = None,
+              overrides: dict[str, dict[str, str]] | None = None) -> WSGIApp:
+    configuration = load_configuration(database_url, config_file, overrides)
+    application = radicale.Application(configuration)
+    max_length = configuration.get("server", "max_content_length")
+    return BacksideMiddleware(application, db.get_engine(database_url), max_length)

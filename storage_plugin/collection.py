@@ -1,0 +1,205 @@
+"""Radicale's BaseCollection for the root, a principal and a calendar."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree as ET
+
+from radicale import item as radicale_item
+from radicale import storage as radicale_storage
+from radicale.item import filter as radicale_filter
+
+from backside_caldav import collection_meta, store
+from backside_caldav.errors import BacksideError
+from backside_caldav.request_context import original_text_for
+
+from . import context
+
+if TYPE_CHECKING:
+    from .storage import Storage
+
+HTTP_DATE = "%a, %d %b %Y %H:%M:%S GMT"
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def http_date(value: datetime) -> str:
+    return value.astimezone(timezone.utc).strftime(HTTP_DATE)
+
+
+def _from_epoch(seconds: int) -> datetime:
+    # Radicale uses TIMESTAMP_MIN/MAX sentinels far outside datetime's range.
+    seconds = max(min(seconds, 253402300799), -62135596800)
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
+class _Plain(radicale_storage.BaseCollection):
+    """Root and principal: collections without a tag and without items."""
+
+    def __init__(self, storage: Storage, path: str) -> None:
+        self._storage = storage
+        self._path = path
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    def get_meta(self, key: str | None = None) -> Any:
+        return None if key is not None else {}
+
+    def set_meta(self, props: Mapping[str, str]) -> None:
+        if any(k != "tag" for k in props):
+            raise ValueError("properties of this collection cannot be changed")
+
+    @property
+    def etag(self) -> str:
+        return '"home"'
+
+    @property
+    def last_modified(self) -> str:
+        return http_date(_EPOCH)
+
+    def get_multi(self, hrefs: Iterable[str]) -> Iterable[tuple[str, radicale_item.Item | None]]:
+        return ((h, None) for h in hrefs)
+
+    def get_all(self) -> Iterable[radicale_item.Item]:
+        return iter(())
+
+    def has_uid(self, uid: str) -> bool:
+        return False
+
+    def upload(self, href: str, item: radicale_item.Item) -> tuple[radicale_item.Item, None]:
+        raise ValueError("events belong in a calendar, not in this collection")
+
+    def delete(self, href: str | None = None) -> None:
+        raise ValueError("this collection cannot be deleted")
+
+    def sync(self, old_token: str = "") -> tuple[str, Iterable[str]]:
+        if old_token:
+            raise ValueError("this collection has no sync history")
+        return "http://backside-caldav.invalid/sync/home/0", iter(())
+
+
+class RootCollection(_Plain):
+    def __init__(self, storage: Storage) -> None:
+        super().__init__(storage, "")
+
+
+class PrincipalCollection(_Plain):
+    def __init__(self, storage: Storage, user: str, tenant: str) -> None:
+        super().__init__(storage, user)
+        self.tenant = tenant
+
+
+class CalendarCollection(radicale_storage.BaseCollection):
+
+    def __init__(self, storage: Storage, principal: PrincipalCollection,
+                 row: store.CalendarRow) -> None:
+        self._storage = storage
+        self.tenant = principal.tenant
+        self.row = row
+        self._path = f"{principal.path}/{row.href}"
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    # --- helpers -------------------------------------------------------------
+
+    def _conn(self) -> Any:
+        return self._storage.connection(self.tenant)
+
+    def _refresh(self, conn: Any) -> None:
+        row = store.get_calendar(conn, self.tenant, self.row.href)
+        if row is not None:
+            self.row = row
+
+    def make_item(self, stored: store.StoredItem) -> radicale_item.Item:
+        return radicale_item.Item(
+            collection=self, href=stored.href, last_modified=http_date(stored.updated_at),
+            text=stored.text, etag=stored.etag, uid=stored.uid, name="VCALENDAR",
+            component_name=stored.component)
+
+    def store_text(self, href: str, text: str) -> store.StoredItem:
+        s = context.session()
+        try:
+            return store.put_item(s.conn, self.tenant, self.row, href, text)
+        except BacksideError as exc:
+            raise ValueError(str(exc)) from exc
+
+    # --- metadata --------------------------------------------------------------
+
+    def get_meta(self, key: str | None = None) -> Any:
+        meta = collection_meta.meta_of(self.row)
+        return meta if key is None else meta.get(key)
+
+    def set_meta(self, props: Mapping[str, str]) -> None:
+        s = context.session()
+        values = collection_meta.columns_from_props(dict(props), self.row)
+        store.update_calendar(s.conn, self.tenant, self.row.id, values)
+        self._refresh(s.conn)
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.row.id}-{self.row.sync_counter}"'
+
+    @property
+    def last_modified(self) -> str:
+        return http_date(self.row.updated_at)
+
+    # --- reading ----------------------------------------------------------------
+
+    def sync(self, old_token: str = "") -> tuple[str, Iterable[str]]:
+        with self._conn() as conn:
+            self._refresh(conn)
+            token = store.sync_token(self.row)
+            if not old_token:
+                return token, store.all_hrefs(conn, self.tenant, self.row.id)
+            since = store.parse_sync_token(self.row, old_token)
+            return token, store.changed_hrefs(conn, self.tenant, self.row.id, since)
+
+    def get_multi(self, hrefs: Iterable[str]) -> Iterable[tuple[str, radicale_item.Item | None]]:
+        wanted = list(dict.fromkeys(hrefs))
+        with self._conn() as conn:
+            found = {i.href: i for i in store.get_items(conn, self.tenant, self.row.id, wanted)}
+        return [(h, self.make_item(found[h]) if h in found else None) for h in wanted]
+
+    def get_all(self) -> Iterator[radicale_item.Item]:
+        with self._conn() as conn:
+            items = store.get_items(conn, self.tenant, self.row.id)
+        return iter([self.make_item(i) for i in items])
+
+    def get_filtered(self, filters: Iterable[ET.Element]
+                     ) -> Iterable[tuple[radicale_item.Item, bool]]:
+        tag, start, end, _simple = radicale_filter.simplify_prefilters(filters, "VCALENDAR")
+        with self._conn() as conn:
+            items = store.get_filtered(conn, self.tenant, self.row.id, tag,
+                                       _from_epoch(start), _from_epoch(end))
+        # The SQL span is conservative, so Radicale must still check each item.
+        return [(self.make_item(i), False) for i in items]
+
+    def has_uid(self, uid: str) -> bool:
+        with self._conn() as conn:
+            return store.has_uid(conn, self.tenant, self.row.id, uid)
+
+    # --- writing ------------------------------------------------------------------
+
+    def upload(self, href: str, item: radicale_item.Item
+               ) -> tuple[radicale_item.Item, radicale_item.Item | None]:
+        s = context.session()
+        old = store.get_items(s.conn, self.tenant, self.row.id, [href], for_update=True)
+        text = original_text_for("PUT", posixpath.join(self.path, href)) or item.serialize()
+        stored = self.store_text(href, text)
+        self._refresh(s.conn)
+        return self.make_item(stored), (self.make_item(old[0]) if old else None)
+
+    def delete(self, href: str | None = None) -> None:
+        s = context.session()
+        if href is None:
+            store.delete_calendar(s.conn, self.tenant, self.row.id)
+            return
+        if not store.delete_item(s.conn, self.tenant, self.row.id, href):
+            raise radicale_storage.ComponentNotFoundError(href)
+        self._refresh(s.conn)

@@ -1,0 +1,165 @@
+"""Real parts only: a real PostgreSQL and the real server over HTTP.
+
+The database is the embedded PostgreSQL (pgserver) unless BACKSIDE_DATABASE_URL
+names a server; either way the suite works in a fresh database of its own
+that it drops at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import caldav
+import psycopg
+import pytest
+import requests
+
+from backside_caldav import accounts, db, migrate
+from backside_caldav.settings import libpq_url
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _with_database(url: str, name: str) -> str:
+    head, sep, query = url.partition("?")
+    base = head.rsplit("/", 1)[0] if head.count("/") > 2 else head
+    return f"{base}/{name}{sep}{query}"
+
+
+@pytest.fixture(scope="session")
+def admin_url() -> Iterator[str]:
+    url = os.environ.get("BACKSIDE_DATABASE_URL")
+    if url:
+        yield libpq_url(url)
+        return
+    import pgserver
+    with tempfile.TemporaryDirectory(prefix="backside-test-pg-") as tmp:
+        server = pgserver.get_server(tmp, cleanup_mode="stop")
+        try:
+            yield server.get_uri()
+        finally:
+            server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def database_url(admin_url: str) -> Iterator[str]:
+    name = "backside_test_" + uuid.uuid4().hex[:10]
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    url = _with_database(admin_url, name)
+    engine = db.get_engine(url)
+    migrate.upgrade(engine)
+    try:
+        yield url
+    finally:
+        db.dispose_all()
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+    database_url: str
+    log: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_server(database_url: str, log_dir: Path, extra_env: dict[str, str] | None = None
+                 ) -> Server:
+    port = free_port()
+    log = log_dir / f"server-{port}.log"
+    env = {**os.environ, "BACKSIDE_DATABASE_URL": database_url, **(extra_env or {})}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "backside_caldav", "serve", "--host", "127.0.0.1",
+         "--port", str(port)],
+        cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log.read_text()}")
+        try:
+            if requests.get(url + "/health", timeout=1).status_code == 200:
+                return Server(url + "/", process, database_url, log)
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"server did not start:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="session")
+def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = start_server(database_url, tmp_path_factory.mktemp("logs"))
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@dataclass
+class Account:
+    username: str
+    password: str
+    tenant: str
+    tenant_id: str
+
+
+def make_account(database_url: str) -> Account:
+    suffix = uuid.uuid4().hex[:8]
+    username, tenant, password = f"user{suffix}", f"tenant-{suffix}", "correct horse " + suffix
+    tenant_id = accounts.add_account(db.get_engine(database_url), username, tenant, password)
+    return Account(username, password, tenant, tenant_id)
+
+
+@pytest.fixture
+def account(database_url: str) -> Account:
+    return make_account(database_url)
+
+
+@pytest.fixture
+def client(server: Server, account: Account) -> Iterator[caldav.DAVClient]:
+    with caldav.DAVClient(url=server.url, username=account.username,
+                          password=account.password) as c:
+        yield c
+
+
+@pytest.fixture
+def http(server: Server, account: Account) -> Iterator[requests.Session]:
+    """Raw HTTP as the account, for requests the caldav client cannot make."""
+    session = requests.Session()
+    session.auth = (account.username, account.password)
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def sql(database_url: str) -> Iterator[psycopg.Connection]:
+    """Another application writing the tables with plain SQL (autocommit)."""
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        yield conn
