@@ -32,7 +32,7 @@ case "$cmd" in
         ;;
     test)
         setup
-        "$VENV/bin/ruff" check backside_caldav storage_plugin tests bench
+        "$VENV/bin/ruff" check backside_caldav storage_plugin tests $( [ -d bench ] && echo bench )
         exec "$VENV/bin/python" -m pytest "$@"
         ;;
     bench)

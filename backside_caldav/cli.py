@@ -105,6 +105,19 @@ def cmd_account_passwd(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_maintain(args: argparse.Namespace) -> int:
+    from . import maintenance
+
+    if args.trash_days < 0 or args.change_log_days < 0:
+        raise ConfigError("retention periods must not be negative")
+    engine = _engine_checked(resolve_database_url())
+    migrate.upgrade(engine)
+    report = maintenance.run_all(engine, args.trash_days, args.change_log_days)
+    print(f"purged {report.purged_events} trashed events, "
+          f"pruned {report.pruned_changes} change-log entries")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="backside-caldav",
@@ -131,6 +144,17 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Print the PostgreSQL URL in use (starting the embedded "
                                      "database if needed), for other applications and scripts.")
     url.set_defaults(func=cmd_db_url)
+
+    maintain = sub.add_parser(
+        "maintain", help="purge the trash and prune the sync change log",
+        description="Remove soft-deleted events older than --trash-days and change-log "
+                    "entries older than --change-log-days (clients holding older sync "
+                    "tokens then resync fully).")
+    maintain.add_argument("--trash-days", type=float, default=30,
+                          help="keep deleted events this many days (30)")
+    maintain.add_argument("--change-log-days", type=float, default=60,
+                          help="keep sync history this many days (60)")
+    maintain.set_defaults(func=cmd_maintain)
 
     account = sub.add_parser("account", help="manage CalDAV logins",
                              description="Manage CalDAV logins.")
