@@ -66,6 +66,8 @@ def to_utc(value: date | datetime, day_zone: str | None) -> datetime:
 
 
 def parse_calendar(text: str) -> icalendar.Calendar:
+    if "\x00" in text:
+        raise InvalidCalendarData("iCalendar text must not contain NUL characters")
     try:
         calendars = icalendar.Calendar.from_ical(text, multiple=True)
     except Exception as exc:  # icalendar raises ValueError, KeyError, IndexError...
@@ -81,6 +83,12 @@ def parse_resource(text: str, default_zone: str | None = None) -> ResourceRecord
     objects = [c for c in cal.subcomponents if c.name in OBJECT_COMPONENTS]
     if not objects:
         raise InvalidCalendarData("no VEVENT, VTODO or VJOURNAL in the calendar object")
+    for comp in objects:
+        errors = getattr(comp, "errors", None)
+        if errors:
+            prop, message = errors[0] if isinstance(errors[0], tuple) else (None, errors[0])
+            where = f"{prop}: " if prop else ""
+            raise InvalidCalendarData(f"invalid {comp.name} property {where}{message}")
     kinds = {c.name for c in objects}
     if len(kinds) > 1:
         raise InvalidCalendarData(f"one resource may hold one component type, got {sorted(kinds)}")

@@ -266,6 +266,20 @@ def _put_object(conn: Connection, tenant: str, calendar_id: str, href: str, text
          "h": href, "src": text})
 
 
+def _write_event(conn: Connection, tenant: str, event_id: str | None,
+                 values: dict[str, Any]) -> str:
+    """Insert a new events row (event_id None) or update one; returns its id."""
+    if event_id is None:
+        cols = ", ".join(values)
+        binds = ", ".join(f":{k}" for k in values)
+        return conn.execute(_q(f"INSERT INTO events (tenant_id, {cols}) VALUES (:t, {binds}) "
+                               "RETURNING id::text"), {"t": tenant, **values}).scalar_one()
+    sets = ", ".join(f"{k} = :{k}" for k in values)
+    conn.execute(_q(f"UPDATE events SET {sets} WHERE tenant_id = :t AND id = :id"),
+                 {"t": tenant, "id": event_id, **values})
+    return event_id
+
+
 def _put_event(conn: Connection, tenant: str, calendar_id: str, href: str, text: str,
                resource: ResourceRecord) -> None:
     primary, *overrides = resource.events
@@ -273,20 +287,8 @@ def _put_event(conn: Connection, tenant: str, calendar_id: str, href: str, text:
         "SELECT id::text FROM events WHERE tenant_id = :t AND calendar_id = :c AND href = :h "
         "AND series_id IS NULL AND deleted_at IS NULL FOR UPDATE"),
         {"t": tenant, "c": calendar_id, "h": href}).scalar()
-    values = _row_values(primary)
-    base = {"t": tenant, "c": calendar_id, "uid": resource.uid, "h": href, "src": text}
-    if existing is None:
-        cols = ", ".join(values)
-        binds = ", ".join(f":{k}" for k in values)
-        event_id = conn.execute(_q(
-            f"INSERT INTO events (tenant_id, calendar_id, uid, href, ical_source, {cols}) "
-            f"VALUES (:t, :c, :uid, :h, :src, {binds}) RETURNING id::text"),
-            {**base, **values}).scalar_one()
-    else:
-        event_id = existing
-        sets = ", ".join(f"{k} = :{k}" for k in values)
-        conn.execute(_q(f"UPDATE events SET uid = :uid, ical_source = :src, {sets} "
-                        "WHERE tenant_id = :t AND id = :id"), {**base, **values, "id": event_id})
+    identity = {"calendar_id": calendar_id, "uid": resource.uid, "href": href, "ical_source": text}
+    event_id = _write_event(conn, tenant, existing, {**identity, **_row_values(primary)})
     _sync_attendees(conn, tenant, event_id, primary.attendees)
     _sync_overrides(conn, tenant, calendar_id, event_id, resource.uid, overrides)
     conn.execute(_q("UPDATE events SET ical_revision = revision WHERE tenant_id = :t AND id = :id"),
@@ -299,19 +301,9 @@ def _sync_overrides(conn: Connection, tenant: str, calendar_id: str, series_id: 
         "SELECT id::text, recurrence_id FROM events WHERE tenant_id = :t AND series_id = :s"),
         {"t": tenant, "s": series_id})}
     for event in overrides:
-        values = _row_values(event)
-        event_id = current.pop(event.recurrence_id, None)
-        if event_id is None:
-            cols = ", ".join(values)
-            binds = ", ".join(f":{k}" for k in values)
-            event_id = conn.execute(_q(
-                f"INSERT INTO events (tenant_id, calendar_id, uid, series_id, {cols}) "
-                f"VALUES (:t, :c, :uid, :s, {binds}) RETURNING id::text"),
-                {"t": tenant, "c": calendar_id, "uid": uid, "s": series_id, **values}).scalar_one()
-        else:
-            sets = ", ".join(f"{k} = :{k}" for k in values)
-            conn.execute(_q(f"UPDATE events SET {sets} WHERE tenant_id = :t AND id = :id"),
-                         {"t": tenant, "id": event_id, **values})
+        identity = {"calendar_id": calendar_id, "uid": uid, "series_id": series_id}
+        event_id = _write_event(conn, tenant, current.pop(event.recurrence_id, None),
+                                {**identity, **_row_values(event)})
         _sync_attendees(conn, tenant, event_id, event.attendees)
     if current:
         conn.execute(_q("DELETE FROM events WHERE tenant_id = :t "

@@ -273,3 +273,33 @@ def test_thousand_rows_from_one_statement_reach_initial_sync(http, account, sql,
             vevent = icalendar.Calendar.from_ical(data).walk("VEVENT")[0]
             assert str(vevent["SUMMARY"]).startswith("Bulk ")
             assert vevent["DTSTART"].params["TZID"] == "America/New_York"
+
+
+def test_link_rows_change_the_etag(http, account, sql, cal) -> None:
+    url, _ = cal
+    etag = put(http, url + "l.ics", ics("tw-link")).headers["ETag"]
+    syncer = Syncer(http, url)
+    syncer.sync()
+    sql.execute("INSERT INTO event_links (tenant_id, event_id, entity_type, entity_id) "
+                "SELECT tenant_id, id, 'deal', 'D-42' FROM events WHERE tenant_id = %s "
+                "AND uid = 'tw-link'", (account.tenant_id,))
+    assert syncer.sync() == {"l.ics": 200}
+    assert http.get(url + "l.ics").headers["ETag"] != etag
+
+
+def test_override_row_edited_with_sql_changes_its_series(http, account, sql, cal) -> None:
+    url, _ = cal
+    body = ics("tw-ovr", extra="RRULE:FREQ=DAILY;COUNT=3\r\n").replace(
+        "END:VCALENDAR", "BEGIN:VEVENT\r\nUID:tw-ovr\r\nDTSTAMP:20260101T000000Z\r\n"
+        "RECURRENCE-ID:20260106T090000Z\r\nDTSTART:20260106T110000Z\r\n"
+        "DTEND:20260106T120000Z\r\nSUMMARY:Later\r\nEND:VEVENT\r\nEND:VCALENDAR")
+    put(http, url + "o.ics", body).raise_for_status()
+    syncer = Syncer(http, url)
+    syncer.sync()
+    sql.execute("UPDATE events SET title = 'Later still' WHERE tenant_id = %s AND uid = 'tw-ovr' "
+                "AND series_id IS NOT NULL", (account.tenant_id,))
+    assert syncer.sync() == {"o.ics": 200}
+    comps = icalendar.Calendar.from_ical(http.get(url + "o.ics").content).walk("VEVENT")
+    titles = {str(c.get("RECURRENCE-ID").to_ical().decode()) if c.get("RECURRENCE-ID") else None:
+              str(c["SUMMARY"]) for c in comps}
+    assert titles == {None: "Meeting", "20260106T090000Z": "Later still"}

@@ -20,6 +20,8 @@ from radicale import config as radicale_config
 from radicale import pathutils
 
 from backside_caldav import db
+from backside_caldav.errors import InvalidCalendarData
+from backside_caldav.ical_parse import parse_resource
 from backside_caldav.request_context import RequestInfo, current_request
 
 CONFIG_FILE = Path(__file__).resolve().parents[2] / "config" / "radicale.conf"
@@ -48,6 +50,25 @@ def _text_response(start_response: StartResponse, status: str, message: str,
     start_response(status, [("Content-Type", "text/plain; charset=utf-8"),
                             ("Content-Length", str(len(body))), *(headers or [])])
     return [body]
+
+
+def _object_problem(body: bytes, charset: str) -> str | None:
+    """Why a PUT body is not a calendar object we can store, or None.
+
+    Checked before Radicale parses it, so the client gets a reason instead of
+    a bare "Bad Request".
+    """
+    try:
+        text = body.decode(charset)
+    except (LookupError, UnicodeDecodeError) as exc:
+        return f"the body is not valid {charset}: {exc}"
+    try:
+        parse_resource(text)
+    except InvalidCalendarData as exc:
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 - any parser failure is the body's fault
+        return f"not valid iCalendar: {exc}"
+    return None
 
 
 class BacksideMiddleware:
@@ -88,6 +109,10 @@ class BacksideMiddleware:
         content_type = environ.get("CONTENT_TYPE", "")
         if "charset=" in content_type:
             charset = content_type.split("charset=", 1)[1].split(";")[0].strip().strip('"') or charset
+        if method == "PUT" and sane.count("/") == 2:
+            problem = _object_problem(body or b"", charset)
+            if problem:
+                return _text_response(start_response, "400 Bad Request", problem)
         token = current_request.set(RequestInfo(method, sane, body, charset))
         try:
             # Radicale answers eagerly (a list), so the body is used in time.
