@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from .ical_parse import iana_zone, parse_calendar
@@ -38,7 +39,9 @@ def meta_of(calendar: CalendarRow) -> dict[str, str]:
     return meta
 
 
+@functools.lru_cache(maxsize=256)
 def timezone_calendar(tzid: str) -> str:
+    """A VCALENDAR holding the zone's VTIMEZONE (calendar-timezone); cached per zone."""
     import icalendar
     cal = icalendar.Calendar()
     cal.add("VERSION", "2.0")

@@ -17,6 +17,7 @@ from .errors import InvalidCalendarData
 from .ical_parse import parse_resource
 from .ical_render import render_resource
 from .records import AttendeeRecord, EventRecord, ResourceRecord
+from .recurrence import span
 
 UTC = timezone.utc
 SYNC_TOKEN_PREFIX = "http://backside-caldav.invalid/sync/"
@@ -235,6 +236,7 @@ def _row_values(event: EventRecord) -> dict[str, Any]:
     values = {k: getattr(event, k) for k in _WRITE_COLS}
     values["rdates"] = event.rdates or None
     values["exdates"] = event.exdates or None
+    values["range_start"], values["range_end"] = span(event)
     return values
 
 

@@ -303,3 +303,27 @@ def test_override_row_edited_with_sql_changes_its_series(http, account, sql, cal
     titles = {str(c.get("RECURRENCE-ID").to_ical().decode()) if c.get("RECURRENCE-ID") else None:
               str(c["SUMMARY"]) for c in comps}
     assert titles == {None: "Meeting", "20260106T090000Z": "Later still"}
+
+
+def test_time_range_follows_sql_moves_and_finite_series_are_bounded(http, account, sql,
+                                                                     cal) -> None:
+    url, cal_id = cal
+    put(http, url + "s.ics", ics("tw-span", extra="RRULE:FREQ=DAILY;COUNT=3\r\n"))
+    start, end = sql.execute("SELECT range_start, range_end FROM events WHERE tenant_id = %s "
+                             "AND uid = 'tw-span'", (account.tenant_id,)).fetchone()
+    assert (start, end) == (datetime(2026, 1, 5, 9, tzinfo=UTC), datetime(2026, 1, 7, 10, tzinfo=UTC))
+    # Another writer moves the series a year ahead: the span moves with it.
+    sql.execute("UPDATE events SET start_time = start_time + interval '1 year', "
+                "end_time = end_time + interval '1 year' WHERE tenant_id = %s AND uid = 'tw-span'",
+                (account.tenant_id,))
+    body = ('<?xml version="1.0"?><c:calendar-query xmlns:d="DAV:" '
+            'xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:getetag/></d:prop><c:filter>'
+            '<c:comp-filter name="VCALENDAR"><c:comp-filter name="VEVENT">'
+            '<c:time-range start="{}" end="{}"/></c:comp-filter></c:comp-filter></c:filter>'
+            '</c:calendar-query>')
+    hits = http.request("REPORT", url, data=body.format("20270105T000000Z", "20270106T000000Z"),
+                        headers={"Depth": "1", "Content-Type": "application/xml"})
+    assert hits.status_code == 207 and "s.ics" in hits.text
+    old = http.request("REPORT", url, data=body.format("20260105T000000Z", "20260106T000000Z"),
+                       headers={"Depth": "1", "Content-Type": "application/xml"})
+    assert old.status_code == 207 and "s.ics" not in old.text

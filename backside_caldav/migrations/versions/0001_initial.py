@@ -301,9 +301,20 @@ TRIGGER_SQL = [
             NEW.href := NEW.id::text || '.ics';
         END IF;
         IF NEW.series_id IS NOT NULL THEN NEW.href := NULL; END IF;
-        v_span := caldav_event_span(NEW);
-        NEW.range_start := lower(v_span);
-        NEW.range_end := upper(v_span);
+        -- CalDAV writes bring an exact span (computed with dateutil); other
+        -- writers get a conservative one whenever the times change.
+        IF (TG_OP = 'INSERT' AND (NEW.range_start IS NULL OR NEW.range_end IS NULL))
+           OR (TG_OP = 'UPDATE'
+               AND NEW.range_start IS NOT DISTINCT FROM OLD.range_start
+               AND NEW.range_end IS NOT DISTINCT FROM OLD.range_end
+               AND (NEW.start_time, NEW.end_time, NEW.rrule, NEW.rdates, NEW.exdates,
+                    NEW.is_all_day, NEW.timezone)
+                   IS DISTINCT FROM (OLD.start_time, OLD.end_time, OLD.rrule, OLD.rdates,
+                                     OLD.exdates, OLD.is_all_day, OLD.timezone)) THEN
+            v_span := caldav_event_span(NEW);
+            NEW.range_start := lower(v_span);
+            NEW.range_end := upper(v_span);
+        END IF;
         NEW.occurrence_stale := true;
         RETURN NEW;
     END $$
