@@ -53,6 +53,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
                                ident="backside-caldav", clear_untrusted_proxy_headers=True)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from exc
+    from .maintenance import PeriodicMaintenance
+
+    periodic = PeriodicMaintenance(engine, interval=args.maintenance_interval)
+    if args.maintenance_interval > 0:
+        periodic.start()
     print(f"backside-caldav {__version__} serving CalDAV on http://{args.host}:{args.port}/",
           flush=True)
     try:
@@ -60,6 +65,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        periodic.stop()
         server.close()
     return 0
 
@@ -105,6 +111,66 @@ def cmd_account_passwd(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_apikey_add(args: argparse.Namespace) -> int:
+    from .sidecar import auth as apikeys
+
+    engine = _engine_checked(resolve_database_url())
+    migrate.upgrade(engine)
+    key = apikeys.create_key(engine, args.tenant, read_only=args.read_only)
+    kind = "read-only API key" if key.read_only else "API key"
+    print(f"{kind} {key.id} created for tenant {key.tenant_name} ({key.tenant_id}); "
+          f"it is shown only this once: {key.secret}")
+    return 0
+
+
+def cmd_apikey_list(args: argparse.Namespace) -> int:
+    from .sidecar import auth as apikeys
+
+    engine = _engine_checked(resolve_database_url())
+    migrate.upgrade(engine)
+    for key in apikeys.list_keys(engine, args.tenant):
+        used = key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never"
+        print(f"{key.id}  {'read-only ' if key.read_only else 'read-write'}  "
+              f"created {key.created_at.isoformat(timespec='seconds')}  last used {used}")
+    return 0
+
+
+def cmd_apikey_revoke(args: argparse.Namespace) -> int:
+    from .sidecar import auth as apikeys
+
+    engine = _engine_checked(resolve_database_url())
+    apikeys.revoke_key(engine, args.tenant, args.key_id)
+    print(f"API key {args.key_id} revoked")
+    return 0
+
+
+def cmd_sidecar(args: argparse.Namespace) -> int:
+    """The JSON API alone (same routes as under `serve`), e.g. on another port."""
+    from waitress.server import create_server
+
+    from .sidecar import build_sidecar
+
+    if not 0 < args.port < 65536:
+        raise ConfigError(f"port must be 1-65535, got {args.port}")
+    url = resolve_database_url()
+    migrate.upgrade(_engine_checked(url))
+    try:
+        server = create_server(build_sidecar(url), host=args.host, port=args.port,
+                               threads=args.threads, ident="backside-caldav",
+                               clear_untrusted_proxy_headers=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from exc
+    print(f"backside-caldav {__version__} serving the JSON API on "
+          f"http://{args.host}:{args.port}/api/v1/", flush=True)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0
+
+
 def cmd_maintain(args: argparse.Namespace) -> int:
     from . import maintenance
 
@@ -114,7 +180,8 @@ def cmd_maintain(args: argparse.Namespace) -> int:
     migrate.upgrade(engine)
     report = maintenance.run_all(engine, args.trash_days, args.change_log_days)
     print(f"purged {report.purged_events} trashed events, "
-          f"pruned {report.pruned_changes} change-log entries")
+          f"pruned {report.pruned_changes} change-log entries, "
+          f"re-indexed {report.reindexed_series} series")
     return 0
 
 
@@ -134,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=5232, help="port to listen on (5232)")
     serve.add_argument("--threads", type=int, default=8, help="worker threads (8)")
     serve.add_argument("--config", help="Radicale config file (default: config/radicale.conf)")
+    serve.add_argument("--maintenance-interval", type=float, default=60,
+                       help="seconds between re-indexing passes for rows other writers "
+                            "changed (60; 0 = off)")
     serve.set_defaults(func=cmd_serve)
 
     mig = sub.add_parser("migrate", help="bring the database schema up to date",
@@ -146,10 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
     url.set_defaults(func=cmd_db_url)
 
     maintain = sub.add_parser(
-        "maintain", help="purge the trash and prune the sync change log",
-        description="Remove soft-deleted events older than --trash-days and change-log "
-                    "entries older than --change-log-days (clients holding older sync "
-                    "tokens then resync fully).")
+        "maintain", help="re-index occurrences, purge the trash, prune the sync log",
+        description="Re-index the occurrences and next_occurrence of rows other writers "
+                    "changed (or whose next occurrence has passed), remove soft-deleted "
+                    "events older than --trash-days and change-log entries older than "
+                    "--change-log-days (clients holding older sync tokens then resync fully).")
     maintain.add_argument("--trash-days", type=float, default=30,
                           help="keep deleted events this many days (30)")
     maintain.add_argument("--change-log-days", type=float, default=60,
@@ -173,6 +244,35 @@ def build_parser() -> argparse.ArgumentParser:
     passwd.add_argument("--password-stdin", action="store_true",
                         help="read the password from the first line of standard input")
     passwd.set_defaults(func=cmd_account_passwd)
+
+    apikey = sub.add_parser("apikey", help="manage API keys for the JSON API (/api/v1/)",
+                            description="Manage Bearer API keys for the JSON API.")
+    apikey_sub = apikey.add_subparsers(dest="apikey_command", required=True)
+    key_add = apikey_sub.add_parser(
+        "add", help="create an API key for a tenant",
+        description="Create an API key for the tenant and print it once (the last word of "
+                    "the output); only its SHA-256 is stored.")
+    key_add.add_argument("--tenant", required=True, help="tenant name (or id)")
+    key_add.add_argument("--read-only", action="store_true",
+                         help="the key may read but not write (links, RSVP)")
+    key_add.set_defaults(func=cmd_apikey_add)
+    key_list = apikey_sub.add_parser("list", help="list a tenant's API keys (ids, not secrets)",
+                                     description="List a tenant's API keys.")
+    key_list.add_argument("--tenant", required=True, help="tenant name (or id)")
+    key_list.set_defaults(func=cmd_apikey_list)
+    key_revoke = apikey_sub.add_parser("revoke", help="revoke an API key by its id",
+                                       description="Revoke an API key by its id.")
+    key_revoke.add_argument("key_id")
+    key_revoke.add_argument("--tenant", required=True, help="tenant name (or id)")
+    key_revoke.set_defaults(func=cmd_apikey_revoke)
+
+    side = sub.add_parser("sidecar", help="serve only the JSON API",
+                          description="Migrate the schema if needed and serve only the JSON "
+                                      "API (/api/v1/), without CalDAV.")
+    side.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    side.add_argument("--port", type=int, default=5233, help="port to listen on (5233)")
+    side.add_argument("--threads", type=int, default=8, help="worker threads (8)")
+    side.set_defaults(func=cmd_sidecar)
     return parser
 
 

@@ -6,12 +6,18 @@ same when the tables are distributed by tenant.
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from . import store
 from .db import transaction
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_TRASH_DAYS = 30
 DEFAULT_CHANGE_LOG_DAYS = 60
@@ -21,6 +27,7 @@ DEFAULT_CHANGE_LOG_DAYS = 60
 class MaintenanceReport:
     purged_events: int = 0
     pruned_changes: int = 0
+    reindexed_series: int = 0
 
 
 def _tenants(engine: Engine) -> list[str]:
@@ -63,7 +70,52 @@ def prune_change_log(engine: Engine, older_than_days: float = DEFAULT_CHANGE_LOG
     return total
 
 
+def reindex(engine: Engine, now: datetime | None = None, batch: int = 500,
+            max_batches: int = 1000) -> int:
+    """Re-index series that other writers changed, whose next occurrence has
+    passed, or whose one-year horizon is getting near. Several workers can run
+    this at once: rows are taken with SKIP LOCKED."""
+    at = now or datetime.now(timezone.utc)
+    total = 0
+    for tenant in _tenants(engine):
+        for _ in range(max_batches):
+            with transaction(engine, tenant) as conn:
+                ids = store.series_needing_index(conn, tenant, at, batch)
+                for series_id in ids:
+                    store.reindex_series(conn, tenant, series_id, at)
+            total += len(ids)
+            if len(ids) < batch:
+                break
+    return total
+
+
 def run_all(engine: Engine, trash_days: float = DEFAULT_TRASH_DAYS,
-            change_log_days: float = DEFAULT_CHANGE_LOG_DAYS) -> MaintenanceReport:
+            change_log_days: float = DEFAULT_CHANGE_LOG_DAYS,
+            now: datetime | None = None) -> MaintenanceReport:
     return MaintenanceReport(purge_trash(engine, trash_days),
-                             prune_change_log(engine, change_log_days))
+                             prune_change_log(engine, change_log_days),
+                             reindex(engine, now))
+
+
+class PeriodicMaintenance:
+    """Runs the maintenance pass in a daemon thread of `serve` every `interval` s."""
+
+    def __init__(self, engine: Engine, interval: float = 60.0) -> None:
+        self.engine = engine
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="backside-maintenance",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                reindex(self.engine)
+            except Exception:  # noqa: BLE001 - a failed pass is retried next interval
+                logger.warning("maintenance pass failed", exc_info=True)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextvars
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from xml.etree import ElementTree
 
 
 @dataclass(frozen=True)
@@ -31,4 +33,46 @@ def original_text_for(method: str, path: str) -> str | None:
     try:
         return info.body.decode(info.charset)
     except (LookupError, UnicodeDecodeError):
+        return None
+
+
+CALDAV = "{urn:ietf:params:xml:ns:caldav}"
+
+
+def expand_window() -> tuple[datetime, datetime] | None:
+    """The time-range of the current calendar-query if it asks for expand.
+
+    Radicale removes the time-range from the filter it hands the storage when
+    the query expands, so the storage would have to return every event; the
+    window the client asked for is still in the request body.
+    """
+    info = current_request.get()
+    if info is None or info.method != "REPORT" or not info.body or b"expand" not in info.body:
+        return None
+    try:
+        root = ElementTree.fromstring(info.body)
+    except ElementTree.ParseError:
+        return None
+    if root.find(f".//{CALDAV}expand") is None:
+        return None
+    for comp in root.iter(f"{CALDAV}comp-filter"):
+        if comp.get("name", "").upper() == "VCALENDAR":
+            continue
+        time_range = comp.find(f"{CALDAV}time-range")
+        if time_range is not None:
+            start = _utc(time_range.get("start"))
+            end = _utc(time_range.get("end"))
+            if start is None and end is None:
+                return None
+            return (start or datetime(1, 1, 2, tzinfo=timezone.utc),
+                    end or datetime.max.replace(tzinfo=timezone.utc))
+    return None
+
+
+def _utc(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    except ValueError:
         return None

@@ -7,17 +7,19 @@ the caller with the tenant set) and return plain records.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from . import instance_index
 from .errors import InvalidCalendarData
 from .ical_parse import parse_resource
 from .ical_render import render_resource
+from .instance_index import BEGINNING, LONG
 from .records import AttendeeRecord, EventRecord, ResourceRecord
-from .recurrence import span
+from .recurrence import INFINITY, TooManyInstances, span
 
 UTC = timezone.utc
 SYNC_TOKEN_PREFIX = "http://backside-caldav.invalid/sync/"
@@ -192,19 +194,50 @@ def get_items(conn: Connection, tenant: str, calendar_id: str,
     return items
 
 
+SLACK = timedelta(hours=14)  # floating times and dates: the widest UTC offset
+
+
 def get_filtered(conn: Connection, tenant: str, calendar_id: str, component: str | None,
-                 start: datetime, end: datetime) -> list[StoredItem]:
-    """Resources whose conservative span meets [start, end); Radicale re-checks exactly."""
-    params = {"t": tenant, "c": calendar_id, "s": start, "e": end}
-    items: list[StoredItem] = []
+                 start: datetime, end: datetime) -> list[tuple[StoredItem, bool]]:
+    """Resources that may have an occurrence in [start, end), with a flag that
+    says the match is certain (an exact occurrence overlaps, from the index).
+
+    Series changed by other writers since they were indexed, or asked about
+    beyond their indexed horizon, are found by their conservative span and
+    left for Radicale to check.
+    """
+    params = {"t": tenant, "c": calendar_id, "s": start, "e": end,
+              "ws": _shift(start, -SLACK), "we": _shift(end, SLACK),
+              "ls": _shift(start, -SLACK - LONG)}
+    results: list[tuple[StoredItem, bool]] = []
+    if start <= BEGINNING and end >= INFINITY:  # no time-range: every resource of the type
+        return [(i, True) for i in get_items(conn, tenant, calendar_id)
+                if component is None or i.component == component]
     if component in (None, "VEVENT"):
-        masters = conn.execute(_q(
-            f"SELECT {_EVENT_COLS} FROM events WHERE tenant_id = :t AND calendar_id = :c "
-            "AND series_id IS NULL AND deleted_at IS NULL AND id IN ("
-            "  SELECT coalesce(series_id, id) FROM events WHERE tenant_id = :t "
-            "  AND calendar_id = :c AND deleted_at IS NULL "
-            "  AND range_start < :e AND range_end > :s)"), params).all()
-        items += _load_events(conn, tenant, masters)
+        hits = conn.execute(_q(
+            "SELECT i.event_id::text, bool_or(i.exact AND i.start_time < :e AND "
+            "  (i.end_time > :s OR (i.end_time = i.start_time AND i.start_time >= :s))) "
+            "FROM event_instances i JOIN events e ON e.tenant_id = i.tenant_id "
+            "  AND e.id = i.event_id AND e.deleted_at IS NULL AND NOT e.occurrence_stale "
+            "WHERE i.tenant_id = :t AND i.calendar_id = :c AND i.start_time < :we "
+            "  AND ((i.start_time >= :ls AND NOT i.is_long) OR i.is_long) "
+            "  AND (i.end_time > :ws OR (i.end_time = i.start_time AND i.start_time >= :ws)) "
+            "GROUP BY i.event_id"), params).all()
+        certain = {event_id: exact for event_id, exact in hits}
+        fallback = conn.execute(_q(
+            "SELECT id::text FROM events WHERE tenant_id = :t AND calendar_id = :c "
+            "AND series_id IS NULL AND deleted_at IS NULL "
+            "AND (occurrence_stale OR instances_until IS NULL OR instances_until < :we) "
+            "AND id IN (SELECT coalesce(series_id, id) FROM events WHERE tenant_id = :t "
+            "  AND calendar_id = :c AND range_start < :we AND range_end > :ws)"), params).scalars()
+        for event_id in fallback:
+            certain[event_id] = False
+        if certain:
+            masters = conn.execute(_q(
+                f"SELECT {_EVENT_COLS} FROM events WHERE tenant_id = :t "
+                "AND id = ANY(CAST(:ids AS uuid[]))"), {"t": tenant, "ids": list(certain)}).all()
+            for item, master in zip(_load_events(conn, tenant, masters), masters, strict=True):
+                results.append((item, certain[master.id]))
     if component != "VEVENT":
         comp_filter = "" if component is None else "AND component = :comp"
         for r in conn.execute(_q(
@@ -212,9 +245,64 @@ def get_filtered(conn: Connection, tenant: str, calendar_id: str, component: str
                 f"FROM calendar_objects WHERE tenant_id = :t AND calendar_id = :c {comp_filter} "
                 "AND (range_start IS NULL OR (range_start < :e AND range_end > :s))"),
                 {**params, "comp": component}):
-            items.append(StoredItem(r.href, r.uid, r.component, r.revision, r.ical_source,
-                                    r.updated_at))
-    return items
+            results.append((StoredItem(r.href, r.uid, r.component, r.revision, r.ical_source,
+                                       r.updated_at), False))
+    return results
+
+
+def _shift(value: datetime, delta: timedelta) -> datetime:
+    try:
+        return min(max(value + delta, BEGINNING), INFINITY)
+    except OverflowError:
+        return BEGINNING if delta < timedelta(0) else INFINITY
+
+
+def reindex_series(conn: Connection, tenant: str, series_id: str, at: datetime,
+                   strict: bool = False) -> None:
+    """Recompute a series' occurrences, next_occurrence and horizon from its rows."""
+    rows = conn.execute(_q(
+        f"SELECT {_EVENT_COLS}, calendar_id::text AS calendar_id, deleted_at FROM events "
+        "WHERE tenant_id = :t AND (id = :s OR series_id = :s)"), {"t": tenant, "s": series_id}).all()
+    master = next((r for r in rows if r.id == series_id), None)
+    conn.execute(_q("DELETE FROM event_instances WHERE tenant_id = :t AND event_id = :s"),
+                 {"t": tenant, "s": series_id})
+    if master is None:
+        return
+    try:
+        built = instance_index.build([_event_record(r) for r in rows], at, strict=strict)
+    except TooManyInstances as exc:
+        raise InvalidCalendarData(
+            f"the recurrence rule makes too many occurrences ({exc}); at most "
+            f"{instance_index.MAX_INDEXED} are allowed from its start to a year ahead") from exc
+    if built.rows:
+        columns = list(zip(*built.rows, strict=True))
+        conn.execute(_q(
+            "INSERT INTO event_instances (tenant_id, calendar_id, event_id, recurrence_id, "
+            "start_time, end_time, exact, is_long, busy) "
+            "SELECT :t, :c, :s, * FROM unnest(CAST(:rid AS timestamptz[]), "
+            "CAST(:st AS timestamptz[]), CAST(:en AS timestamptz[]), CAST(:ex AS boolean[]), "
+            "CAST(:lo AS boolean[]), CAST(:bu AS text[])) ON CONFLICT DO NOTHING"),
+            {"t": tenant, "c": master.calendar_id, "s": series_id, "rid": list(columns[0]),
+             "st": list(columns[1]), "en": list(columns[2]), "ex": list(columns[3]),
+             "lo": list(columns[4]), "bu": list(columns[5])})
+    until = None if built.instances_until >= INFINITY else built.instances_until
+    conn.execute(_q(
+        "UPDATE events SET occurrence_stale = false, next_occurrence = :n, "
+        "instances_until = coalesce(CAST(:u AS timestamptz), 'infinity') "
+        "WHERE tenant_id = :t AND (id = :s OR series_id = :s)"),
+        {"t": tenant, "s": series_id, "n": built.next_occurrence if master.series_id is None
+         else None, "u": until})
+
+
+def series_needing_index(conn: Connection, tenant: str, at: datetime, limit: int) -> list[str]:
+    """Series that other writers changed, whose next occurrence has passed, or
+    whose indexed horizon is getting near; locked so workers share the load."""
+    return list(conn.execute(_q(
+        "SELECT id::text FROM events WHERE tenant_id = :t AND series_id IS NULL "
+        "AND deleted_at IS NULL AND (occurrence_stale OR next_occurrence < :now "
+        "OR instances_until < :soon) LIMIT :n FOR UPDATE SKIP LOCKED"),
+        {"t": tenant, "now": at, "soon": at + instance_index.HORIZON - timedelta(days=30),
+         "n": limit}).scalars())
 
 
 def has_uid(conn: Connection, tenant: str, calendar_id: str, uid: str) -> bool:
@@ -250,7 +338,8 @@ def put_item(conn: Connection, tenant: str, calendar: CalendarRow, href: str,
     if resource.component == "VEVENT":
         conn.execute(_q("DELETE FROM calendar_objects WHERE tenant_id = :t AND calendar_id = :c "
                         "AND href = :h"), {"t": tenant, "c": calendar.id, "h": href})
-        _put_event(conn, tenant, calendar.id, href, text, resource)
+        event_id = _put_event(conn, tenant, calendar.id, href, text, resource)
+        reindex_series(conn, tenant, event_id, now(), strict=True)
     else:
         _soft_delete_event(conn, tenant, calendar.id, href)
         _put_object(conn, tenant, calendar.id, href, text, resource)
@@ -283,7 +372,7 @@ def _write_event(conn: Connection, tenant: str, event_id: str | None,
 
 
 def _put_event(conn: Connection, tenant: str, calendar_id: str, href: str, text: str,
-               resource: ResourceRecord) -> None:
+               resource: ResourceRecord) -> str:
     primary, *overrides = resource.events
     existing = conn.execute(_q(
         "SELECT id::text FROM events WHERE tenant_id = :t AND calendar_id = :c AND href = :h "
@@ -295,6 +384,7 @@ def _put_event(conn: Connection, tenant: str, calendar_id: str, href: str, text:
     _sync_overrides(conn, tenant, calendar_id, event_id, resource.uid, overrides)
     conn.execute(_q("UPDATE events SET ical_revision = revision WHERE tenant_id = :t AND id = :id"),
                  {"t": tenant, "id": event_id})
+    return event_id
 
 
 def _sync_overrides(conn: Connection, tenant: str, calendar_id: str, series_id: str, uid: str,

@@ -14,7 +14,7 @@ from radicale.item import filter as radicale_filter
 
 from backside_caldav import collection_meta, store
 from backside_caldav.errors import BacksideError
-from backside_caldav.request_context import original_text_for
+from backside_caldav.request_context import expand_window, original_text_for
 
 from . import context
 
@@ -33,6 +33,22 @@ def _from_epoch(seconds: int) -> datetime:
     # Radicale uses TIMESTAMP_MIN/MAX sentinels far outside datetime's range.
     seconds = max(min(seconds, 253402300799), -62135596800)
     return datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
+class Item(radicale_item.Item):
+    """Radicale's item whose copies parse their own vobject.
+
+    Radicale's expand works on copy.copy(item) and edits the parsed vobject
+    in place; with getetag and calendar-data both asked for, the second copy
+    would see the first one's edits whenever the filter had already parsed
+    the item ("does not have a vevent without a recurrence_id").
+    """
+
+    def __copy__(self) -> Item:
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone._vobject_item = None
+        return clone
 
 
 class _Plain(radicale_storage.BaseCollection):
@@ -117,17 +133,18 @@ class CalendarCollection(radicale_storage.BaseCollection):
             self.row = row
 
     def make_item(self, stored: store.StoredItem) -> radicale_item.Item:
-        return radicale_item.Item(
+        return Item(
             collection=self, href=stored.href, last_modified=http_date(stored.updated_at),
             text=stored.text, etag=stored.etag, uid=stored.uid, name="VCALENDAR",
             component_name=stored.component)
 
     def store_text(self, href: str, text: str) -> store.StoredItem:
         s = context.session()
-        try:
-            return store.put_item(s.conn, self.tenant, self.row, href, text)
-        except BacksideError as exc:
-            raise ValueError(str(exc)) from exc
+        with context.failing_writes():
+            try:
+                return store.put_item(s.conn, self.tenant, self.row, href, text)
+            except BacksideError as exc:
+                raise ValueError(str(exc)) from exc
 
     # --- metadata --------------------------------------------------------------
 
@@ -137,9 +154,10 @@ class CalendarCollection(radicale_storage.BaseCollection):
 
     def set_meta(self, props: Mapping[str, str]) -> None:
         s = context.session()
-        values = collection_meta.columns_from_props(dict(props), self.row)
-        store.update_calendar(s.conn, self.tenant, self.row.id, values)
-        self._refresh(s.conn)
+        with context.failing_writes():
+            values = collection_meta.columns_from_props(dict(props), self.row)
+            store.update_calendar(s.conn, self.tenant, self.row.id, values)
+            self._refresh(s.conn)
 
     @property
     def etag(self) -> str:
@@ -173,12 +191,16 @@ class CalendarCollection(radicale_storage.BaseCollection):
 
     def get_filtered(self, filters: Iterable[ET.Element]
                      ) -> Iterable[tuple[radicale_item.Item, bool]]:
-        tag, start, end, _simple = radicale_filter.simplify_prefilters(filters, "VCALENDAR")
+        tag, start, end, simple = radicale_filter.simplify_prefilters(filters, "VCALENDAR")
+        window = (_from_epoch(start), _from_epoch(end))
+        if start == radicale_filter.TIMESTAMP_MIN and end == radicale_filter.TIMESTAMP_MAX:
+            # Radicale strips the time-range of an expand REPORT before asking;
+            # the request itself still says which window will be expanded.
+            window = expand_window() or window
         with self._conn() as conn:
-            items = store.get_filtered(conn, self.tenant, self.row.id, tag,
-                                       _from_epoch(start), _from_epoch(end))
-        # The SQL span is conservative, so Radicale must still check each item.
-        return [(self.make_item(i), False) for i in items]
+            found = store.get_filtered(conn, self.tenant, self.row.id, tag, *window)
+        # "Certain" is only final when the filter is nothing but component + range.
+        return [(self.make_item(i), certain and simple) for i, certain in found]
 
     def has_uid(self, uid: str) -> bool:
         with self._conn() as conn:
@@ -197,9 +219,10 @@ class CalendarCollection(radicale_storage.BaseCollection):
 
     def delete(self, href: str | None = None) -> None:
         s = context.session()
-        if href is None:
-            store.delete_calendar(s.conn, self.tenant, self.row.id)
-            return
-        if not store.delete_item(s.conn, self.tenant, self.row.id, href):
-            raise radicale_storage.ComponentNotFoundError(href)
-        self._refresh(s.conn)
+        with context.failing_writes():
+            if href is None:
+                store.delete_calendar(s.conn, self.tenant, self.row.id)
+                return
+            if not store.delete_item(s.conn, self.tenant, self.row.id, href):
+                raise radicale_storage.ComponentNotFoundError(href)
+            self._refresh(s.conn)

@@ -15,6 +15,7 @@ class Session:
     tenant: str | None
     mode: str
     depth: int = 1
+    failed: bool = False  # a write raised: the transaction must not commit
 
 
 current: contextvars.ContextVar[Session | None] = contextvars.ContextVar(
@@ -26,3 +27,17 @@ def session() -> Session:
     if s is None:
         raise RuntimeError("storage used outside acquire_lock()")
     return s
+
+
+class failing_writes:
+    """Marks the request's transaction for rollback when a write raises."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> bool:
+        if exc_type is not None:
+            s = current.get()
+            if s is not None:
+                s.failed = True
+        return False

@@ -72,18 +72,23 @@ class Storage(radicale_storage.BaseStorage):
         with self.engine.connect() as conn:
             if mode == "r":
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
-            with conn.begin():
+            with conn.begin() as transaction:
                 if mode == "r":
                     conn.exec_driver_sql("SET TRANSACTION READ ONLY")
                 tenant = store.enter_tenant_of(conn, user) if user else None
                 if mode != "r" and tenant is not None:
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:t))"),
                                  {"t": tenant})
-                token = context.current.set(context.Session(conn, user, tenant, mode))
+                session = context.Session(conn, user, tenant, mode)
+                token = context.current.set(session)
                 try:
                     yield
                 finally:
                     context.current.reset(token)
+                # Radicale turns a storage error into a 4xx and leaves the lock
+                # normally: a refused request must write nothing.
+                if session.failed:
+                    transaction.rollback()
 
     @contextlib.contextmanager
     def connection(self, tenant: str | None) -> Iterator[sa.engine.Connection]:
@@ -137,7 +142,13 @@ class Storage(radicale_storage.BaseStorage):
 
     # --- collections ----------------------------------------------------------
 
-    def create_collection(self, href: str,
+    def create_collection(self, *args: Any, **kwargs: Any
+                          ) -> tuple[radicale_storage.BaseCollection,
+                                     dict[str, radicale_item.Item], list[str]]:
+        with context.failing_writes():
+            return self._create_collection(*args, **kwargs)
+
+    def _create_collection(self, href: str,
                           items: Iterable[radicale_item.Item] | None = None,
                           props: Mapping[str, str] | None = None,
                           ) -> tuple[radicale_storage.BaseCollection,
@@ -194,6 +205,11 @@ class Storage(radicale_storage.BaseStorage):
 
     def move(self, item: radicale_item.Item, to_collection: radicale_storage.BaseCollection,
              to_href: str) -> None:
+        with context.failing_writes():
+            self._move(item, to_collection, to_href)
+
+    def _move(self, item: radicale_item.Item, to_collection: radicale_storage.BaseCollection,
+              to_href: str) -> None:
         s = context.session()
         source = item.collection
         if not isinstance(source, CalendarCollection) or not isinstance(

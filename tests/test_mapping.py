@@ -59,7 +59,9 @@ def events(draw: st.DrawFn) -> EventRecord:
                                   "FREQ=MONTHLY;BYDAY=-1FR", "FREQ=YEARLY"]))
     exdates = []
     if rrule and draw(st.booleans()):
-        exdates = [start + timedelta(days=7)]
+        # A week later in local wall time (an all-day date stays a midnight).
+        local_next = start.astimezone(ZoneInfo(tz)).replace(tzinfo=None) + timedelta(days=7)
+        exdates = [local_next.replace(tzinfo=ZoneInfo(tz)).astimezone(UTC)]
     return EventRecord(
         title=draw(text), description=draw(text), location=draw(text),
         start_time=start, end_time=end, timezone=tz, is_all_day=all_day, is_floating=False,

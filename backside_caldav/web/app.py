@@ -23,6 +23,7 @@ from backside_caldav import db
 from backside_caldav.errors import InvalidCalendarData
 from backside_caldav.ical_parse import parse_resource
 from backside_caldav.request_context import RequestInfo, current_request
+from backside_caldav.sidecar import SidecarApp
 
 CONFIG_FILE = Path(__file__).resolve().parents[2] / "config" / "radicale.conf"
 
@@ -72,14 +73,18 @@ def _object_problem(body: bytes, charset: str) -> str | None:
 
 
 class BacksideMiddleware:
-    def __init__(self, app: WSGIApp, engine: sa.engine.Engine, max_content_length: int) -> None:
+    def __init__(self, app: WSGIApp, engine: sa.engine.Engine, max_content_length: int,
+                 sidecar: WSGIApp | None = None) -> None:
         self.app = app
         self.engine = engine
         self.max_content_length = max_content_length
+        self.sidecar = sidecar  # the JSON API under /api/v1/, answered before Radicale
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET").upper()
         raw_path = environ.get("PATH_INFO", "/")
+        if self.sidecar is not None and (raw_path == "/api/v1" or raw_path.startswith("/api/v1/")):
+            return self.sidecar(environ, start_response)
         if raw_path in ("/health", "/healthz") and method == "GET":
             return self._health(start_response)
         try:
@@ -98,7 +103,7 @@ class BacksideMiddleware:
                                   "the root and a home collection cannot be deleted; "
                                   "delete calendars one by one")
         body: bytes | None = None
-        if method in ("PUT", "MKCOL"):
+        if method in ("PUT", "MKCOL", "REPORT"):
             body = environ["wsgi.input"].read(length) if length else b""
             environ["wsgi.input"] = io.BytesIO(body)
         if method == "MKCOL" and body and b"addressbook" in body:
@@ -141,4 +146,5 @@ def build_app(database_url: str, config_file: Path | None = None,
     configuration = load_configuration(database_url, config_file, overrides)
     application = radicale.Application(configuration)
     max_length = configuration.get("server", "max_content_length")
-    return BacksideMiddleware(application, db.get_engine(database_url), max_length)
+    engine = db.get_engine(database_url)
+    return BacksideMiddleware(application, engine, max_length, SidecarApp(engine))

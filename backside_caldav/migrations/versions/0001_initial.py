@@ -286,9 +286,11 @@ TRIGGER_SQL = [
         IF TG_OP = 'UPDATE' THEN
             IF NEW.revision = OLD.revision AND
                (to_jsonb(NEW) - ARRAY['revision','ical_revision','updated_at','next_occurrence',
-                                      'range_start','range_end','occurrence_stale'])
+                                      'range_start','range_end','occurrence_stale',
+                                      'instances_until'])
                = (to_jsonb(OLD) - ARRAY['revision','ical_revision','updated_at','next_occurrence',
-                                        'range_start','range_end','occurrence_stale']) THEN
+                                        'range_start','range_end','occurrence_stale',
+                                        'instances_until']) THEN
                 RETURN NEW;
             END IF;
             IF NEW.revision = OLD.revision THEN
