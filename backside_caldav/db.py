@@ -23,7 +23,7 @@ POOL_OVERFLOW = 8
 
 
 def get_engine(url: str) -> Engine:
-    """The process-wide engine for this URL (bounded pool, pre-ping on checkout)."""
+    """The process-wide engine for this URL (bounded pool; no pre-ping: a round trip per checkout)."""
     with _engines_lock:
         engine = _engines.get(url)
         if engine is None:
@@ -32,7 +32,6 @@ def get_engine(url: str) -> Engine:
                 pool_size=POOL_SIZE,
                 max_overflow=POOL_OVERFLOW,
                 pool_timeout=10,
-                pool_pre_ping=True,
                 pool_recycle=1800,
             )
             _engines[url] = engine

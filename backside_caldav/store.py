@@ -63,11 +63,13 @@ def _q(sql: str) -> sa.TextClause:
 
 # --- accounts and tenants -------------------------------------------------
 
-def enter_tenant_of(conn: Connection, username: str) -> str | None:
-    """Look up the login's tenant and set it for this transaction (one round trip)."""
+def enter_tenant_of(conn: Connection, username: str, write: bool = False) -> str | None:
+    """Look up the login's tenant and set it for this transaction; a writer also
+    takes the tenant's advisory lock (all in one round trip)."""
+    lock = ", pg_advisory_xact_lock(hashtext(tenant_id::text))" if write else ""
     row = conn.execute(_q(
-        "SELECT tenant_id::text, set_config('backside.tenant_id', tenant_id::text, true) "
-        "FROM accounts WHERE username = :u"), {"u": username}).first()
+        "SELECT tenant_id::text, set_config('backside.tenant_id', tenant_id::text, true)"
+        f"{lock} FROM accounts WHERE username = :u"), {"u": username}).first()
     return row[0] if row else None
 
 
@@ -257,41 +259,50 @@ def _shift(value: datetime, delta: timedelta) -> datetime:
         return BEGINNING if delta < timedelta(0) else INFINITY
 
 
-def reindex_series(conn: Connection, tenant: str, series_id: str, at: datetime,
-                   strict: bool = False) -> None:
+def reindex_series(conn: Connection, tenant: str, series_id: str, at: datetime) -> None:
     """Recompute a series' occurrences, next_occurrence and horizon from its rows."""
     rows = conn.execute(_q(
-        f"SELECT {_EVENT_COLS}, calendar_id::text AS calendar_id, deleted_at FROM events "
+        f"SELECT {_EVENT_COLS}, calendar_id::text AS calendar_id FROM events "
         "WHERE tenant_id = :t AND (id = :s OR series_id = :s)"), {"t": tenant, "s": series_id}).all()
     master = next((r for r in rows if r.id == series_id), None)
-    conn.execute(_q("DELETE FROM event_instances WHERE tenant_id = :t AND event_id = :s"),
-                 {"t": tenant, "s": series_id})
     if master is None:
         return
-    try:
-        built = instance_index.build([_event_record(r) for r in rows], at, strict=strict)
-    except TooManyInstances as exc:
-        raise InvalidCalendarData(
-            f"the recurrence rule makes too many occurrences ({exc}); at most "
-            f"{instance_index.MAX_INDEXED} are allowed from its start to a year ahead") from exc
-    if built.rows:
-        columns = list(zip(*built.rows, strict=True))
-        conn.execute(_q(
-            "INSERT INTO event_instances (tenant_id, calendar_id, event_id, recurrence_id, "
-            "start_time, end_time, exact, is_long, busy) "
-            "SELECT :t, :c, :s, * FROM unnest(CAST(:rid AS timestamptz[]), "
-            "CAST(:st AS timestamptz[]), CAST(:en AS timestamptz[]), CAST(:ex AS boolean[]), "
-            "CAST(:lo AS boolean[]), CAST(:bu AS text[])) ON CONFLICT DO NOTHING"),
-            {"t": tenant, "c": master.calendar_id, "s": series_id, "rid": list(columns[0]),
-             "st": list(columns[1]), "en": list(columns[2]), "ex": list(columns[3]),
-             "lo": list(columns[4]), "bu": list(columns[5])})
-    until = None if built.instances_until >= INFINITY else built.instances_until
+    built = instance_index.build([_event_record(r) for r in rows], at)
+    _write_index(conn, tenant, master.calendar_id, series_id, built)
+
+
+def _write_index(conn: Connection, tenant: str, calendar_id: str, series_id: str,
+                 built: instance_index.IndexedSeries, client_text: bool = False
+                 ) -> tuple[int, datetime]:
+    """Replace a series' occurrences and bookkeeping; with client_text, also mark
+    the stored text as matching the rows. Returns the master's revision and
+    updated_at."""
+    columns = list(zip(*built.rows, strict=True)) if built.rows else None
+    # Two statements: a DELETE and an INSERT of the same keys in one statement
+    # would see each other's rows as conflicts.
+    conn.execute(_q("DELETE FROM event_instances WHERE tenant_id = :t AND event_id = :s"),
+                 {"t": tenant, "s": series_id})
     conn.execute(_q(
-        "UPDATE events SET occurrence_stale = false, next_occurrence = :n, "
-        "instances_until = coalesce(CAST(:u AS timestamptz), 'infinity') "
-        "WHERE tenant_id = :t AND (id = :s OR series_id = :s)"),
-        {"t": tenant, "s": series_id, "n": built.next_occurrence if master.series_id is None
-         else None, "u": until})
+        "INSERT INTO event_instances (tenant_id, calendar_id, event_id, recurrence_id, "
+        "start_time, end_time, exact, is_long, busy) "
+        "SELECT :t, :c, :s, * FROM unnest(CAST(:rid AS timestamptz[]), "
+        "CAST(:st AS timestamptz[]), CAST(:en AS timestamptz[]), CAST(:ex AS boolean[]), "
+        "CAST(:lo AS boolean[]), CAST(:bu AS text[])) ON CONFLICT DO NOTHING"),
+        {"t": tenant, "c": calendar_id, "s": series_id, "rid": list(columns[0]),
+         "st": list(columns[1]), "en": list(columns[2]), "ex": list(columns[3]),
+         "lo": list(columns[4]), "bu": list(columns[5])}) if columns else None
+    until = None if built.instances_until >= INFINITY else built.instances_until
+    ical = ", ical_revision = CASE WHEN id = :s THEN revision ELSE ical_revision END" \
+        if client_text else ""
+    rows = conn.execute(_q(
+        "UPDATE events SET occurrence_stale = false, "
+        "next_occurrence = CASE WHEN id = :s THEN CAST(:n AS timestamptz) END, "
+        f"instances_until = coalesce(CAST(:u AS timestamptz), 'infinity'){ical} "
+        "WHERE tenant_id = :t AND (id = :s OR series_id = :s) "
+        "RETURNING id::text, revision, updated_at"),
+        {"t": tenant, "s": series_id, "n": built.next_occurrence, "u": until}).all()
+    master = next(r for r in rows if r.id == series_id)
+    return master.revision, master.updated_at
 
 
 def series_needing_index(conn: Connection, tenant: str, at: datetime, limit: int) -> list[str]:
@@ -328,33 +339,48 @@ def _row_values(event: EventRecord) -> dict[str, Any]:
     return values
 
 
-def put_item(conn: Connection, tenant: str, calendar: CalendarRow, href: str,
-             text: str) -> StoredItem:
-    """Store one resource at href (create or replace) from the client's text."""
+def put_item(conn: Connection, tenant: str, calendar: CalendarRow, href: str, text: str,
+             replaces: str | None = None) -> StoredItem:
+    """Store one resource at href (create or replace) from the client's text.
+
+    `replaces` is the component of the resource now at href, when the caller
+    already knows it (None: nothing there, or unknown -> "?").
+    """
     resource = parse_resource(text, calendar.timezone)
     if resource.component not in calendar.components:
         raise InvalidCalendarData(
             f"this calendar accepts {', '.join(calendar.components)}, not {resource.component}")
     if resource.component == "VEVENT":
-        conn.execute(_q("DELETE FROM calendar_objects WHERE tenant_id = :t AND calendar_id = :c "
-                        "AND href = :h"), {"t": tenant, "c": calendar.id, "h": href})
+        if replaces not in (None, "VEVENT"):
+            conn.execute(_q("DELETE FROM calendar_objects WHERE tenant_id = :t "
+                            "AND calendar_id = :c AND href = :h"),
+                         {"t": tenant, "c": calendar.id, "h": href})
+        try:
+            built = instance_index.build(resource.events, now(), strict=True)
+        except TooManyInstances as exc:
+            raise InvalidCalendarData(
+                f"the recurrence rule makes too many occurrences ({exc}); at most "
+                f"{instance_index.MAX_INDEXED} are allowed from its start to a year ahead"
+            ) from exc
         event_id = _put_event(conn, tenant, calendar.id, href, text, resource)
-        reindex_series(conn, tenant, event_id, now(), strict=True)
-    else:
+        revision, updated_at = _write_index(conn, tenant, calendar.id, event_id, built,
+                                            client_text=True)
+        return StoredItem(href, resource.uid, "VEVENT", revision, text, updated_at)
+    if replaces not in (None, "VTODO", "VJOURNAL"):
         _soft_delete_event(conn, tenant, calendar.id, href)
-        _put_object(conn, tenant, calendar.id, href, text, resource)
-    return get_items(conn, tenant, calendar.id, [href])[0]
+    return _put_object(conn, tenant, calendar.id, href, text, resource)
 
 
 def _put_object(conn: Connection, tenant: str, calendar_id: str, href: str, text: str,
-                resource: ResourceRecord) -> None:
-    conn.execute(_q(
+                resource: ResourceRecord) -> StoredItem:
+    row = conn.execute(_q(
         "INSERT INTO calendar_objects (tenant_id, calendar_id, component, uid, href, ical_source) "
         "VALUES (:t, :c, :comp, :u, :h, :src) "
         "ON CONFLICT (tenant_id, calendar_id, href) DO UPDATE SET component = EXCLUDED.component, "
-        "uid = EXCLUDED.uid, ical_source = EXCLUDED.ical_source"),
+        "uid = EXCLUDED.uid, ical_source = EXCLUDED.ical_source RETURNING revision, updated_at"),
         {"t": tenant, "c": calendar_id, "comp": resource.component, "u": resource.uid,
-         "h": href, "src": text})
+         "h": href, "src": text}).one()
+    return StoredItem(href, resource.uid, resource.component, row.revision, text, row.updated_at)
 
 
 def _write_event(conn: Connection, tenant: str, event_id: str | None,
@@ -380,23 +406,22 @@ def _put_event(conn: Connection, tenant: str, calendar_id: str, href: str, text:
         {"t": tenant, "c": calendar_id, "h": href}).scalar()
     identity = {"calendar_id": calendar_id, "uid": resource.uid, "href": href, "ical_source": text}
     event_id = _write_event(conn, tenant, existing, {**identity, **_row_values(primary)})
-    _sync_attendees(conn, tenant, event_id, primary.attendees)
-    _sync_overrides(conn, tenant, calendar_id, event_id, resource.uid, overrides)
-    conn.execute(_q("UPDATE events SET ical_revision = revision WHERE tenant_id = :t AND id = :id"),
-                 {"t": tenant, "id": event_id})
+    _sync_attendees(conn, tenant, event_id, primary.attendees, new=existing is None)
+    _sync_overrides(conn, tenant, calendar_id, event_id, resource.uid, overrides,
+                    new=existing is None)
     return event_id
 
 
 def _sync_overrides(conn: Connection, tenant: str, calendar_id: str, series_id: str, uid: str,
-                    overrides: list[EventRecord]) -> None:
-    current = {r.recurrence_id: r.id for r in conn.execute(_q(
+                    overrides: list[EventRecord], new: bool = False) -> None:
+    current = {} if new else {r.recurrence_id: r.id for r in conn.execute(_q(
         "SELECT id::text, recurrence_id FROM events WHERE tenant_id = :t AND series_id = :s"),
         {"t": tenant, "s": series_id})}
     for event in overrides:
         identity = {"calendar_id": calendar_id, "uid": uid, "series_id": series_id}
         event_id = _write_event(conn, tenant, current.pop(event.recurrence_id, None),
                                 {**identity, **_row_values(event)})
-        _sync_attendees(conn, tenant, event_id, event.attendees)
+        _sync_attendees(conn, tenant, event_id, event.attendees, new=new)
     if current:
         conn.execute(_q("DELETE FROM events WHERE tenant_id = :t "
                         "AND id = ANY(CAST(:ids AS uuid[]))"),
@@ -404,14 +429,17 @@ def _sync_overrides(conn: Connection, tenant: str, calendar_id: str, series_id: 
 
 
 def _sync_attendees(conn: Connection, tenant: str, event_id: str,
-                    attendees: list[AttendeeRecord]) -> None:
+                    attendees: list[AttendeeRecord], new: bool = False) -> None:
     """Diff by identity so rows keep their ids and contact_id across client edits."""
     existing: dict[str, Any] = {}
     duplicates: list[str] = []
-    for r in conn.execute(_q(
+    if new and not attendees:
+        return
+    rows = [] if new else conn.execute(_q(
             "SELECT id::text, email, name, rsvp_status, role, contact_id::text "
             "FROM event_attendees WHERE tenant_id = :t AND event_id = :e"),
-            {"t": tenant, "e": event_id}):
+            {"t": tenant, "e": event_id})
+    for r in rows:
         key = AttendeeRecord(email=r.email, contact_id=r.contact_id).key()
         if key in existing:
             duplicates.append(r.id)

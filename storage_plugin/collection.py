@@ -77,6 +77,11 @@ class _Plain(radicale_storage.BaseCollection):
     def last_modified(self) -> str:
         return http_date(_EPOCH)
 
+    def _all_hrefs(self) -> Iterator[str]:
+        with self._conn() as conn:
+            hrefs = store.all_hrefs(conn, self.tenant, self.row.id)
+        yield from hrefs
+
     def get_multi(self, hrefs: Iterable[str]) -> Iterable[tuple[str, radicale_item.Item | None]]:
         return ((h, None) for h in hrefs)
 
@@ -138,11 +143,11 @@ class CalendarCollection(radicale_storage.BaseCollection):
             text=stored.text, etag=stored.etag, uid=stored.uid, name="VCALENDAR",
             component_name=stored.component)
 
-    def store_text(self, href: str, text: str) -> store.StoredItem:
+    def store_text(self, href: str, text: str, replaces: str | None = "?") -> store.StoredItem:
         s = context.session()
         with context.failing_writes():
             try:
-                return store.put_item(s.conn, self.tenant, self.row, href, text)
+                return store.put_item(s.conn, self.tenant, self.row, href, text, replaces)
             except BacksideError as exc:
                 raise ValueError(str(exc)) from exc
 
@@ -174,9 +179,15 @@ class CalendarCollection(radicale_storage.BaseCollection):
             self._refresh(conn)
             token = store.sync_token(self.row)
             if not old_token:
-                return token, store.all_hrefs(conn, self.tenant, self.row.id)
+                # PROPFIND asks for the token alone on every poll: list lazily.
+                return token, self._all_hrefs()
             since = store.parse_sync_token(self.row, old_token)
             return token, store.changed_hrefs(conn, self.tenant, self.row.id, since)
+
+    def _all_hrefs(self) -> Iterator[str]:
+        with self._conn() as conn:
+            hrefs = store.all_hrefs(conn, self.tenant, self.row.id)
+        yield from hrefs
 
     def get_multi(self, hrefs: Iterable[str]) -> Iterable[tuple[str, radicale_item.Item | None]]:
         wanted = list(dict.fromkeys(hrefs))
@@ -211,11 +222,15 @@ class CalendarCollection(radicale_storage.BaseCollection):
     def upload(self, href: str, item: radicale_item.Item
                ) -> tuple[radicale_item.Item, radicale_item.Item | None]:
         s = context.session()
-        old = store.get_items(s.conn, self.tenant, self.row.id, [href], for_update=True)
+        key = (self.row.id, href)
+        if key in s.found:
+            previous = s.found.pop(key)
+        else:
+            found = store.get_items(s.conn, self.tenant, self.row.id, [href], for_update=True)
+            previous = found[0] if found else None
         text = original_text_for("PUT", posixpath.join(self.path, href)) or item.serialize()
-        stored = self.store_text(href, text)
-        self._refresh(s.conn)
-        return self.make_item(stored), (self.make_item(old[0]) if old else None)
+        stored = self.store_text(href, text, previous.component if previous else None)
+        return self.make_item(stored), (self.make_item(previous) if previous else None)
 
     def delete(self, href: str | None = None) -> None:
         s = context.session()

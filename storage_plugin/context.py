@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextvars
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection
+
+from backside_caldav.store import StoredItem
 
 
 @dataclass
@@ -16,6 +18,8 @@ class Session:
     mode: str
     depth: int = 1
     failed: bool = False  # a write raised: the transaction must not commit
+    # (calendar id, href) -> what discover() found there in this transaction
+    found: dict[tuple[str, str], StoredItem | None] = field(default_factory=dict)
 
 
 current: contextvars.ContextVar[Session | None] = contextvars.ContextVar(

@@ -73,12 +73,7 @@ class Storage(radicale_storage.BaseStorage):
             if mode == "r":
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin() as transaction:
-                if mode == "r":
-                    conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-                tenant = store.enter_tenant_of(conn, user) if user else None
-                if mode != "r" and tenant is not None:
-                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:t))"),
-                                 {"t": tenant})
+                tenant = store.enter_tenant_of(conn, user, write=mode != "r") if user else None
                 session = context.Session(conn, user, tenant, mode)
                 token = context.current.set(session)
                 try:
@@ -137,6 +132,8 @@ class Storage(radicale_storage.BaseStorage):
         if len(parts) == 3:
             items = store.get_items(s.conn, s.tenant, row.id, [parts[2]],
                                     for_update=s.mode != "r")
+            # upload() asks again for what was here: keep the answer for it.
+            s.found[(row.id, parts[2])] = items[0] if items else None
             if items:
                 yield calendar.make_item(items[0])
 
