@@ -7,6 +7,7 @@ the resource's own VTIMEZONE and keeps unknown properties untouched.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
+from urllib.parse import quote, unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import icalendar
@@ -14,6 +15,7 @@ from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from .errors import InvalidCalendarData
 from .records import (
+    ENTITY_TYPES,
     EVENT_TYPES,
     RSVP_FROM_PARTSTAT,
     STATUSES,
@@ -242,6 +244,7 @@ def parse_event(comp: icalendar.cal.Component, default_zone: str | None = None) 
             attendees.append(attendee)
 
     return EventRecord(
+        links=parse_links(comp),
         title=_text(comp, "SUMMARY"),
         description=_text(comp, "DESCRIPTION"),
         location=_text(comp, "LOCATION"),
@@ -261,6 +264,31 @@ def parse_event(comp: icalendar.cal.Component, default_zone: str | None = None) 
         recurrence_id=to_utc(recurrence, tz_name) if recurrence is not None else None,
         attendees=attendees,
     )
+
+
+LINK_PREFIX = "urn:backside:"
+
+
+def link_value(entity_type: str, entity_id: str) -> str:
+    """The LINK URI for an event_links row: urn:backside:<type>:<id, percent-encoded>."""
+    return f"{LINK_PREFIX}{entity_type}:{quote(entity_id, safe='')}"
+
+
+def parse_links(comp: icalendar.cal.Component) -> list[tuple[str, str]]:
+    """Our own RFC 9253 LINK properties; other LINKs stay in the client's text only."""
+    props = comp.get("LINK", [])
+    if not isinstance(props, list):
+        props = [props]
+    links: list[tuple[str, str]] = []
+    for prop in props:
+        value = str(prop).strip()
+        if not value.startswith(LINK_PREFIX):
+            continue
+        entity_type, _, entity_id = value[len(LINK_PREFIX):].partition(":")
+        entity_id = unquote(entity_id)
+        if entity_type in ENTITY_TYPES and entity_id and (entity_type, entity_id) not in links:
+            links.append((entity_type, entity_id))
+    return links
 
 
 def event_type_of(comp: icalendar.cal.Component) -> str:

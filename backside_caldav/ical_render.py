@@ -12,9 +12,17 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import icalendar
-from icalendar import Calendar, Event, vCalAddress, vRecur
+from icalendar import Calendar, Event, vCalAddress, vRecur, vUri
 
-from .ical_parse import EVENT_TYPE_PROPERTY, UTC, parse_calendar, parse_event, zone
+from .ical_parse import (
+    EVENT_TYPE_PROPERTY,
+    LINK_PREFIX,
+    UTC,
+    link_value,
+    parse_calendar,
+    parse_event,
+    zone,
+)
 from .records import PARTSTAT_FROM_RSVP, RSVP_FROM_PARTSTAT, AttendeeRecord, EventRecord
 
 PRODID = "-//backside-caldav//backside-caldav//EN"
@@ -204,6 +212,22 @@ def apply_changes(comp: icalendar.cal.Component, old: EventRecord, row: EventRec
         if row.event_type != "out_of_office" and old.event_type == "out_of_office":
             comp.pop("X-MICROSOFT-CDO-BUSYSTATUS", None)
     _apply_attendees(comp, old.attendees, row.attendees)
+    if sorted(old.links) != sorted(row.links):
+        _set_links(comp, row.links)
+
+
+def _set_links(comp: icalendar.cal.Component, links: list[tuple[str, str]]) -> None:
+    """Replace our LINK properties; a client's other LINKs stay as they were."""
+    props = comp.get("LINK", [])
+    if not isinstance(props, list):
+        props = [props]
+    others = [p for p in props if not str(p).strip().startswith(LINK_PREFIX)]
+    comp.pop("LINK", None)
+    for prop in others:
+        comp.add("LINK", prop)
+    for entity_type, entity_id in links:
+        comp.add("LINK", vUri(link_value(entity_type, entity_id)),
+                 parameters={"VALUE": "URI", "LINKREL": "related"})
 
 
 def new_event(uid: str, row: EventRecord, stamp: datetime,
@@ -235,4 +259,5 @@ def new_event(uid: str, row: EventRecord, stamp: datetime,
         comp.add(EVENT_TYPE_PROPERTY, row.event_type)
     for attendee in row.attendees:
         comp.add("ATTENDEE", _attendee_prop(attendee))
+    _set_links(comp, row.links)
     return comp

@@ -22,6 +22,7 @@ PARTSTAT_FROM_RSVP = {
     "declined": "DECLINED",
     "tentative": "TENTATIVE",
 }
+ENTITY_TYPES = ("contact", "task", "note", "deal")
 EVENT_TYPES = ("event", "focus_time", "out_of_office", "working_location", "reminder")
 STATUSES = ("confirmed", "tentative", "cancelled")
 
@@ -63,6 +64,8 @@ class EventRecord:
     sequence: int = 0
     recurrence_id: datetime | None = None
     attendees: list[AttendeeRecord] = field(default_factory=list)
+    # (entity_type, entity_id) pairs: event_links rows, RFC 9253 LINK properties
+    links: list[tuple[str, str]] = field(default_factory=list)
     # Identity columns are filled by the store (id) or shared (uid).
     id: str | None = None
 
@@ -85,6 +88,7 @@ class EventRecord:
             "organizer": self.organizer,
             "sequence": self.sequence,
             "recurrence_id": self.recurrence_id,
+            "links": sorted(self.links),
         }
 
 

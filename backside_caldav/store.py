@@ -146,6 +146,7 @@ def _load_events(conn: Connection, tenant: str, masters: list[Any]) -> list[Stor
     stale = [m for m in masters if not m.ical_source or m.ical_revision != m.revision]
     children: dict[str, list[Any]] = {}
     attendees: dict[str, list[AttendeeRecord]] = {}
+    links: dict[str, list[tuple[str, str]]] = {}
     if stale:
         ids = [m.id for m in stale]
         for r in conn.execute(_q(f"SELECT {_EVENT_COLS} FROM events WHERE tenant_id = :t "
@@ -161,6 +162,11 @@ def _load_events(conn: Connection, tenant: str, masters: list[Any]) -> list[Stor
             attendees.setdefault(a.event_id, []).append(AttendeeRecord(
                 email=a.email, name=a.name, rsvp_status=a.rsvp_status, role=a.role,
                 contact_id=a.contact_id))
+        for link in conn.execute(_q(
+                "SELECT event_id::text, entity_type, entity_id FROM event_links "
+                "WHERE tenant_id = :t AND event_id = ANY(CAST(:ids AS uuid[])) "
+                "ORDER BY created_at, id"), {"t": tenant, "ids": all_ids}):
+            links.setdefault(link.event_id, []).append((link.entity_type, link.entity_id))
     for m in masters:
         if m.ical_source and m.ical_revision == m.revision:
             text = m.ical_source
@@ -169,6 +175,7 @@ def _load_events(conn: Connection, tenant: str, masters: list[Any]) -> list[Stor
             for r in [m, *children.get(m.id, [])]:
                 record = _event_record(r)
                 record.attendees = attendees.get(r.id, [])
+                record.links = links.get(r.id, [])
                 records.append(record)
             text = render_resource(m.uid, records, m.ical_source, m.updated_at)
         items.append(StoredItem(m.href, m.uid, "VEVENT", m.revision, text, m.updated_at))
@@ -407,6 +414,7 @@ def _put_event(conn: Connection, tenant: str, calendar_id: str, href: str, text:
     identity = {"calendar_id": calendar_id, "uid": resource.uid, "href": href, "ical_source": text}
     event_id = _write_event(conn, tenant, existing, {**identity, **_row_values(primary)})
     _sync_attendees(conn, tenant, event_id, primary.attendees, new=existing is None)
+    _sync_links(conn, tenant, event_id, primary.links, new=existing is None)
     _sync_overrides(conn, tenant, calendar_id, event_id, resource.uid, overrides,
                     new=existing is None)
     return event_id
@@ -422,6 +430,7 @@ def _sync_overrides(conn: Connection, tenant: str, calendar_id: str, series_id: 
         event_id = _write_event(conn, tenant, current.pop(event.recurrence_id, None),
                                 {**identity, **_row_values(event)})
         _sync_attendees(conn, tenant, event_id, event.attendees, new=new)
+        _sync_links(conn, tenant, event_id, event.links, new=new)
     if current:
         conn.execute(_q("DELETE FROM events WHERE tenant_id = :t "
                         "AND id = ANY(CAST(:ids AS uuid[]))"),
@@ -466,6 +475,25 @@ def _sync_attendees(conn: Connection, tenant: str, event_id: str,
     if to_delete:
         conn.execute(_q("DELETE FROM event_attendees WHERE tenant_id = :t "
                         "AND id = ANY(CAST(:ids AS uuid[]))"), {"t": tenant, "ids": to_delete})
+
+
+def _sync_links(conn: Connection, tenant: str, event_id: str, links: list[tuple[str, str]],
+                new: bool = False) -> None:
+    """Make event_links match the client's LINKs, keeping the ids of rows that stay."""
+    if new and not links:
+        return
+    existing = {} if new else {(r.entity_type, r.entity_id): r.id for r in conn.execute(_q(
+        "SELECT id::text, entity_type, entity_id FROM event_links WHERE tenant_id = :t "
+        "AND event_id = :e"), {"t": tenant, "e": event_id})}
+    for entity_type, entity_id in links:
+        if existing.pop((entity_type, entity_id), None) is None:
+            conn.execute(_q("INSERT INTO event_links (tenant_id, event_id, entity_type, entity_id) "
+                            "VALUES (:t, :e, :ty, :id)"),
+                         {"t": tenant, "e": event_id, "ty": entity_type, "id": entity_id})
+    if existing:
+        conn.execute(_q("DELETE FROM event_links WHERE tenant_id = :t "
+                        "AND id = ANY(CAST(:ids AS uuid[]))"),
+                     {"t": tenant, "ids": list(existing.values())})
 
 
 def _soft_delete_event(conn: Connection, tenant: str, calendar_id: str, href: str) -> int:

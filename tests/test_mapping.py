@@ -73,6 +73,9 @@ def events(draw: st.DrawFn) -> EventRecord:
         organizer=draw(st.one_of(st.none(), emails)),
         sequence=draw(st.integers(0, 1000)),
         attendees=draw(attendees()),
+        links=draw(st.lists(st.tuples(st.sampled_from(["contact", "task", "note", "deal"]),
+                                      st.text(min_size=1, max_size=12)),
+                            max_size=3, unique=True)),
     )
 
 

@@ -327,3 +327,21 @@ def test_time_range_follows_sql_moves_and_finite_series_are_bounded(http, accoun
     old = http.request("REPORT", url, data=body.format("20260105T000000Z", "20260106T000000Z"),
                        headers={"Depth": "1", "Content-Type": "application/xml"})
     assert old.status_code == 207 and "s.ics" not in old.text
+
+
+def test_links_travel_both_ways_as_link_properties(http, account, sql, cal) -> None:
+    url, _ = cal
+    extra = ("LINK;VALUE=URI;LINKREL=related:urn:backside:contact:c%2F42\r\n"
+             "LINK;VALUE=URI;LINKREL=alternate:https://example.com/elsewhere\r\n")
+    put(http, url + "lk.ics", ics("tw-lk", extra=extra)).raise_for_status()
+    rows = sql.execute("SELECT l.entity_type, l.entity_id FROM event_links l JOIN events e ON "
+                       "e.tenant_id = l.tenant_id AND e.id = l.event_id WHERE e.tenant_id = %s "
+                       "AND e.uid = 'tw-lk'", (account.tenant_id,)).fetchall()
+    assert rows == [("contact", "c/42")]
+    sql.execute("INSERT INTO event_links (tenant_id, event_id, entity_type, entity_id) "
+                "SELECT tenant_id, id, 'deal', 'D 7' FROM events WHERE tenant_id = %s "
+                "AND uid = 'tw-lk'", (account.tenant_id,))
+    vevent = icalendar.Calendar.from_ical(http.get(url + "lk.ics").content).walk("VEVENT")[0]
+    values = sorted(str(v) for v in vevent["LINK"])
+    assert values == ["https://example.com/elsewhere", "urn:backside:contact:c%2F42",
+                      "urn:backside:deal:D%207"]

@@ -189,7 +189,7 @@ class SidecarApp:
             reply = self._dispatch(environ, path)
         except Problem as problem:
             return self._problem(start_response, problem, path)
-        except sa.exc.OperationalError:
+        except (sa.exc.OperationalError, sa.exc.TimeoutError):
             log.warning("database unavailable", exc_info=True)
             return self._problem(start_response, Problem(
                 503, "database-unavailable", "Database unavailable",

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..errors import BacksideError
 from . import queries
-from .problems import Problem, unauthorized
+from .problems import forbidden, unauthorized
 
 KEY_PREFIX = "bsk_"
 KEY_RE = re.compile(r"^bsk_[A-Za-z0-9_-]{43}$")
@@ -122,7 +122,7 @@ def authenticate(conn: Connection, authorization: str | None) -> ApiKey:
 
 
 def require_write(key: ApiKey) -> None:
+    """Writes (links, RSVP) need a key made without --read-only: 403 otherwise."""
     if key.read_only:
-        raise Problem(403, "read-only-key", "Not allowed with this API key",
-                      "this API key is read-only; writes need a key created without "
-                      "--read-only")
+        raise forbidden("this API key is read-only; writes need a key created without "
+                        "--read-only (`backside-caldav apikey add --tenant NAME`)")

@@ -85,4 +85,4 @@ def unauthorized(detail: str, invalid_token: bool) -> Problem:
 
 
 def forbidden(detail: str) -> Problem:
-    return Problem(403, "forbidden", "Not allowed with this API key", detail)
+    return Problem(403, "read-only-key", "Not allowed with this API key", detail)
