@@ -9,11 +9,13 @@ override row belongs to its series and is never an answer of its own.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
+
+from backside_caldav import store
 
 # The same expression as the GIN index events_search_fts (migration 0003):
 # PostgreSQL uses the index only when the query repeats it exactly.
@@ -184,22 +186,17 @@ def master_exists(conn: Connection, tenant: str, event_id: str, lock: bool = Fal
 
 def masters_in_range(conn: Connection, tenant: str, start: datetime, end: datetime,
                      calendar_ids: list[str] | None) -> list[Row]:
-    """Masters whose conservative span, or one of whose overrides' spans, meets [start, end).
-
-    The indexed range_start/range_end columns pre-filter; the caller expands.
-    """
-    params: dict[str, Any] = {"t": tenant, "s": start, "e": end}
-    cal = ""
-    if calendar_ids is not None:
-        params["cals"] = calendar_ids
-        cal = " AND w.calendar_id = ANY(CAST(:cals AS uuid[]))"
+    """Masters that may have an occurrence in [start, end) (a day wider each side,
+    for all-day events), found through the instance index; the caller expands."""
+    ids = store.series_in_range(conn, tenant, calendar_ids, start - timedelta(days=1),
+                                end + timedelta(days=1))
+    if not ids:
+        return []
     return list(conn.execute(_q(
         f"SELECT {EVENT_COLS}, c.timezone AS calendar_timezone FROM events e "
         "JOIN calendars c ON c.tenant_id = e.tenant_id AND c.id = e.calendar_id "
-        "WHERE e.tenant_id = :t AND e.series_id IS NULL AND e.deleted_at IS NULL "
-        "AND e.id IN (SELECT coalesce(w.series_id, w.id) FROM events w "
-        "WHERE w.tenant_id = :t AND w.deleted_at IS NULL "
-        f"AND w.range_start < :e AND w.range_end > :s{cal})"), params))
+        "WHERE e.tenant_id = :t AND e.id = ANY(CAST(:ids AS uuid[]))"),
+        {"t": tenant, "ids": ids}))
 
 
 def masters_by_id(conn: Connection, tenant: str, ids: list[str]) -> list[Row]:
