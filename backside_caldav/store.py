@@ -259,26 +259,19 @@ def get_filtered(conn: Connection, tenant: str, calendar_id: str, component: str
     return results
 
 
-def series_in_range(conn: Connection, tenant: str, calendar_ids: list[str] | None,
-                    start: datetime, end: datetime) -> list[str]:
-    """Ids of the series (masters) that may have an occurrence in [start, end):
-    from the instance index, plus rows not (yet) indexed that far, by their span."""
-    params: dict[str, Any] = {"t": tenant, "s": start, "e": end,
-                              "ls": _shift(start, -LONG), "cals": calendar_ids}
-    cal_i = "" if calendar_ids is None else "AND i.calendar_id = ANY(CAST(:cals AS uuid[])) "
-    cal_e = "" if calendar_ids is None else "AND calendar_id = ANY(CAST(:cals AS uuid[])) "
+def unindexed_series(conn: Connection, tenant: str, calendar_ids: list[str] | None,
+                     start: datetime, end: datetime) -> list[str]:
+    """Series whose instance index cannot answer for [start, end): changed by
+    another writer since indexing, or indexed only up to a horizon before
+    `end`; found by their conservative span."""
+    cal = "" if calendar_ids is None else "AND calendar_id = ANY(CAST(:cals AS uuid[])) "
     return list(conn.execute(_q(
-        "SELECT DISTINCT i.event_id::text FROM event_instances i JOIN events e "
-        "  ON e.tenant_id = i.tenant_id AND e.id = i.event_id AND e.deleted_at IS NULL "
-        "  AND NOT e.occurrence_stale "
-        f"WHERE i.tenant_id = :t {cal_i}AND i.start_time < :e AND i.end_time > :s "
-        "  AND (i.start_time >= :ls OR i.is_long) "
-        "UNION "
         "SELECT id::text FROM events WHERE tenant_id = :t AND series_id IS NULL "
-        f"AND deleted_at IS NULL {cal_e}"
+        f"AND deleted_at IS NULL {cal}"
         "AND (occurrence_stale OR instances_until IS NULL OR instances_until < :e) "
         "AND id IN (SELECT coalesce(series_id, id) FROM events WHERE tenant_id = :t "
-        f"  {cal_e}AND range_start < :e AND range_end > :s)"), params).scalars())
+        f"  {cal}AND range_start < :e AND range_end > :s)"),
+        {"t": tenant, "s": start, "e": end, "cals": calendar_ids}).scalars())
 
 
 def _shift(value: datetime, delta: timedelta) -> datetime:

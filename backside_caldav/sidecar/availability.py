@@ -1,9 +1,9 @@
 """Free-busy and availability: which instances block time in a range.
 
-Candidates come from SQL with the indexed range_start/range_end columns
-(a conservative span per row); recurring series are then expanded with
-backside_caldav.recurrence.expand, overrides included, so a moved or
-cancelled instance is where (or whether) it really is.
+Occurrences come from the instance index (event_instances), which already
+places moved and cancelled instances; series the index cannot answer for
+yet are found by their conservative span and expanded with
+backside_caldav.recurrence.expand, overrides included.
 
 An instance does not block when it is cancelled, transparent (TRANSP), a
 working-location marker, zero-length, or declined by `attendee_email`
@@ -60,8 +60,30 @@ def _whole_days(start: datetime, end: datetime, tz_name: str | None) -> tuple[da
 
 def busy_instances(call: Call, start: datetime, end: datetime, calendar_ids: list[str] | None,
                    attendee_email: str | None) -> list[Busy]:
-    """Blocking instances overlapping [start, end), sorted by start."""
-    masters = queries.masters_in_range(call.conn, call.tenant, start, end, calendar_ids)
+    """Blocking instances overlapping [start, end), sorted by start.
+
+    Indexed series come straight from event_instances; only series the index
+    cannot answer for (changed by another writer, or past their horizon) are
+    expanded here.
+    """
+    wide_start, wide_end = start - timedelta(days=1), end + timedelta(days=1)
+    indexed = queries.indexed_busy(call.conn, call.tenant, wide_start, wide_end, calendar_ids)
+    declined_rows: set[str] = set()
+    if attendee_email is not None and indexed:
+        declined_rows = queries.declined_by(call.conn, call.tenant,
+                                            list({r.row_id for r in indexed}), attendee_email)
+    found: list[Busy] = []
+    for row in indexed:
+        if row.event_type in NON_BLOCKING_TYPES or row.row_id in declined_rows:
+            continue
+        occ_start, occ_end = row.start_time, row.end_time
+        if row.is_all_day:
+            occ_start, occ_end = _whole_days(occ_start, occ_end, row.day_zone)
+        if occ_end <= occ_start or occ_start >= end or occ_end <= start:
+            continue
+        found.append(Busy(occ_start, occ_end, row.event_id, row.calendar_id, row.title,
+                          row.is_all_day, row.recurrence_id if row.recurring else None))
+    masters = queries.unindexed_masters(call.conn, call.tenant, start, end, calendar_ids)
     recurring = [m.id for m in masters if m.rrule or m.rdates]
     overrides: dict[str, list[Any]] = {}
     for row in queries.overrides_of(call.conn, call.tenant, recurring):
@@ -70,7 +92,6 @@ def busy_instances(call: Call, start: datetime, end: datetime, calendar_ids: lis
     if attendee_email is not None:
         row_ids = [m.id for m in masters] + [o.id for rows in overrides.values() for o in rows]
         declined = queries.declined_by(call.conn, call.tenant, row_ids, attendee_email)
-    found: list[Busy] = []
     for master in masters:
         records = [_event_record(master), *(_event_record(o) for o in overrides.get(master.id, []))]
         day_zone = master.timezone or master.calendar_timezone

@@ -184,12 +184,12 @@ def master_exists(conn: Connection, tenant: str, event_id: str, lock: bool = Fal
         {"t": tenant, "i": event_id}).first() is not None
 
 
-def masters_in_range(conn: Connection, tenant: str, start: datetime, end: datetime,
-                     calendar_ids: list[str] | None) -> list[Row]:
-    """Masters that may have an occurrence in [start, end) (a day wider each side,
-    for all-day events), found through the instance index; the caller expands."""
-    ids = store.series_in_range(conn, tenant, calendar_ids, start - timedelta(days=1),
-                                end + timedelta(days=1))
+def unindexed_masters(conn: Connection, tenant: str, start: datetime, end: datetime,
+                      calendar_ids: list[str] | None) -> list[Row]:
+    """Masters the instance index cannot answer for in [start, end) (a day wider
+    each side, for all-day events); the caller expands them."""
+    ids = store.unindexed_series(conn, tenant, calendar_ids, start - timedelta(days=1),
+                                 end + timedelta(days=1))
     if not ids:
         return []
     return list(conn.execute(_q(
@@ -197,6 +197,33 @@ def masters_in_range(conn: Connection, tenant: str, start: datetime, end: dateti
         "JOIN calendars c ON c.tenant_id = e.tenant_id AND c.id = e.calendar_id "
         "WHERE e.tenant_id = :t AND e.id = ANY(CAST(:ids AS uuid[]))"),
         {"t": tenant, "ids": ids}))
+
+
+def indexed_busy(conn: Connection, tenant: str, start: datetime, end: datetime,
+                 calendar_ids: list[str] | None) -> list[Row]:
+    """Blocking occurrences straight from the instance index (series it can answer
+    for only), with the row that governs each: the override's, else the master's."""
+    cal = "" if calendar_ids is None else "AND i.calendar_id = ANY(CAST(:cals AS uuid[])) "
+    return list(conn.execute(_q(
+        "SELECT i.event_id::text AS event_id, i.calendar_id::text AS calendar_id, "
+        "i.recurrence_id, i.start_time, i.end_time, "
+        "(m.rrule IS NOT NULL OR m.rdates IS NOT NULL) AS recurring, "
+        "coalesce(o.id, m.id)::text AS row_id, "
+        "CASE WHEN o.id IS NULL THEN m.title ELSE o.title END AS title, "
+        "coalesce(o.event_type, m.event_type) AS event_type, "
+        "coalesce(o.is_all_day, m.is_all_day) AS is_all_day, "
+        "coalesce(o.timezone, m.timezone, c.timezone) AS day_zone "
+        "FROM event_instances i "
+        "JOIN events m ON m.tenant_id = i.tenant_id AND m.id = i.event_id "
+        "  AND m.deleted_at IS NULL AND NOT m.occurrence_stale AND m.instances_until >= :e "
+        "JOIN calendars c ON c.tenant_id = m.tenant_id AND c.id = m.calendar_id "
+        "LEFT JOIN events o ON o.tenant_id = i.tenant_id AND o.series_id = i.event_id "
+        "  AND o.recurrence_id = i.recurrence_id "
+        f"WHERE i.tenant_id = :t {cal}AND i.busy <> 'FREE' AND i.start_time < :e "
+        "AND i.end_time > :s AND (i.start_time >= :ls OR i.is_long) "
+        "ORDER BY i.start_time"),
+        {"t": tenant, "s": start, "e": end, "ls": start - timedelta(days=8),
+         "cals": calendar_ids}))
 
 
 def masters_by_id(conn: Connection, tenant: str, ids: list[str]) -> list[Row]:
