@@ -19,7 +19,7 @@ from .ical_parse import parse_resource
 from .ical_render import render_resource
 from .instance_index import BEGINNING, LONG
 from .records import AttendeeRecord, EventRecord, ResourceRecord
-from .recurrence import INFINITY, TooManyInstances, span
+from .recurrence import INFINITY, TooManyInstances, expand, span
 
 UTC = timezone.utc
 SYNC_TOKEN_PREFIX = "http://backside-caldav.invalid/sync/"
@@ -272,6 +272,40 @@ def unindexed_series(conn: Connection, tenant: str, calendar_ids: list[str] | No
         "AND id IN (SELECT coalesce(series_id, id) FROM events WHERE tenant_id = :t "
         f"  {cal}AND range_start < :e AND range_end > :s)"),
         {"t": tenant, "s": start, "e": end, "cals": calendar_ids}).scalars())
+
+
+def busy_periods(conn: Connection, tenant: str, calendar_id: str, start: datetime,
+                 end: datetime, limit: int) -> list[tuple[datetime, datetime, str]]:
+    """Free-busy periods (start, end, FBTYPE) clipped to [start, end): indexed
+    occurrences straight from event_instances, the rest expanded here.
+    Transparent and cancelled occurrences do not block; TENTATIVE is
+    BUSY-TENTATIVE."""
+    params = {"t": tenant, "c": calendar_id, "s": start, "e": end, "ls": _shift(start, -LONG),
+              "n": limit + 1}
+    rows = conn.execute(_q(
+        "SELECT i.start_time, i.end_time, i.busy FROM event_instances i JOIN events m "
+        "  ON m.tenant_id = i.tenant_id AND m.id = i.event_id AND m.deleted_at IS NULL "
+        "  AND NOT m.occurrence_stale AND m.instances_until >= :e "
+        "WHERE i.tenant_id = :t AND i.calendar_id = :c AND i.busy <> 'FREE' "
+        "AND i.start_time < :e AND i.end_time > :s AND (i.start_time >= :ls OR i.is_long) "
+        "LIMIT :n"), params).all()
+    periods = [(max(r.start_time, start), min(r.end_time, end), r.busy) for r in rows]
+    others = unindexed_series(conn, tenant, [calendar_id], start, end)
+    if others:
+        series: dict[str, list[EventRecord]] = {}
+        for r in conn.execute(_q(
+                f"SELECT {_EVENT_COLS} FROM events WHERE tenant_id = :t "
+                "AND (id = ANY(CAST(:ids AS uuid[])) OR series_id = ANY(CAST(:ids AS uuid[])))"),
+                {"t": tenant, "ids": others}):
+            series.setdefault(r.series_id or r.id, []).append(_event_record(r))
+        for records in series.values():
+            for instance in expand(records, start, end, limit=limit):
+                busy = instance_index.busy_of(instance.event)
+                if busy != "FREE":
+                    periods.append((max(instance.start, start), min(instance.end, end), busy))
+    if len(periods) > limit:
+        raise TooManyInstances(f"more than {limit} busy occurrences in the range")
+    return [p for p in periods if p[1] > p[0]]
 
 
 def _shift(value: datetime, delta: timedelta) -> datetime:

@@ -14,6 +14,7 @@ from radicale.item import filter as radicale_filter
 
 from backside_caldav import collection_meta, store
 from backside_caldav.errors import BacksideError
+from backside_caldav.recurrence import TooManyInstances
 from backside_caldav.request_context import expand_window, original_text_for
 
 from . import context
@@ -216,6 +217,15 @@ class CalendarCollection(radicale_storage.BaseCollection):
     def has_uid(self, uid: str) -> bool:
         with self._conn() as conn:
             return store.has_uid(conn, self.tenant, self.row.id, uid)
+
+    def busy_periods(self, start: datetime, end: datetime,
+                     limit: int) -> list[tuple[datetime, datetime, str]]:
+        """Free-busy from the instance index (see web.freebusy for the hook)."""
+        with self._conn() as conn:
+            try:
+                return store.busy_periods(conn, self.tenant, self.row.id, start, end, limit)
+            except TooManyInstances as exc:
+                raise ValueError(str(exc)) from exc
 
     # --- writing ------------------------------------------------------------------
 

@@ -133,18 +133,45 @@ def test_hundred_year_queries_are_bounded(http, account, cal) -> None:
     assert time.monotonic() - began < 30
 
 
-def test_free_busy_report(http, account, cal) -> None:
-    url, _ = cal
-    busy = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:fb-{0}\r\n"
+def test_free_busy_report(http, account, sql, cal) -> None:
+    url, cal_id = cal
+    body = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:fb-{0}\r\n"
             "DTSTAMP:20260101T000000Z\r\nDTSTART:20300107T{1}0000Z\r\nDTEND:20300107T{2}0000Z\r\n"
             "{3}END:VEVENT\r\nEND:VCALENDAR\r\n")
-    for name, start, end, extra in (("busy", "09", "10", ""), ("free", "11", "12",
-                                                                "TRANSP:TRANSPARENT\r\n")):
-        http.put(url + f"{name}.ics", data=busy.format(name, start, end, extra),
+    for name, start, end, extra in (
+            ("busy", "09", "10", ""),
+            ("free", "11", "12", "TRANSP:TRANSPARENT\r\n"),
+            ("maybe", "13", "14", "STATUS:TENTATIVE\r\n"),
+            ("off", "15", "16", "STATUS:CANCELLED\r\n"),
+            ("weekly", "17", "18", "RRULE:FREQ=WEEKLY;COUNT=5\r\n")):
+        http.put(url + f"{name}.ics", data=body.format(name, start, end, extra),
                  headers={"Content-Type": "text/calendar"}).raise_for_status()
-    body = ('<?xml version="1.0"?><c:free-busy-query xmlns:c="urn:ietf:params:xml:ns:caldav">'
-            '<c:time-range start="20300107T000000Z" end="20300108T000000Z"/></c:free-busy-query>')
-    r = report(http, url, body)
+    # Not indexed yet (written by another application): expanded on the fly.
+    sql.execute("INSERT INTO events (tenant_id, calendar_id, title, start_time, end_time, "
+                "timezone, rrule) VALUES (%s, %s, 'SQL', '2030-01-01 20:00Z', "
+                "'2030-01-01 21:00Z', 'UTC', 'FREQ=DAILY')", (account.tenant_id, cal_id))
+    query = ('<?xml version="1.0"?><c:free-busy-query xmlns:c="urn:ietf:params:xml:ns:caldav">'
+             '<c:time-range start="20300114T000000Z" end="20300115T000000Z"/></c:free-busy-query>')
+    r = report(http, url, query)
     assert r.status_code == 200
-    assert "20300107T090000Z/20300107T100000Z" in r.text
-    assert "20300107T110000Z" not in r.text
+    lines = [line for line in r.text.replace("\r\n ", "").splitlines()
+             if line.startswith("FREEBUSY")]
+    assert lines == ["FREEBUSY;FBTYPE=BUSY:20300114T170000Z/20300114T180000Z",
+                     "FREEBUSY;FBTYPE=BUSY:20300114T200000Z/20300114T210000Z"]
+    day = query.replace("20300114T000000Z", "20300107T000000Z").replace(
+        "20300115T000000Z", "20300108T000000Z")
+    lines = [line for line in report(http, url, day).text.splitlines()
+             if line.startswith("FREEBUSY")]
+    assert lines == ["FREEBUSY;FBTYPE=BUSY:20300107T090000Z/20300107T100000Z",
+                     "FREEBUSY;FBTYPE=BUSY-TENTATIVE:20300107T130000Z/20300107T140000Z",
+                     "FREEBUSY;FBTYPE=BUSY:20300107T170000Z/20300107T180000Z",
+                     "FREEBUSY;FBTYPE=BUSY:20300107T200000Z/20300107T210000Z"]
+
+
+def test_free_busy_is_answered_from_the_index(database_url) -> None:
+    from radicale.app import report
+
+    from backside_caldav.web import freebusy
+    from backside_caldav.web.app import build_app
+    build_app(database_url)
+    assert report.freebusy_collection_text is freebusy._freebusy_collection_text
