@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from xml.etree import ElementTree
 
+from .instance_index import BEGINNING
+from .recurrence import INFINITY
+
 
 @dataclass(frozen=True)
 class RequestInfo:
@@ -64,8 +67,7 @@ def expand_window() -> tuple[datetime, datetime] | None:
             end = _utc(time_range.get("end"))
             if start is None and end is None:
                 return None
-            return (start or datetime(1, 1, 2, tzinfo=timezone.utc),
-                    end or datetime.max.replace(tzinfo=timezone.utc))
+            return start or BEGINNING, end or INFINITY
     return None
 
 

@@ -19,7 +19,7 @@ from .ical_parse import parse_resource
 from .ical_render import render_resource
 from .instance_index import BEGINNING, LONG
 from .records import AttendeeRecord, EventRecord, ResourceRecord
-from .recurrence import INFINITY, TooManyInstances, expand, span
+from .recurrence import INFINITY, SLACK, TooManyInstances, expand, shift, span
 
 UTC = timezone.utc
 SYNC_TOKEN_PREFIX = "http://backside-caldav.invalid/sync/"
@@ -203,7 +203,17 @@ def get_items(conn: Connection, tenant: str, calendar_id: str,
     return items
 
 
-SLACK = timedelta(hours=14)  # floating times and dates: the widest UTC offset
+# Occurrences i of series m that the index answers for (not changed by another
+# writer since indexing, indexed past :e) and that overlap [:s, :e); :ls is
+# :s - LONG, so only long occurrences are looked for further back.
+INDEXED_SERIES_JOIN = (
+    "JOIN events m ON m.tenant_id = i.tenant_id AND m.id = i.event_id "
+    "AND m.deleted_at IS NULL AND NOT m.occurrence_stale AND m.instances_until >= :e ")
+INSTANCE_OVERLAPS = "i.start_time < :e AND i.end_time > :s AND (i.start_time >= :ls OR i.is_long)"
+
+
+def overlap_params(start: datetime, end: datetime) -> dict[str, datetime]:
+    return {"s": start, "e": end, "ls": _shift(start, -LONG)}
 
 
 def get_filtered(conn: Connection, tenant: str, calendar_id: str, component: str | None,
@@ -233,13 +243,8 @@ def get_filtered(conn: Connection, tenant: str, calendar_id: str, component: str
             "  AND (i.end_time > :ws OR (i.end_time = i.start_time AND i.start_time >= :ws)) "
             "GROUP BY i.event_id"), params).all()
         certain = {event_id: exact for event_id, exact in hits}
-        fallback = conn.execute(_q(
-            "SELECT id::text FROM events WHERE tenant_id = :t AND calendar_id = :c "
-            "AND series_id IS NULL AND deleted_at IS NULL "
-            "AND (occurrence_stale OR instances_until IS NULL OR instances_until < :we) "
-            "AND id IN (SELECT coalesce(series_id, id) FROM events WHERE tenant_id = :t "
-            "  AND calendar_id = :c AND range_start < :we AND range_end > :ws)"), params).scalars()
-        for event_id in fallback:
+        for event_id in unindexed_series(conn, tenant, [calendar_id], params["ws"],
+                                         params["we"]):
             certain[event_id] = False
         if certain:
             masters = conn.execute(_q(
@@ -280,15 +285,11 @@ def busy_periods(conn: Connection, tenant: str, calendar_id: str, start: datetim
     occurrences straight from event_instances, the rest expanded here.
     Transparent and cancelled occurrences do not block; TENTATIVE is
     BUSY-TENTATIVE."""
-    params = {"t": tenant, "c": calendar_id, "s": start, "e": end, "ls": _shift(start, -LONG),
-              "n": limit + 1}
     rows = conn.execute(_q(
-        "SELECT i.start_time, i.end_time, i.busy FROM event_instances i JOIN events m "
-        "  ON m.tenant_id = i.tenant_id AND m.id = i.event_id AND m.deleted_at IS NULL "
-        "  AND NOT m.occurrence_stale AND m.instances_until >= :e "
+        f"SELECT i.start_time, i.end_time, i.busy FROM event_instances i {INDEXED_SERIES_JOIN}"
         "WHERE i.tenant_id = :t AND i.calendar_id = :c AND i.busy <> 'FREE' "
-        "AND i.start_time < :e AND i.end_time > :s AND (i.start_time >= :ls OR i.is_long) "
-        "LIMIT :n"), params).all()
+        f"AND {INSTANCE_OVERLAPS} LIMIT :n"),
+        {"t": tenant, "c": calendar_id, "n": limit + 1, **overlap_params(start, end)}).all()
     periods = [(max(r.start_time, start), min(r.end_time, end), r.busy) for r in rows]
     others = unindexed_series(conn, tenant, [calendar_id], start, end)
     if others:
@@ -309,10 +310,8 @@ def busy_periods(conn: Connection, tenant: str, calendar_id: str, start: datetim
 
 
 def _shift(value: datetime, delta: timedelta) -> datetime:
-    try:
-        return min(max(value + delta, BEGINNING), INFINITY)
-    except OverflowError:
-        return BEGINNING if delta < timedelta(0) else INFINITY
+    """recurrence.shift, kept inside the index's own range of dates."""
+    return max(shift(value, delta), BEGINNING)
 
 
 def reindex_series(conn: Connection, tenant: str, series_id: str, at: datetime) -> None:
@@ -333,20 +332,20 @@ def _write_index(conn: Connection, tenant: str, calendar_id: str, series_id: str
     """Replace a series' occurrences and bookkeeping; with client_text, also mark
     the stored text as matching the rows. Returns the master's revision and
     updated_at."""
-    columns = list(zip(*built.rows, strict=True)) if built.rows else None
     # Two statements: a DELETE and an INSERT of the same keys in one statement
     # would see each other's rows as conflicts.
     conn.execute(_q("DELETE FROM event_instances WHERE tenant_id = :t AND event_id = :s"),
                  {"t": tenant, "s": series_id})
-    conn.execute(_q(
-        "INSERT INTO event_instances (tenant_id, calendar_id, event_id, recurrence_id, "
-        "start_time, end_time, exact, is_long, busy) "
-        "SELECT :t, :c, :s, * FROM unnest(CAST(:rid AS timestamptz[]), "
-        "CAST(:st AS timestamptz[]), CAST(:en AS timestamptz[]), CAST(:ex AS boolean[]), "
-        "CAST(:lo AS boolean[]), CAST(:bu AS text[])) ON CONFLICT DO NOTHING"),
-        {"t": tenant, "c": calendar_id, "s": series_id, "rid": list(columns[0]),
-         "st": list(columns[1]), "en": list(columns[2]), "ex": list(columns[3]),
-         "lo": list(columns[4]), "bu": list(columns[5])}) if columns else None
+    if built.rows:
+        rid, st, en, ex, lo, bu = (list(c) for c in zip(*built.rows, strict=True))
+        conn.execute(_q(
+            "INSERT INTO event_instances (tenant_id, calendar_id, event_id, recurrence_id, "
+            "start_time, end_time, exact, is_long, busy) "
+            "SELECT :t, :c, :s, * FROM unnest(CAST(:rid AS timestamptz[]), "
+            "CAST(:st AS timestamptz[]), CAST(:en AS timestamptz[]), CAST(:ex AS boolean[]), "
+            "CAST(:lo AS boolean[]), CAST(:bu AS text[])) ON CONFLICT DO NOTHING"),
+            {"t": tenant, "c": calendar_id, "s": series_id, "rid": rid, "st": st, "en": en,
+             "ex": ex, "lo": lo, "bu": bu})
     until = None if built.instances_until >= INFINITY else built.instances_until
     ical = ", ical_revision = CASE WHEN id = :s THEN revision ELSE ical_revision END" \
         if client_text else ""
@@ -396,11 +395,12 @@ def _row_values(event: EventRecord) -> dict[str, Any]:
 
 
 def put_item(conn: Connection, tenant: str, calendar: CalendarRow, href: str, text: str,
-             replaces: str | None = None) -> StoredItem:
+             replaces: str | None = "?") -> StoredItem:
     """Store one resource at href (create or replace) from the client's text.
 
-    `replaces` is the component of the resource now at href, when the caller
-    already knows it (None: nothing there, or unknown -> "?").
+    `replaces` is the component of the resource now at href when the caller
+    already knows it (None: nothing there), "?" when it does not: then a
+    resource of the other kind at href is removed whatever it is.
     """
     resource = parse_resource(text, calendar.timezone)
     if resource.component not in calendar.components:

@@ -163,3 +163,12 @@ def sql(database_url: str) -> Iterator[psycopg.Connection]:
     """Another application writing the tables with plain SQL (autocommit)."""
     with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture
+def cal(server: Server, account: Account, sql: psycopg.Connection) -> tuple[str, str]:
+    """A fresh calendar inserted with plain SQL: (collection URL, calendar id)."""
+    href = "c" + uuid.uuid4().hex[:8]
+    cal_id = sql.execute("INSERT INTO calendars (tenant_id, name, href) VALUES (%s, 'Shared', %s) "
+                         "RETURNING id::text", (account.tenant_id, href)).fetchone()[0]
+    return f"{server.url}{account.username}/{href}/", cal_id

@@ -4,10 +4,7 @@ maintenance pass for rows other writers changed, and the guard rails."""
 from __future__ import annotations
 
 import time
-import uuid
 from datetime import datetime, timezone
-
-import pytest
 
 from backside_caldav import db, maintenance
 
@@ -18,14 +15,6 @@ def series(uid: str, rule: str, start: str = "20300107T090000", extra: str = "")
     return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\n"
             f"UID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID=Europe/Berlin:{start}\r\n"
             f"DURATION:PT1H\r\nRRULE:{rule}\r\nSUMMARY:{uid}\r\n{extra}END:VEVENT\r\nEND:VCALENDAR\r\n")
-
-
-@pytest.fixture
-def cal(http, server, account, sql):
-    href = "o" + uuid.uuid4().hex[:8]
-    cal_id = sql.execute("INSERT INTO calendars (tenant_id, name, href) VALUES (%s, 'Occ', %s) "
-                         "RETURNING id::text", (account.tenant_id, href)).fetchone()[0]
-    return f"{server.url}{account.username}/{href}/", cal_id
 
 
 def query(start: str, end: str, expand: bool = False) -> str:

@@ -10,7 +10,6 @@ from datetime import datetime, timezone
 from xml.etree import ElementTree as ET
 
 import icalendar
-import pytest
 import requests
 from conftest import ROOT
 
@@ -49,15 +48,6 @@ def ics(uid: str, summary: str = "Meeting", extra: str = "") -> str:
     return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\n"
             f"UID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260105T090000Z\r\n"
             f"DTEND:20260105T100000Z\r\nSUMMARY:{summary}\r\n{extra}END:VEVENT\r\nEND:VCALENDAR\r\n")
-
-
-@pytest.fixture
-def cal(http, server, account, sql):
-    """A fresh calendar: (collection URL, calendar id)."""
-    href = "c" + uuid.uuid4().hex[:8]
-    cal_id = sql.execute("INSERT INTO calendars (tenant_id, name, href) VALUES (%s, 'Shared', %s) "
-                         "RETURNING id::text", (account.tenant_id, href)).fetchone()[0]
-    return f"{server.url}{account.username}/{href}/", cal_id
 
 
 def put(http, url: str, body: str, **headers: str) -> requests.Response:

@@ -213,17 +213,13 @@ def indexed_busy(conn: Connection, tenant: str, start: datetime, end: datetime,
         "coalesce(o.event_type, m.event_type) AS event_type, "
         "coalesce(o.is_all_day, m.is_all_day) AS is_all_day, "
         "coalesce(o.timezone, m.timezone, c.timezone) AS day_zone "
-        "FROM event_instances i "
-        "JOIN events m ON m.tenant_id = i.tenant_id AND m.id = i.event_id "
-        "  AND m.deleted_at IS NULL AND NOT m.occurrence_stale AND m.instances_until >= :e "
+        f"FROM event_instances i {store.INDEXED_SERIES_JOIN}"
         "JOIN calendars c ON c.tenant_id = m.tenant_id AND c.id = m.calendar_id "
         "LEFT JOIN events o ON o.tenant_id = i.tenant_id AND o.series_id = i.event_id "
         "  AND o.recurrence_id = i.recurrence_id "
-        f"WHERE i.tenant_id = :t {cal}AND i.busy <> 'FREE' AND i.start_time < :e "
-        "AND i.end_time > :s AND (i.start_time >= :ls OR i.is_long) "
+        f"WHERE i.tenant_id = :t {cal}AND i.busy <> 'FREE' AND {store.INSTANCE_OVERLAPS} "
         "ORDER BY i.start_time"),
-        {"t": tenant, "s": start, "e": end, "ls": start - timedelta(days=8),
-         "cals": calendar_ids}))
+        {"t": tenant, "cals": calendar_ids, **store.overlap_params(start, end)}))
 
 
 def masters_by_id(conn: Connection, tenant: str, ids: list[str]) -> list[Row]:
