@@ -81,6 +81,7 @@ class CredentialCache:
         self._max = max_entries
         self._key = os.urandom(32)
         self._entries: dict[tuple[str, str], tuple[bytes, float]] = {}
+        self._by_user: dict[str, tuple[bytes, float]] = {}
         self._lock = threading.Lock()
 
     def _digest(self, password: str) -> bytes:
@@ -92,15 +93,30 @@ class CredentialCache:
         return bool(entry and entry[1] > time.monotonic()
                     and hmac.compare_digest(entry[0], self._digest(password)))
 
+    def seen(self, username: str, password: str) -> bool:
+        """Whether these exact credentials passed a check here lately (whatever the
+        hash is now): enough to exempt them from login limiting, never to log in."""
+        with self._lock:
+            entry = self._by_user.get(username)
+        return bool(entry and entry[1] > time.monotonic()
+                    and hmac.compare_digest(entry[0], self._digest(password)))
+
     def remember(self, username: str, stored_hash: str, password: str) -> None:
         with self._lock:
             if len(self._entries) >= self._max:
                 self._entries.clear()
-            self._entries[(username, stored_hash)] = (self._digest(password),
-                                                      time.monotonic() + self._ttl)
+                self._by_user.clear()
+            entry = (self._digest(password), time.monotonic() + self._ttl)
+            self._entries[(username, stored_hash)] = entry
+            self._by_user[username] = entry
 
 
 _cache = CredentialCache()
+
+
+def recently_verified(username: str, password: str) -> bool:
+    """These credentials were verified by this process within the cache's lifetime."""
+    return _cache.seen(username, password)
 
 
 def verify_login(engine: Engine, username: str, password: str) -> bool:

@@ -11,9 +11,11 @@ import logging
 import sys
 from pathlib import Path
 
-from . import __version__, accounts, db, migrate
+from . import __version__, accounts, db, login_guard, migrate
 from .errors import BacksideError, ConfigError, DatabaseUnavailable
 from .settings import configured_database_url, default_data_dir, libpq_url
+from .web import server as web_server
+from .web.server import ServeOptions, check_options
 
 
 def resolve_database_url(keep_embedded_running: bool = True) -> str:
@@ -37,36 +39,35 @@ def _engine_checked(url: str):
     return engine
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from waitress.server import create_server
+def _serve_options(args: argparse.Namespace) -> ServeOptions:
+    return ServeOptions(
+        host=args.host, port=args.port, workers=args.workers, threads=args.threads,
+        certificate=Path(args.certificate) if args.certificate else None,
+        key=Path(args.key) if args.key else None, graceful_timeout=args.graceful_timeout)
 
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .maintenance import PeriodicMaintenance
     from .web.app import build_app
 
-    if not 0 < args.port < 65536:
-        raise ConfigError(f"port must be 1-65535, got {args.port}")
+    options = _serve_options(args)
+    check_options(options)
+    login_guard.limits_from_env()  # a bad setting is refused here, not in every worker
     url = resolve_database_url()
     engine = _engine_checked(url)
     migrate.upgrade(engine)
-    app = build_app(url, Path(args.config) if args.config else None)
-    try:
-        server = create_server(app, host=args.host, port=args.port, threads=args.threads,
-                               ident="backside-caldav", clear_untrusted_proxy_headers=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from exc
-    from .maintenance import PeriodicMaintenance
-
+    config = Path(args.config) if args.config else None
+    if config is not None and not config.is_file():
+        raise ConfigError(f"no Radicale config file at {config}")
     periodic = PeriodicMaintenance(engine, interval=args.maintenance_interval)
-    if args.maintenance_interval > 0:
-        periodic.start()
-    print(f"backside-caldav {__version__} serving CalDAV on http://{args.host}:{args.port}/",
-          flush=True)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        periodic.stop()
-        server.close()
+
+    def start_maintenance() -> None:
+        if args.maintenance_interval > 0:
+            periodic.start()
+
+    web_server.serve(lambda: build_app(url, config), options,
+          f"backside-caldav {__version__} serving CalDAV",
+          on_ready=start_maintenance, on_exit=periodic.stop)
     return 0
 
 
@@ -146,28 +147,14 @@ def cmd_apikey_revoke(args: argparse.Namespace) -> int:
 
 def cmd_sidecar(args: argparse.Namespace) -> int:
     """The JSON API alone (same routes as under `serve`), e.g. on another port."""
-    from waitress.server import create_server
-
     from .sidecar import build_sidecar
 
-    if not 0 < args.port < 65536:
-        raise ConfigError(f"port must be 1-65535, got {args.port}")
+    options = _serve_options(args)
+    check_options(options)
     url = resolve_database_url()
     migrate.upgrade(_engine_checked(url))
-    try:
-        server = create_server(build_sidecar(url), host=args.host, port=args.port,
-                               threads=args.threads, ident="backside-caldav",
-                               clear_untrusted_proxy_headers=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from exc
-    print(f"backside-caldav {__version__} serving the JSON API on "
-          f"http://{args.host}:{args.port}/api/v1/", flush=True)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
+    web_server.serve(lambda: build_sidecar(url), options,
+          f"backside-caldav {__version__} serving the JSON API (/api/v1/)")
     return 0
 
 
@@ -185,6 +172,17 @@ def cmd_maintain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _server_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes sharing the port (1)")
+    parser.add_argument("--threads", type=int, default=8, help="threads per worker (8)")
+    parser.add_argument("--certificate", metavar="PEM",
+                        help="serve HTTPS with this certificate chain (needs --key)")
+    parser.add_argument("--key", metavar="PEM", help="private key of --certificate")
+    parser.add_argument("--graceful-timeout", type=float, default=30,
+                        help="on SIGTERM, seconds in-flight requests may take to finish (30)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="backside-caldav",
@@ -199,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "(and the health check at /health) on one port.")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     serve.add_argument("--port", type=int, default=5232, help="port to listen on (5232)")
-    serve.add_argument("--threads", type=int, default=8, help="worker threads (8)")
+    _server_arguments(serve)
     serve.add_argument("--config", help="Radicale config file (default: config/radicale.conf)")
     serve.add_argument("--maintenance-interval", type=float, default=60,
                        help="seconds between re-indexing passes for rows other writers "
@@ -271,13 +269,14 @@ def build_parser() -> argparse.ArgumentParser:
                                       "API (/api/v1/), without CalDAV.")
     side.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     side.add_argument("--port", type=int, default=5233, help="port to listen on (5233)")
-    side.add_argument("--threads", type=int, default=8, help="worker threads (8)")
+    _server_arguments(side)
     side.set_defaults(func=cmd_sidecar)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from . import store
+from . import login_guard, store
 from .db import transaction
 
 logger = logging.getLogger(__name__)
@@ -117,5 +117,6 @@ class PeriodicMaintenance:
         while not self._stop.wait(self.interval):
             try:
                 reindex(self.engine)
+                login_guard.prune(self.engine, login_guard.limits_from_env())
             except Exception:  # noqa: BLE001 - a failed pass is retried next interval
                 logger.warning("maintenance pass failed", exc_info=True)

@@ -20,6 +20,7 @@ from radicale.log import logger
 
 from backside_caldav import collection_meta, db, migrate, store
 from backside_caldav.settings import ENV_DATABASE_URL
+from backside_caldav.web import outage
 
 from . import context
 from .collection import CalendarCollection, PrincipalCollection, RootCollection
@@ -52,10 +53,10 @@ class Storage(radicale_storage.BaseStorage):
         super().__init__(configuration)
         plugin_config = configuration.copy(PLUGIN_SCHEMA)
         self.url = database_url_from(configuration)
-        self.engine = db.get_engine(self.url)
         if plugin_config.get("storage", "auto_migrate") and self.url not in _migrated:
-            migrate.upgrade(self.engine)
+            migrate.upgrade(db.get_engine(self.url))
             _migrated.add(self.url)
+        self.engine = db.get_app_engine(self.url)
 
     # --- locking = the request's transaction -------------------------------
 
@@ -69,6 +70,15 @@ class Storage(radicale_storage.BaseStorage):
             finally:
                 existing.depth -= 1
             return
+        try:
+            with self._transaction(mode, user):
+                yield
+        except Exception as exc:
+            outage.note_error(exc)  # Radicale answers 500; the middleware makes it 503
+            raise
+
+    @contextlib.contextmanager
+    def _transaction(self, mode: str, user: str) -> Iterator[None]:
         with self.engine.connect() as conn:
             if mode == "r":
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")

@@ -89,33 +89,40 @@ class Server:
                 self.process.wait()
 
 
-def start_server(database_url: str, log_dir: Path, extra_env: dict[str, str] | None = None
-                 ) -> Server:
+def start_server(database_url: str, log_dir: Path, extra_env: dict[str, str] | None = None,
+                 extra_args: list[str] | None = None, scheme: str = "http",
+                 verify: str | bool = True) -> Server:
+    """`backside-caldav serve` on a free loopback port, once /health answers."""
     port = free_port()
     log = log_dir / f"server-{port}.log"
     env = {**os.environ, "BACKSIDE_DATABASE_URL": database_url, **(extra_env or {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "backside_caldav", "serve", "--host", "127.0.0.1",
-         "--port", str(port)],
+         "--port", str(port), *(extra_args or [])],
         cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    url = f"{scheme}://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited early:\n{log.read_text()}")
         try:
-            if requests.get(url + "/health", timeout=1).status_code == 200:
+            if requests.get(url + "/health", timeout=1, verify=verify).status_code == 200:
                 return Server(url + "/", process, database_url, log)
         except requests.ConnectionError:
             pass
         time.sleep(0.1)
     process.kill()
+    process.wait()
     raise RuntimeError(f"server did not start:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="session")
 def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = start_server(database_url, tmp_path_factory.mktemp("logs"))
+    # Every test is a client on 127.0.0.1, and several log in wrongly on purpose:
+    # the per-address login limit would let one test lock the next ones out.
+    # test_login_limit.py checks the limits on servers of its own.
+    srv = start_server(database_url, tmp_path_factory.mktemp("logs"),
+                       extra_env={"BACKSIDE_LOGIN_LIMIT": "address=1000000"})
     try:
         yield srv
     finally:
@@ -172,3 +179,17 @@ def cal(server: Server, account: Account, sql: psycopg.Connection) -> tuple[str,
     cal_id = sql.execute("INSERT INTO calendars (tenant_id, name, href) VALUES (%s, 'Shared', %s) "
                          "RETURNING id::text", (account.tenant_id, href)).fetchone()[0]
     return f"{server.url}{account.username}/{href}/", cal_id
+
+
+def wait_for_lock_wait(conn: psycopg.Connection) -> None:
+    """Until one of the server's sessions waits for a lock held by the test."""
+    deadline = time.monotonic() + 30
+    with psycopg.connect(conn.info.dsn, autocommit=True) as watcher:
+        while time.monotonic() < deadline:
+            waiting = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND application_name LIKE 'backside-caldav[%%'").fetchone()[0]
+            if waiting:
+                return
+            time.sleep(0.05)
+    raise AssertionError("the PUT never reached the database")

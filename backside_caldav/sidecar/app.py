@@ -279,4 +279,4 @@ def _query(environ: dict) -> dict[str, list[str]]:
 
 def build_sidecar(database_url: str) -> SidecarApp:
     """The API alone, for `backside-caldav sidecar` or another WSGI server."""
-    return SidecarApp(db.get_engine(database_url))
+    return SidecarApp(db.get_app_engine(database_url))

@@ -25,6 +25,9 @@ from backside_caldav.ical_parse import parse_resource
 from backside_caldav.request_context import RequestInfo, current_request
 from backside_caldav.sidecar import SidecarApp
 from backside_caldav.web import freebusy
+from backside_caldav.web.access_log import AccessLogMiddleware
+from backside_caldav.web.login_limit import LoginLimitMiddleware
+from backside_caldav.web.outage import OutageMiddleware
 
 CONFIG_FILE = Path(__file__).resolve().parents[2] / "config" / "radicale.conf"
 
@@ -148,5 +151,8 @@ def build_app(database_url: str, config_file: Path | None = None,
     freebusy.install()
     application = radicale.Application(configuration)
     max_length = configuration.get("server", "max_content_length")
-    engine = db.get_engine(database_url)
-    return BacksideMiddleware(application, engine, max_length, SidecarApp(engine))
+    engine = db.get_app_engine(database_url)
+    inner = BacksideMiddleware(application, engine, max_length, SidecarApp(engine))
+    # Outermost first: log every answer, turn a database outage into 503, then
+    # refuse a login that failed too often before anything checks a password.
+    return AccessLogMiddleware(OutageMiddleware(LoginLimitMiddleware(inner, engine)))

@@ -8,6 +8,7 @@ from radicale import auth, config
 
 from backside_caldav import accounts, db
 from backside_caldav.settings import ENV_DATABASE_URL
+from backside_caldav.web import login_limit, outage
 
 
 def _database_url(configuration: config.Configuration) -> str:
@@ -22,7 +23,13 @@ class Auth(auth.BaseAuth):
 
     def __init__(self, configuration: config.Configuration) -> None:
         super().__init__(configuration)
-        self._engine = db.get_engine(_database_url(configuration))
+        self._engine = db.get_app_engine(_database_url(configuration))
 
-    def _login(self, login: str, password: str) -> str:
-        return login if accounts.verify_login(self._engine, login, password) else ""
+    def _login_ext(self, login: str, password: str, context: auth.AuthContext) -> str:
+        try:
+            ok = accounts.verify_login(self._engine, login, password)
+        except Exception as exc:
+            outage.note_error(exc)
+            raise
+        login_limit.record(self._engine, login, context.remote_addr or "", ok)
+        return login if ok else ""

@@ -1,0 +1,162 @@
+"""Serving for production: TLS, graceful shutdown, the access log, and the
+one-line refusals of bad serving options."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import caldav
+import psycopg
+import pytest
+import requests
+from conftest import (
+    ROOT,
+    Account,
+    Server,
+    free_port,
+    make_account,
+    start_server,
+    wait_for_lock_wait,
+)
+
+from backside_caldav.settings import libpq_url
+
+EVENT = """BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//serving//EN\r
+BEGIN:VEVENT\r
+UID:{uid}\r
+DTSTAMP:20260101T000000Z\r
+DTSTART:20260501T090000Z\r
+DTEND:20260501T100000Z\r
+SUMMARY:Served\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    import trustme
+    folder = tmp_path_factory.mktemp("tls")
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    ca_file, chain, key = folder / "ca.pem", folder / "chain.pem", folder / "key.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    cert.private_key_pem.write_to_path(str(key))
+    chain.write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
+    return ca_file, chain, key
+
+
+def test_tls_serves_caldav_to_a_verifying_client(database_url: str, tmp_path: Path,
+                                                 tls_files: tuple[Path, Path, Path]) -> None:
+    ca_file, chain, key = tls_files
+    account = make_account(database_url)
+    srv = start_server(database_url, tmp_path, scheme="https", verify=str(ca_file),
+                       extra_args=["--certificate", str(chain), "--key", str(key)])
+    try:
+        assert srv.url.startswith("https://127.0.0.1:")
+        with caldav.DAVClient(url=srv.url, username=account.username,
+                              password=account.password, ssl_verify_cert=str(ca_file)) as client:
+            calendars = client.principal().calendars()
+            assert [c.name for c in calendars] == ["Calendar"]
+            calendars[0].save_event(EVENT.format(uid=uuid.uuid4().hex))
+            assert len(calendars[0].events()) == 1
+        # Plain HTTP on the TLS port gets no calendar data: a 400 or a closed connection.
+        try:
+            status: int | None = requests.get(srv.url.replace("https", "http") + "health",
+                                              timeout=5).status_code
+        except requests.ConnectionError:
+            status = None
+        assert status in (None, 400)
+    finally:
+        srv.stop()
+
+
+def _serve_error(args: list[str], database_url: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "backside_caldav", "serve", "--host", "127.0.0.1", *args],
+        cwd=ROOT, env={**os.environ, "BACKSIDE_DATABASE_URL": database_url},
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if "RuntimeDirWarning" not in line
+             and "user_runtime_dir" not in line]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--certificate", "{chain}"], "TLS needs both --certificate and --key"),
+    (["--certificate", "{missing}", "--key", "{key}"], "no such file"),
+    (["--certificate", "{key}", "--key", "{key}"], "cannot use the certificate and key"),
+    (["--workers", "0"], "--workers and --threads must be at least 1"),
+])
+def test_bad_serving_options_are_one_line(args: list[str], message: str, database_url: str,
+                                          tls_files: tuple[Path, Path, Path],
+                                          tmp_path: Path) -> None:
+    _, chain, key = tls_files
+    values = {"chain": str(chain), "key": str(key), "missing": str(tmp_path / "nope.pem")}
+    line = _serve_error(["--port", str(free_port()), *(a.format(**values) for a in args)],
+                        database_url)
+    assert message in line and line.startswith("backside-caldav: error:")
+
+
+def test_sigterm_lets_the_request_in_flight_finish(database_url: str, tmp_path: Path) -> None:
+    """A PUT held up inside the database when SIGTERM arrives still completes."""
+    account = make_account(database_url)
+    srv = start_server(database_url, tmp_path, extra_args=["--workers", "2"])
+    url = f"{srv.url}{account.username}/calendar/graceful.ics"
+    result: dict[str, int] = {}
+    with psycopg.connect(libpq_url(database_url)) as blocker:
+        blocker.execute("SELECT 1 FROM calendars WHERE tenant_id = %s FOR UPDATE",
+                        (account.tenant_id,))
+
+        def put() -> None:
+            result["status"] = requests.put(url, data=EVENT.format(uid=uuid.uuid4().hex),
+                                            auth=(account.username, account.password),
+                                            headers={"Content-Type": "text/calendar"},
+                                            timeout=60).status_code
+
+        thread = threading.Thread(target=put)
+        thread.start()
+        wait_for_lock_wait(blocker)
+        srv.process.send_signal(signal.SIGTERM)
+        time.sleep(1.0)
+        assert srv.process.poll() is None, "the server waits for the request in flight"
+        blocker.rollback()  # let the PUT go on
+        thread.join(timeout=60)
+    assert result["status"] == 201
+    assert srv.process.wait(timeout=40) == 0
+    with pytest.raises(requests.ConnectionError):
+        requests.get(srv.url + "health", timeout=2)
+
+
+def test_access_log_names_who_did_what_without_the_password(server: Server,
+                                                            account: Account) -> None:
+    href = f"logged-{uuid.uuid4().hex[:8]}.ics"
+    response = requests.put(f"{server.url}{account.username}/calendar/{href}",
+                            data=EVENT.format(uid=uuid.uuid4().hex),
+                            auth=(account.username, account.password),
+                            headers={"Content-Type": "text/calendar"}, timeout=30)
+    assert response.status_code == 201
+    wrong = requests.request("PROPFIND", f"{server.url}{account.username}/",
+                             auth=(account.username, "not the password " + href), timeout=30)
+    assert wrong.status_code == 401
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        log = server.log.read_text(errors="replace")
+        if f'/calendar/{href}" 201' in log and "not the password" not in log and \
+                f'{account.username} "PROPFIND /{account.username}/" 401' in log:
+            break
+        time.sleep(0.1)
+    assert f'{account.username} "PUT /{account.username}/calendar/{href}" 201' in log
+    assert f'{account.username} "PROPFIND /{account.username}/" 401' in log
+    assert account.password not in log
+    assert "not the password" not in log
