@@ -12,9 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from xml.etree import ElementTree
 
+import psycopg
 import pytest
 import requests
 from conftest import Account, Server, make_account, start_server
+
+from backside_caldav import db
+from backside_caldav.settings import libpq_url
 
 WORKERS = 4
 CLIENTS = 20
@@ -49,6 +53,15 @@ def worker_pids(master_pid: int) -> set[int]:
         if int(fields[1]) == master_pid:
             children.add(int(entry.name))
     return children
+
+
+def connections_per_process(database_url: str) -> dict[str, int]:
+    """Open PostgreSQL sessions per server process (application_name carries its pid)."""
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        return dict(conn.execute(
+            "SELECT application_name, count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND application_name LIKE %s "
+            "GROUP BY application_name", ("backside-caldav[%",)).fetchall())
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +127,8 @@ def test_if_match_lets_exactly_one_of_twenty_clients_win(workers_server: Server,
             assert f"SUMMARY:round {round_no} client {winners[0]}" in stored.text
             assert stored.headers["ETag"] != etag
             summary.append(winners[0])
+            pool_sizes = connections_per_process(workers_server.database_url)
+            assert max(pool_sizes.values()) <= db.POOL_SIZE + db.POOL_OVERFLOW, pool_sizes
     for s in sessions:
         s.close()
     print(f"\nrace: {ROUNDS} rounds x {CLIENTS} clients over {WORKERS} workers: "
