@@ -90,12 +90,23 @@ def forget_after_fork() -> None:
 
 
 def is_unavailable(exc: BaseException) -> bool:
-    """Whether an error means the database cannot serve now (-> 503), not a bug."""
-    if isinstance(exc, sa.exc.TimeoutError):  # pool exhausted
-        return True
-    if isinstance(exc, sa.exc.DBAPIError):
-        return bool(exc.connection_invalidated) or isinstance(
-            exc, (sa.exc.OperationalError, sa.exc.InterfaceError))
+    """Whether an error means the database cannot serve now (-> 503), not a bug.
+
+    Follows the exception's causes: a connection lost mid-request can surface
+    as a later "invalid transaction" error from SQLAlchemy.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (sa.exc.TimeoutError,  # pool exhausted
+                                sa.exc.PendingRollbackError, sa.exc.ResourceClosedError)):
+            return True
+        if isinstance(current, sa.exc.DBAPIError) and (
+                current.connection_invalidated or isinstance(
+                    current, (sa.exc.OperationalError, sa.exc.InterfaceError))):
+            return True
+        current = current.__cause__ or current.__context__
     return False
 
 

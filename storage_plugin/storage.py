@@ -102,8 +102,12 @@ class Storage(radicale_storage.BaseStorage):
         if s is not None:
             yield s.conn
             return
-        with db.transaction(self.engine, tenant, read_only=True) as conn:
-            yield conn
+        try:
+            with db.transaction(self.engine, tenant, read_only=True) as conn:
+                yield conn
+        except Exception as exc:
+            outage.note_error(exc)
+            raise
 
     # --- discovery ------------------------------------------------------------
 

@@ -35,6 +35,24 @@ def note_error(exc: BaseException) -> None:
         holder.append(exc)
 
 
+class _QuietOutages(logging.Filter):
+    """Radicale logs a traceback for every request a database outage fails; the
+    middleware already logs one line for it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and db.is_unavailable(exc):
+            return False
+        holder = _noted.get()
+        return not (holder and record.levelno >= logging.ERROR
+                    and record.name in ("radicale", "root") and not record.exc_info)
+
+
+# Radicale logs the exception on its logger and the traceback on the root logger.
+logging.getLogger("radicale").addFilter(_QuietOutages())
+logging.getLogger().addFilter(_QuietOutages())
+
+
 class OutageMiddleware:
     def __init__(self, app: WSGIApp) -> None:
         self.app = app
