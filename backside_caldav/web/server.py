@@ -133,6 +133,9 @@ def serve(factory: Callable[[], WSGIApp], options: ServeOptions, banner: str,
         "keepalive": 5,
         "limit_request_line": LIMIT_REQUEST_LINE,
         "proc_name": "backside-caldav",
+        # gunicorn's control socket has one default path per user: several
+        # servers on one machine would take it from each other.
+        "control_socket_disable": True,
         "accesslog": None,  # web/access_log.py writes the access log
         "errorlog": "-",
         "loglevel": "warning",
