@@ -87,6 +87,17 @@ def add_duration(start: datetime, duration: timedelta, tz_name: str | None) -> d
     return wall.astimezone(UTC) + rest
 
 
+def nominal_rest(start: datetime, end: datetime | None, days: int,
+                 tz_name: str | None) -> timedelta | None:
+    """The exact part of a DURATION of `days` nominal days plus a rest that
+    spans start..end, or None when no such DURATION fits (no days, no zone, or
+    another writer moved the times so that the rest is negative or a day or more)."""
+    if days <= 0 or end is None or not tz_name or tz_name == "UTC":
+        return None
+    rest = end - add_duration(start, timedelta(days=days), tz_name)
+    return rest if timedelta(0) <= rest < timedelta(days=1) else None
+
+
 def parse_calendar(text: str) -> icalendar.Calendar:
     if "\x00" in text:
         raise InvalidCalendarData("iCalendar text must not contain NUL characters")

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 from dateutil.rrule import rruleset, rrulestr
 
-from .ical_parse import add_duration, zone
+from .ical_parse import add_duration, nominal_rest, zone
 from .records import EventRecord
 
 UTC = timezone.utc
@@ -104,14 +104,14 @@ def instance_end(master: EventRecord, start: datetime, duration: timedelta,
         local = _local(start, master)
         end = shift(local, duration)
         return end if end >= INFINITY else _to_utc(end, master)
-    if master.duration_days > 0 and master.timezone and master.end_time is not None:
-        days = timedelta(days=master.duration_days)
-        rest = master.end_time - add_duration(master.start_time, days, master.timezone)
-        if rest >= timedelta(0):
-            try:
-                return add_duration(start, days, master.timezone) + rest
-            except OverflowError:
-                return INFINITY
+    rest = nominal_rest(master.start_time, master.end_time, master.duration_days,
+                        master.timezone)
+    if rest is not None:
+        try:
+            return add_duration(start, timedelta(days=master.duration_days),
+                                master.timezone) + rest
+        except OverflowError:
+            return INFINITY
     return shift(start, duration)
 
 

@@ -213,6 +213,25 @@ def test_sql_writer_shortening_the_event_makes_its_length_exact(http, account, c
         (datetime(2030, 3, 29, 9, tzinfo=UTC), datetime(2030, 3, 29, 11, tzinfo=UTC)),
         (datetime(2030, 3, 30, 9, tzinfo=UTC), datetime(2030, 3, 30, 11, tzinfo=UTC)),
         (datetime(2030, 3, 31, 8, tzinfo=UTC), datetime(2030, 3, 31, 10, tzinfo=UTC))]
+    text = http.get(url + "p1d.ics").text.replace("\r\n ", "")
+    assert "DTEND;TZID=Europe/Berlin:20300329T120000" in text and "DURATION" not in text
+
+
+def test_sql_writer_moving_a_nominal_day_keeps_it_nominal(http, account, cal, sql,
+                                                          database_url) -> None:
+    url, _ = cal
+    put(http, url + "p1d.ics", NOMINAL_DAY)
+    sql.execute("UPDATE events SET start_time = start_time - interval '1 day', "
+                "end_time = end_time - interval '1 day', title = 'Moved' "
+                "WHERE tenant_id = %s AND uid = 'p1d'", (account.tenant_id,))
+    maintenance.reindex(db.get_engine(database_url), now=datetime(2030, 1, 1, tzinfo=UTC))
+    assert indexed(sql, account.tenant_id, "p1d") == [
+        (datetime(2030, 3, 28, 9, tzinfo=UTC), datetime(2030, 3, 29, 9, tzinfo=UTC)),
+        (datetime(2030, 3, 29, 9, tzinfo=UTC), datetime(2030, 3, 30, 9, tzinfo=UTC)),
+        (datetime(2030, 3, 30, 9, tzinfo=UTC), datetime(2030, 3, 31, 8, tzinfo=UTC))]
+    text = http.get(url + "p1d.ics").text.replace("\r\n ", "")
+    assert "DTSTART;TZID=Europe/Berlin:20300328T100000" in text
+    assert "DURATION:P1D" in text and "DTEND" not in text
 
 
 def test_rdate_period_ending_before_it_starts_is_refused() -> None:
