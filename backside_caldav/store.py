@@ -299,10 +299,10 @@ def owner_addresses(conn: Connection, tenant: str) -> list[str]:
 # The owner's answer on an event row: 'declined' when every owner ATTENDEE of
 # the row declined, 'tentative' when none accepted or is yet to answer.
 OWNER_ANSWER = (
-    "(SELECT CASE WHEN bool_and(a.rsvp_status = 'declined') THEN 'declined' "
+    "SELECT CASE WHEN bool_and(a.rsvp_status = 'declined') THEN 'declined' "
     "  WHEN bool_and(a.rsvp_status IN ('declined', 'tentative')) THEN 'tentative' END "
-    " FROM event_attendees a WHERE a.tenant_id = :t AND a.event_id = {row} "
-    " AND lower(a.email) = ANY(CAST(:owners AS text[])))")
+    "  AS answer FROM event_attendees a WHERE a.tenant_id = :t AND a.event_id = {row} "
+    "  AND lower(a.email) = ANY(CAST(:owners AS text[]))")
 
 
 def owner_answers(conn: Connection, tenant: str, row_ids: list[str],
@@ -311,7 +311,7 @@ def owner_answers(conn: Connection, tenant: str, row_ids: list[str],
     if not row_ids or not owners:
         return {}
     return dict(conn.execute(_q(
-        "SELECT e.id::text, " + OWNER_ANSWER.format(row="e.id") + " AS answer FROM events e "
+        "SELECT e.id::text, (" + OWNER_ANSWER.format(row="e.id") + ") FROM events e "
         "WHERE e.tenant_id = :t AND e.id = ANY(CAST(:ids AS uuid[]))"),
         {"t": tenant, "ids": row_ids, "owners": owners}).tuples().all())
 
@@ -324,16 +324,17 @@ def busy_periods(conn: Connection, tenant: str, calendar_id: str, start: datetim
     BUSY-TENTATIVE; so is one the owner answered TENTATIVE, and one the owner
     declined does not block (the owner's row: the override's, else the master's)."""
     owners = owner_addresses(conn, tenant)
-    answer = "NULL"
+    answered = "SELECT NULL::text AS answer"
     if owners:
-        answer = OWNER_ANSWER.format(row="coalesce(o.id, i.event_id)")
+        answered = OWNER_ANSWER.format(row="coalesce(o.id, i.event_id)")
     rows = conn.execute(_q(
-        f"SELECT * FROM (SELECT i.start_time, i.end_time, i.busy, {answer} AS answer "
+        "SELECT i.start_time, i.end_time, i.busy, ans.answer "
         f"FROM event_instances i {INDEXED_SERIES_JOIN}"
         "LEFT JOIN events o ON o.tenant_id = i.tenant_id AND o.series_id = i.event_id "
         "  AND o.recurrence_id = i.recurrence_id "
+        f"CROSS JOIN LATERAL ({answered}) ans "
         "WHERE i.tenant_id = :t AND i.calendar_id = :c AND i.busy <> 'FREE' "
-        f"AND {INSTANCE_OVERLAPS}) b WHERE answer IS DISTINCT FROM 'declined' LIMIT :n"),
+        f"AND {INSTANCE_OVERLAPS} AND ans.answer IS DISTINCT FROM 'declined' LIMIT :n"),
         {"t": tenant, "c": calendar_id, "n": limit + 1, "owners": owners,
          **overlap_params(start, end)}).all()
     periods = [(max(r.start_time, start), min(r.end_time, end),
