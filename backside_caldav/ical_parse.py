@@ -67,6 +67,37 @@ def to_utc(value: date | datetime, day_zone: str | None) -> datetime:
     return datetime.combine(value, time(0), tzinfo=zone(day_zone)).astimezone(UTC)
 
 
+def add_duration(start: datetime, duration: timedelta, tz_name: str | None) -> datetime:
+    """start + duration with its whole days nominal (RFC 5545 3.3.6): a day
+    keeps the wall-clock time in the zone, whatever DST does in between; the
+    rest is exact. UTC and floating times (tz_name None or "UTC") are exact.
+
+    icalendar hands a DURATION over as a timedelta, which folds PT24H into
+    one day: such a value is read as a nominal day too.
+    """
+    if duration.days <= 0 or not tz_name or tz_name == "UTC":
+        return start + duration
+    rest = duration - timedelta(days=duration.days)
+    local = start.astimezone(zone(tz_name))
+    try:
+        wall = (local.replace(tzinfo=None) + timedelta(days=duration.days)).replace(
+            tzinfo=local.tzinfo)
+    except OverflowError:
+        return start + duration
+    return wall.astimezone(UTC) + rest
+
+
+def nominal_rest(start: datetime, end: datetime | None, days: int,
+                 tz_name: str | None) -> timedelta | None:
+    """The exact part of a DURATION of `days` nominal days plus a rest that
+    spans start..end, or None when no such DURATION fits (no days, no zone, or
+    another writer moved the times so that the rest is negative or a day or more)."""
+    if days <= 0 or end is None or not tz_name or tz_name == "UTC":
+        return None
+    rest = end - add_duration(start, timedelta(days=days), tz_name)
+    return rest if timedelta(0) <= rest < timedelta(days=1) else None
+
+
 def parse_calendar(text: str) -> icalendar.Calendar:
     if "\x00" in text:
         raise InvalidCalendarData("iCalendar text must not contain NUL characters")
@@ -153,6 +184,40 @@ def _date_list(component: icalendar.cal.Component, name: str, day_zone: str | No
     return sorted(set(values))
 
 
+def _periods(component: icalendar.cal.Component, day_zone: str | None
+             ) -> list[tuple[datetime, datetime]]:
+    """RDATE;VALUE=PERIOD values as (start, end) in UTC; a period given with a
+    duration ends like a DURATION does (nominal days)."""
+    props = component.get("RDATE")
+    if props is None:
+        return []
+    periods: set[tuple[datetime, datetime]] = set()
+    for prop in props if isinstance(props, list) else [props]:
+        for item in getattr(prop, "dts", []):
+            if not isinstance(item.dt, tuple):
+                continue
+            first, last = item.dt
+            if not isinstance(first, datetime):
+                continue
+            start = to_utc(first, day_zone)
+            if isinstance(last, timedelta):
+                zone_name = None if first.tzinfo is None else _zone_name(first) or day_zone
+                end = add_duration(start, last, zone_name)
+            elif isinstance(last, datetime):
+                end = to_utc(last, day_zone)
+            else:
+                continue
+            if end < start:
+                raise InvalidCalendarData("an RDATE period ends before it starts")
+            periods.add((start, end))
+    return sorted(periods)
+
+
+def _zone_name(value: datetime) -> str | None:
+    key = getattr(value.tzinfo, "key", None)
+    return iana_zone(key) if key else None
+
+
 def _tzid(value: date | datetime, prop: object) -> str | None:
     params = getattr(prop, "params", {}) or {}
     tzid = params.get("TZID")
@@ -202,6 +267,7 @@ def parse_event(comp: icalendar.cal.Component, default_zone: str | None = None) 
     start_utc = to_utc(start, tz_name)
 
     end = _when(comp, "DTEND")
+    duration_days = 0
     if end is not None:
         if isinstance(end, datetime) != isinstance(start, datetime):
             raise InvalidCalendarData("DTSTART and DTEND must both be dates or both date-times")
@@ -210,7 +276,8 @@ def parse_event(comp: icalendar.cal.Component, default_zone: str | None = None) 
         duration = comp["DURATION"].dt
         if not isinstance(duration, timedelta):
             raise InvalidCalendarData("DURATION is not a duration")
-        end_utc = start_utc + duration
+        end_utc = add_duration(start_utc, duration, tz_name)
+        duration_days = duration.days if not is_all_day and tz_name not in (None, "UTC") else 0
     else:
         end_utc = start_utc + (timedelta(days=1) if is_all_day else timedelta(0))
     if end_utc < start_utc:
@@ -257,6 +324,8 @@ def parse_event(comp: icalendar.cal.Component, default_zone: str | None = None) 
         rrule=rrule_text,
         rdates=_date_list(comp, "RDATE", tz_name),
         exdates=_date_list(comp, "EXDATE", tz_name),
+        rdate_periods=_periods(comp, tz_name),
+        duration_days=duration_days,
         status=status if status in STATUSES else None,
         transparency=transp if transp in ("opaque", "transparent") else None,
         organizer=_email(organizer) if organizer is not None else None,

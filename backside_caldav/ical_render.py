@@ -19,6 +19,7 @@ from .ical_parse import (
     LINK_PREFIX,
     UTC,
     link_value,
+    nominal_rest,
     parse_calendar,
     parse_event,
     zone,
@@ -120,6 +121,12 @@ def _set_times(comp: icalendar.cal.Component, row: EventRecord, floating: bool) 
     end = row.end_time
     if row.is_all_day and (end is None or end <= row.start_time):
         end = row.start_time + timedelta(days=1)
+    rest = None if row.is_all_day or floating else nominal_rest(
+        row.start_time, end, row.duration_days, row.timezone)
+    if rest is not None:  # nominal days: a DTEND would make every instance exact
+        comp.pop("DTEND", None)
+        _set(comp, "DURATION", timedelta(days=row.duration_days) + rest)
+        return
     _set(comp, "DTEND", _dt_value(end, row, floating) if end is not None else None)
 
 

@@ -36,6 +36,20 @@ def busy_of(event: EventRecord) -> str:
     return "BUSY"
 
 
+def owner_answered(busy: str, answer: str | None) -> str:
+    """An occurrence's FBTYPE once the calendar owner's own PARTSTAT is known:
+    declined frees it, tentative makes BUSY tentative (RFC 5545 FBTYPE).
+
+    The answer is looked up when free-busy is asked, not kept in the index:
+    other writers change event_attendees and accounts directly.
+    """
+    if answer == "declined":
+        return "FREE"
+    if answer == "tentative" and busy == "BUSY":
+        return "BUSY-TENTATIVE"
+    return busy
+
+
 def is_exact(event: EventRecord) -> bool:
     """A fixed instant: its range match is the same in every client's timezone."""
     return not event.is_all_day and not event.is_floating and event.timezone is not None

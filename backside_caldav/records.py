@@ -58,6 +58,11 @@ class EventRecord:
     rrule: str | None
     rdates: list[datetime] = field(default_factory=list)
     exdates: list[datetime] = field(default_factory=list)
+    # RDATE;VALUE=PERIOD: (start, end) in UTC; such an instance ends at its own end.
+    rdate_periods: list[tuple[datetime, datetime]] = field(default_factory=list)
+    # Whole days of a DURATION (P1D, P1W): nominal, so each instance keeps its
+    # wall-clock end across DST (RFC 5545 3.3.6); 0 for DTEND or an hours-only DURATION.
+    duration_days: int = 0
     status: str | None = None
     transparency: str | None = None
     organizer: str | None = None

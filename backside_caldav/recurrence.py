@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 from dateutil.rrule import rruleset, rrulestr
 
-from .ical_parse import zone
+from .ical_parse import add_duration, nominal_rest, zone
 from .records import EventRecord
 
 UTC = timezone.utc
@@ -74,11 +74,50 @@ def last_start(event: EventRecord, max_instances: int = MAX_SPAN_INSTANCES) -> d
     return max(candidates) if candidates else event.start_time
 
 
-def span(event: EventRecord) -> tuple[datetime, datetime]:
-    """A time span that contains every instance of the row (for range pre-filtering)."""
+DST_SLACK = timedelta(hours=3)  # the most a nominal day can differ from 24 h, with margin
+
+
+def longest(event: EventRecord) -> timedelta:
+    """An upper bound of any instance's length: nominal days may grow by a DST
+    change, and RDATE periods have lengths of their own."""
     duration = (event.end_time or event.start_time) - event.start_time
     if event.is_all_day and duration <= timedelta(0):
         duration = timedelta(days=1)
+    if event.duration_days or event.is_all_day:
+        duration += DST_SLACK
+    return max([duration, *(end - start for start, end in event.rdate_periods)])
+
+
+def instance_end(master: EventRecord, start: datetime, duration: timedelta,
+                 periods: dict[datetime, datetime]) -> datetime:
+    """Where the instance of `master` starting at `start` (UTC) ends.
+
+    An RDATE period ends at its own end (RFC 5545 3.8.5.2). A DURATION in
+    whole days keeps the wall-clock end (3.3.6); its rest, like a DTEND
+    (3.8.5.3), is an exact length. Rows written by others carry no nominal
+    days, or ones that no longer fit their times: those are read as exact.
+    """
+    if start in periods:
+        return periods[start]
+    if master.is_all_day and master.timezone:
+        # A day is a day in local time, whatever the DST offset.
+        local = _local(start, master)
+        end = shift(local, duration)
+        return end if end >= INFINITY else _to_utc(end, master)
+    rest = nominal_rest(master.start_time, master.end_time, master.duration_days,
+                        master.timezone)
+    if rest is not None:
+        try:
+            return add_duration(start, timedelta(days=master.duration_days),
+                                master.timezone) + rest
+        except OverflowError:
+            return INFINITY
+    return shift(start, duration)
+
+
+def span(event: EventRecord) -> tuple[datetime, datetime]:
+    """A time span that contains every instance of the row (for range pre-filtering)."""
+    duration = longest(event)
     slack = SLACK if event.is_all_day or event.timezone is None or event.is_floating \
         else timedelta(0)
     last = last_start(event)
@@ -168,19 +207,16 @@ def expand(events: list[EventRecord], start: datetime, end: datetime,
         # plus the longest move, bounded by the limit.
         moved = max([abs(o.start_time - o.recurrence_id) for o in overrides.values()]
                     + [timedelta(0)])
-        since = shift(start, -(abs(duration) + moved + timedelta(days=1)))
+        periods = dict(master.rdate_periods)
+        since = shift(start, -(abs(longest(master)) + moved + timedelta(days=1)))
         for original in _series_starts(master, since, shift(end, moved), limit):
             override = overrides.pop(original, None)
             if override is not None:
                 found.append(Instance(original, override.start_time,
                                       override.end_time or override.start_time, override))
             else:
-                occ_end = shift(original, duration)
-                if master.is_all_day and master.timezone and occ_end < INFINITY:
-                    # A day is a day in local time, whatever the DST offset.
-                    local = _local(original, master)
-                    occ_end = _to_utc(shift(local, duration), master)
-                found.append(Instance(original, original, occ_end, master))
+                found.append(Instance(original, original,
+                                      instance_end(master, original, duration, periods), master))
     for original, override in overrides.items():  # overrides of no generated occurrence
         found.append(Instance(original, override.start_time,
                               override.end_time or override.start_time, override))

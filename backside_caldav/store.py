@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
+from psycopg.types.range import Range
 from sqlalchemy.engine import Connection
 
 from . import instance_index
@@ -125,7 +126,7 @@ def _jsonify(values: dict[str, Any]) -> dict[str, Any]:
 
 _EVENT_COLS = ("id::text, series_id::text, uid, href, title, description, location, start_time, "
                "end_time, timezone, is_all_day, event_type, rrule, rdates, exdates, status, "
-               "transparency, organizer, sequence, recurrence_id, revision, ical_source, "
+               "duration_days, rdate_periods, transparency, organizer, sequence, recurrence_id, revision, ical_source, "
                "ical_revision, updated_at")
 
 
@@ -135,9 +136,16 @@ def _event_record(r: Any) -> EventRecord:
         start_time=r.start_time, end_time=r.end_time, timezone=r.timezone,
         is_all_day=r.is_all_day, is_floating=False, event_type=r.event_type, rrule=r.rrule,
         rdates=sorted(r.rdates or []), exdates=sorted(r.exdates or []), status=r.status,
+        duration_days=r.duration_days or 0, rdate_periods=_periods_of(r.rdate_periods),
         transparency=r.transparency, organizer=r.organizer, sequence=r.sequence,
         recurrence_id=r.recurrence_id,
     )
+
+
+def _periods_of(ranges: list[Any] | None) -> list[tuple[datetime, datetime]]:
+    """tstzrange values as (start, end); unbounded or empty ones mean nothing."""
+    return sorted((p.lower, p.upper) for p in ranges or []
+                  if p.lower is not None and p.upper is not None)
 
 
 def _load_events(conn: Connection, tenant: str, masters: list[Any]) -> list[StoredItem]:
@@ -279,18 +287,58 @@ def unindexed_series(conn: Connection, tenant: str, calendar_ids: list[str] | No
         {"t": tenant, "s": start, "e": end, "cals": calendar_ids}).scalars())
 
 
+def owner_addresses(conn: Connection, tenant: str) -> list[str]:
+    """The calendar owner's addresses (lower case): the tenant's logins that are
+    email addresses. Calendars belong to the tenant, and accounts carry no
+    other address; an ATTENDEE row with one of these emails is the owner."""
+    return list(conn.execute(_q(
+        "SELECT DISTINCT lower(username) FROM accounts WHERE tenant_id = :t "
+        "AND username LIKE '_%@_%'"), {"t": tenant}).scalars())
+
+
+# The owner's answer on an event row: 'declined' when every owner ATTENDEE of
+# the row declined, 'tentative' when none accepted or is yet to answer.
+OWNER_ANSWER = (
+    "SELECT CASE WHEN bool_and(a.rsvp_status = 'declined') THEN 'declined' "
+    "  WHEN bool_and(a.rsvp_status IN ('declined', 'tentative')) THEN 'tentative' END "
+    "  AS answer FROM event_attendees a WHERE a.tenant_id = :t AND a.event_id = {row} "
+    "  AND lower(a.email) = ANY(CAST(:owners AS text[]))")
+
+
+def owner_answers(conn: Connection, tenant: str, row_ids: list[str],
+                  owners: list[str]) -> dict[str, str]:
+    """The owner's answer (see OWNER_ANSWER) on each of these event rows that has one."""
+    if not row_ids or not owners:
+        return {}
+    return dict(conn.execute(_q(
+        "SELECT e.id::text, (" + OWNER_ANSWER.format(row="e.id") + ") FROM events e "
+        "WHERE e.tenant_id = :t AND e.id = ANY(CAST(:ids AS uuid[]))"),
+        {"t": tenant, "ids": row_ids, "owners": owners}).tuples().all())
+
+
 def busy_periods(conn: Connection, tenant: str, calendar_id: str, start: datetime,
                  end: datetime, limit: int) -> list[tuple[datetime, datetime, str]]:
     """Free-busy periods (start, end, FBTYPE) clipped to [start, end): indexed
     occurrences straight from event_instances, the rest expanded here.
     Transparent and cancelled occurrences do not block; TENTATIVE is
-    BUSY-TENTATIVE."""
+    BUSY-TENTATIVE; so is one the owner answered TENTATIVE, and one the owner
+    declined does not block (the owner's row: the override's, else the master's)."""
+    owners = owner_addresses(conn, tenant)
+    answered = "SELECT NULL::text AS answer"
+    if owners:
+        answered = OWNER_ANSWER.format(row="coalesce(o.id, i.event_id)")
     rows = conn.execute(_q(
-        f"SELECT i.start_time, i.end_time, i.busy FROM event_instances i {INDEXED_SERIES_JOIN}"
+        "SELECT i.start_time, i.end_time, i.busy, ans.answer "
+        f"FROM event_instances i {INDEXED_SERIES_JOIN}"
+        "LEFT JOIN events o ON o.tenant_id = i.tenant_id AND o.series_id = i.event_id "
+        "  AND o.recurrence_id = i.recurrence_id "
+        f"CROSS JOIN LATERAL ({answered}) ans "
         "WHERE i.tenant_id = :t AND i.calendar_id = :c AND i.busy <> 'FREE' "
-        f"AND {INSTANCE_OVERLAPS} LIMIT :n"),
-        {"t": tenant, "c": calendar_id, "n": limit + 1, **overlap_params(start, end)}).all()
-    periods = [(max(r.start_time, start), min(r.end_time, end), r.busy) for r in rows]
+        f"AND {INSTANCE_OVERLAPS} AND ans.answer IS DISTINCT FROM 'declined' LIMIT :n"),
+        {"t": tenant, "c": calendar_id, "n": limit + 1, "owners": owners,
+         **overlap_params(start, end)}).all()
+    periods = [(max(r.start_time, start), min(r.end_time, end),
+                instance_index.owner_answered(r.busy, r.answer)) for r in rows]
     others = unindexed_series(conn, tenant, [calendar_id], start, end)
     if others:
         series: dict[str, list[EventRecord]] = {}
@@ -299,11 +347,15 @@ def busy_periods(conn: Connection, tenant: str, calendar_id: str, start: datetim
                 "AND (id = ANY(CAST(:ids AS uuid[])) OR series_id = ANY(CAST(:ids AS uuid[])))"),
                 {"t": tenant, "ids": others}):
             series.setdefault(r.series_id or r.id, []).append(_event_record(r))
-        for records in series.values():
-            for instance in expand(records, start, end, limit=limit):
-                busy = instance_index.busy_of(instance.event)
-                if busy != "FREE":
-                    periods.append((max(instance.start, start), min(instance.end, end), busy))
+        instances = [i for records in series.values()
+                     for i in expand(records, start, end, limit=limit)]
+        answers = owner_answers(conn, tenant, list({i.event.id for i in instances
+                                                    if i.event.id}), owners)
+        for instance in instances:
+            busy = instance_index.owner_answered(instance_index.busy_of(instance.event),
+                                                 answers.get(instance.event.id or ""))
+            periods.append((max(instance.start, start), min(instance.end, end), busy))
+    periods = [p for p in periods if p[2] != "FREE"]
     if len(periods) > limit:
         raise TooManyInstances(f"more than {limit} busy occurrences in the range")
     return [p for p in periods if p[1] > p[0]]
@@ -383,13 +435,14 @@ def has_uid(conn: Connection, tenant: str, calendar_id: str, uid: str) -> bool:
 
 _WRITE_COLS = ("title", "description", "location", "start_time", "end_time", "timezone",
                "is_all_day", "event_type", "rrule", "rdates", "exdates", "status",
-               "transparency", "organizer", "sequence", "recurrence_id")
+               "transparency", "organizer", "sequence", "recurrence_id", "duration_days")
 
 
 def _row_values(event: EventRecord) -> dict[str, Any]:
     values = {k: getattr(event, k) for k in _WRITE_COLS}
     values["rdates"] = event.rdates or None
     values["exdates"] = event.exdates or None
+    values["rdate_periods"] = [Range(s, e, "[]") for s, e in event.rdate_periods] or None
     values["range_start"], values["range_end"] = span(event)
     return values
 

@@ -99,14 +99,6 @@ HOURLY_DUPLICATE = (
     "02:00 does not exist on 2024-03-10 in New York, so RFC 5545 3.3.10/3.3.5 reads it "
     "with the offset before the gap: 07:00Z, the same instant as 03:00 EDT. 3.8.5.3: "
     "'Duplicate instances are ignored', so 07:00Z occurs once")
-OUR_P1D_EXACT = (
-    "BUG ical_parse.parse_event/recurrence.expand: DURATION:P1D is applied as an exact "
-    "24 h, but RFC 5545 3.3.6/3.8.5.3 make a day nominal: the 2024-03-30 12:00 "
-    "Europe/Berlin instance must end 2024-03-31 12:00 CEST (10:00Z), we return 11:00Z")
-OUR_RDATE_PERIOD = (
-    "BUG ical_parse._date_list keeps only the start of RDATE;VALUE=PERIOD, so expand() "
-    "gives those instances the master's 1 h; RFC 5545 3.8.5.2: 'the duration of the "
-    "recurrence instance will be the one specified by the RDATE property' (3 h and 30 min)")
 CASES: dict[str, list[Window]] = {
     "01-ny-weekly-spring-forward": [
         Window("20240201/20240501"),
@@ -186,10 +178,9 @@ CASES: dict[str, list[Window]] = {
             "20240329T110000Z/20240330T110000Z",
             "20240330T110000Z/20240331T100000Z",  # 23 exact hours: a nominal day
             "20240331T100000Z/20240401T100000Z",
-            "20240401T100000Z/20240402T100000Z"), xfail=OUR_P1D_EXACT),
+            "20240401T100000Z/20240402T100000Z")),
         Window("20240331T103000Z/20240331T110000Z", rows(
-            "Berlin one nominal day", "20240331T100000Z/20240401T100000Z"),
-            xfail=OUR_P1D_EXACT),
+            "Berlin one nominal day", "20240331T100000Z/20240401T100000Z")),
         Window("20240329/20240330"),
     ],
     "12-berlin-dtend-spans-dst-night": [
@@ -413,10 +404,10 @@ CASES: dict[str, list[Window]] = {
                   "20240501T130000Z/20240501T140000Z",
                   "20240503T130000Z/20240503T160000Z",
                   "20240507T130000Z/20240507T133000Z"),
-        ), xfail=OUR_RDATE_PERIOD),
+        )),
         Window("20240503T150000Z/20240503T160000Z", rows(
             "Sessions of their own length", "20240503T130000Z/20240503T160000Z"),
-            oracle_wrong=ORACLE_MISSES_LONG_PERIOD, xfail=OUR_RDATE_PERIOD),
+            oracle_wrong=ORACLE_MISSES_LONG_PERIOD),
         Window("20240501/20240502"),
     ],
     "45-rdate-allday-dates": [

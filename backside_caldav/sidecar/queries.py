@@ -30,7 +30,7 @@ EVENT_COLS = (
     "e.id::text AS id, e.series_id::text AS series_id, e.calendar_id::text AS calendar_id, "
     "e.title, e.description, e.location, e.start_time, e.end_time, e.timezone, e.is_all_day, "
     "e.event_type, e.rrule, e.rdates, e.exdates, e.status, e.transparency, e.organizer, "
-    "e.sequence, e.recurrence_id"
+    "e.sequence, e.recurrence_id, e.duration_days, e.rdate_periods"
 )
 
 
