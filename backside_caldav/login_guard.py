@@ -10,6 +10,7 @@ while someone guesses its password.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 
@@ -41,9 +42,23 @@ def limits_from_env() -> Limits:
     return Limits(int(values["account"]), int(values["address"]), values["window"])
 
 
+def address_key(address: str) -> str:
+    """The client address as counted: an IPv6 client owns a whole /64, so it is
+    counted as one; an IPv4 address (or one mapped into IPv6) as itself."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 def _keys(login: str, address: str) -> list[str]:
     keys = [f"account:{login}"] if login else []
-    return keys + ([f"address:{address}"] if address else [])
+    return keys + ([f"address:{address_key(address)}"] if address else [])
 
 
 _RECORD = sa.text("""

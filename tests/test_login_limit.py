@@ -122,3 +122,16 @@ def test_the_lock_ends_with_its_window(database_url: str, tmp_path: Path) -> Non
 def test_bad_limit_setting_is_a_one_line_error(database_url: str, tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="BACKSIDE_LOGIN_LIMIT: unknown setting 'tries'"):
         start_server(database_url, tmp_path, extra_env={"BACKSIDE_LOGIN_LIMIT": "tries=3"})
+
+
+@pytest.mark.parametrize(("address", "counted_as"), [
+    ("203.0.113.7", "203.0.113.7"),
+    ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+    ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+    ("::ffff:198.51.100.4", "198.51.100.4"),
+    ("fe80::1%eth0", "fe80::/64"),
+    ("not an address", "not an address"),
+])
+def test_ipv6_clients_are_counted_per_64(address: str, counted_as: str) -> None:
+    from backside_caldav.login_guard import address_key
+    assert address_key(address) == counted_as
