@@ -139,10 +139,13 @@ class CalendarCollection(radicale_storage.BaseCollection):
             self.row = row
 
     def make_item(self, stored: store.StoredItem) -> radicale_item.Item:
-        return Item(
+        item = Item(
             collection=self, href=stored.href, last_modified=http_date(stored.updated_at),
             text=stored.text, etag=stored.etag, uid=stored.uid, name="VCALENDAR",
             component_name=stored.component)
+        # web.expand renders C:expand from these instead of parsing the text.
+        item.backside_expansion = stored.expansion
+        return item
 
     def store_text(self, href: str, text: str, replaces: str | None = "?") -> store.StoredItem:
         s = context.session()
@@ -205,12 +208,14 @@ class CalendarCollection(radicale_storage.BaseCollection):
                      ) -> Iterable[tuple[radicale_item.Item, bool]]:
         tag, start, end, simple = radicale_filter.simplify_prefilters(filters, "VCALENDAR")
         window = (_from_epoch(start), _from_epoch(end))
+        expanding = expand_window()
         if start == radicale_filter.TIMESTAMP_MIN and end == radicale_filter.TIMESTAMP_MAX:
             # Radicale strips the time-range of an expand REPORT before asking;
             # the request itself still says which window will be expanded.
-            window = expand_window() or window
+            window = expanding or window
         with self._conn() as conn:
-            found = store.get_filtered(conn, self.tenant, self.row.id, tag, *window)
+            found = store.get_filtered(conn, self.tenant, self.row.id, tag, *window,
+                                       expand=expanding is not None)
         # "Certain" is only final when the filter is nothing but component + range.
         return [(self.make_item(i), certain and simple) for i, certain in found]
 

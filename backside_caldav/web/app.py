@@ -24,7 +24,7 @@ from backside_caldav.errors import InvalidCalendarData
 from backside_caldav.ical_parse import parse_resource
 from backside_caldav.request_context import RequestInfo, current_request
 from backside_caldav.sidecar import SidecarApp
-from backside_caldav.web import freebusy
+from backside_caldav.web import expand, freebusy
 
 CONFIG_FILE = Path(__file__).resolve().parents[2] / "config" / "radicale.conf"
 
@@ -146,6 +146,7 @@ def build_app(database_url: str, config_file: Path | None = None,
               overrides: dict[str, dict[str, str]] | None = None) -> WSGIApp:
     configuration = load_configuration(database_url, config_file, overrides)
     freebusy.install()
+    expand.install()
     application = radicale.Application(configuration)
     max_length = configuration.get("server", "max_content_length")
     engine = db.get_engine(database_url)
