@@ -7,13 +7,38 @@ storage can keep the client's exact text.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 from xml.etree import ElementTree
 
 from .instance_index import BEGINNING
 from .recurrence import INFINITY
+
+# Methods that only read: the login check opens their one transaction.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND", "REPORT"})
+
+
+@dataclass
+class SharedRead:
+    """A read-only request's single REPEATABLE READ transaction.
+
+    Radicale checks the login, then takes a read lock to find the principal,
+    then another for the method: three transactions and a dozen round trips
+    for a 10-item multiget. The login check opens this one instead (its
+    query also sets the tenant) and the storage's read locks reuse it; the
+    middleware closes it when the answer is built.
+    """
+
+    user: str
+    tenant: str
+    conn: Any  # sqlalchemy Connection
+    stack: contextlib.ExitStack
+
+    def close(self) -> None:
+        self.stack.close()
 
 
 @dataclass(frozen=True)
@@ -22,10 +47,31 @@ class RequestInfo:
     path: str  # sanitized, without leading or trailing "/"
     body: bytes | None
     charset: str
+    shared: list[SharedRead] = field(default_factory=list, compare=False)
+
+    def close(self) -> None:
+        while self.shared:
+            self.shared.pop().close()
 
 
 current_request: contextvars.ContextVar[RequestInfo | None] = contextvars.ContextVar(
     "backside_current_request", default=None)
+
+
+def shared_read(user: str) -> SharedRead | None:
+    """The current request's shared read transaction, if it was opened for `user`."""
+    info = current_request.get()
+    if info is None or not info.shared or info.shared[0].user != user:
+        return None
+    return info.shared[0]
+
+
+def shared_read_of(tenant: str | None) -> SharedRead | None:
+    """The current request's shared read transaction, if it is `tenant`'s."""
+    info = current_request.get()
+    if tenant is None or info is None or not info.shared or info.shared[0].tenant != tenant:
+        return None
+    return info.shared[0]
 
 
 def original_text_for(method: str, path: str) -> str | None:

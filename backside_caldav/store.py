@@ -76,6 +76,16 @@ def enter_tenant_of(conn: Connection, username: str, write: bool = False) -> str
     return row[0] if row else None
 
 
+def login_of(conn: Connection, username: str) -> tuple[str, str] | None:
+    """(tenant id, password hash) of a login, setting the tenant for this
+    transaction in the same round trip; None when there is no such login."""
+    row = conn.execute(_q(
+        "SELECT tenant_id::text, password_hash, "
+        "set_config('backside.tenant_id', tenant_id::text, true) "
+        "FROM accounts WHERE username = :u"), {"u": username}).first()
+    return (row[0], row[1]) if row else None
+
+
 # --- calendars -------------------------------------------------------------
 
 _CAL_COLS = ("id::text, href, name, color, description, timezone, calendar_order, components, "

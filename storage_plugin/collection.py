@@ -123,6 +123,7 @@ class CalendarCollection(radicale_storage.BaseCollection):
         self.tenant = principal.tenant
         self.row = row
         self._path = f"{principal.path}/{row.href}"
+        self.loaded_by: Any = None  # the connection that read `row`
 
     @property
     def path(self) -> str:
@@ -134,6 +135,9 @@ class CalendarCollection(radicale_storage.BaseCollection):
         return self._storage.connection(self.tenant)
 
     def _refresh(self, conn: Any) -> None:
+        s = context.current.get()
+        if conn is self.loaded_by and (s is None or s.mode == "r"):
+            return  # the same read snapshot: the row cannot have changed
         row = store.get_calendar(conn, self.tenant, self.row.href)
         if row is not None:
             self.row = row

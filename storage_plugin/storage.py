@@ -19,6 +19,7 @@ from radicale import storage as radicale_storage
 from radicale.log import logger
 
 from backside_caldav import collection_meta, db, migrate, store
+from backside_caldav.request_context import shared_read, shared_read_of
 from backside_caldav.settings import ENV_DATABASE_URL
 
 from . import context
@@ -69,6 +70,14 @@ class Storage(radicale_storage.BaseStorage):
             finally:
                 existing.depth -= 1
             return
+        shared = shared_read(user) if mode == "r" and user else None
+        if shared is not None:  # the read transaction the login check opened
+            token = context.current.set(context.Session(shared.conn, user, shared.tenant, mode))
+            try:
+                yield
+            finally:
+                context.current.reset(token)
+            return
         with self.engine.connect() as conn:
             if mode == "r":
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
@@ -91,6 +100,10 @@ class Storage(radicale_storage.BaseStorage):
         s = context.current.get()
         if s is not None:
             yield s.conn
+            return
+        shared = shared_read_of(tenant)
+        if shared is not None:  # Radicale renders after the lock: still this request's reads
+            yield shared.conn
             return
         with db.transaction(self.engine, tenant, read_only=True) as conn:
             yield conn
@@ -124,6 +137,7 @@ class Storage(radicale_storage.BaseStorage):
         if row is None:
             return
         calendar = CalendarCollection(self, principal, row)
+        calendar.loaded_by = s.conn
         if len(parts) == 2:
             yield calendar
             if depth != "0":

@@ -119,11 +119,13 @@ class BacksideMiddleware:
             problem = _object_problem(body or b"", charset)
             if problem:
                 return _text_response(start_response, "400 Bad Request", problem)
-        token = current_request.set(RequestInfo(method, sane, body, charset))
+        info = RequestInfo(method, sane, body, charset)
+        token = current_request.set(info)
         try:
             # Radicale answers eagerly (a list), so the body is used in time.
             return self.app(environ, start_response)
         finally:
+            info.close()
             current_request.reset(token)
 
     def _health(self, start_response: StartResponse) -> list[bytes]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from radicale import auth, config
 
-from backside_caldav import accounts, db
+from backside_caldav import accounts, db, store
+from backside_caldav.request_context import READ_METHODS, SharedRead, current_request
 from backside_caldav.settings import ENV_DATABASE_URL
 
 
@@ -25,4 +27,22 @@ class Auth(auth.BaseAuth):
         self._engine = db.get_engine(_database_url(configuration))
 
     def _login(self, login: str, password: str) -> str:
-        return login if accounts.verify_login(self._engine, login, password) else ""
+        info = current_request.get()
+        if info is None or info.method not in READ_METHODS or info.shared:
+            return login if accounts.verify_login(self._engine, login, password) else ""
+        # A read: check the login inside the transaction the request will use.
+        stack = contextlib.ExitStack()
+        try:
+            conn = stack.enter_context(self._engine.connect())
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            stack.enter_context(conn.begin())
+            found = store.login_of(conn, login)
+            ok = accounts.check_password(login, found[1] if found else None, password)
+        except BaseException:
+            stack.close()
+            raise
+        if not ok or found is None:
+            stack.close()
+            return ""
+        info.shared.append(SharedRead(login, found[0], conn, stack))
+        return login
