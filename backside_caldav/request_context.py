@@ -19,26 +19,38 @@ from .recurrence import INFINITY
 
 # Methods that only read: the login check opens their one transaction.
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND", "REPORT"})
+# Writes of one resource: the same, without REPEATABLE READ (they take the
+# tenant's advisory lock instead when the storage's write lock is taken).
+WRITE_METHODS = frozenset({"PUT", "DELETE"})
 
 
 @dataclass
-class SharedRead:
-    """A read-only request's single REPEATABLE READ transaction.
+class SharedTransaction:
+    """The single transaction of a request, opened by the login check.
 
     Radicale checks the login, then takes a read lock to find the principal,
-    then another for the method: three transactions and a dozen round trips
-    for a 10-item multiget. The login check opens this one instead (its
-    query also sets the tenant) and the storage's read locks reuse it; the
-    middleware closes it when the answer is built.
+    then another lock for the method: three transactions and a dozen round
+    trips for a 10-item multiget. The login check opens this one instead (its
+    query also sets the tenant) and the storage's locks reuse it; the
+    middleware commits it when the answer is built, or rolls it back when a
+    write failed.
     """
 
     user: str
     tenant: str
     conn: Any  # sqlalchemy Connection
+    transaction: Any  # its sqlalchemy RootTransaction
     stack: contextlib.ExitStack
+    writable: bool
+    locked: bool = False  # the tenant's advisory lock is held
+    failed: bool = False  # a write raised: roll back
 
     def close(self) -> None:
-        self.stack.close()
+        try:
+            if self.failed and self.transaction.is_active:
+                self.transaction.rollback()
+        finally:
+            self.stack.close()
 
 
 @dataclass(frozen=True)
@@ -47,7 +59,7 @@ class RequestInfo:
     path: str  # sanitized, without leading or trailing "/"
     body: bytes | None
     charset: str
-    shared: list[SharedRead] = field(default_factory=list, compare=False)
+    shared: list[SharedTransaction] = field(default_factory=list, compare=False)
 
     def close(self) -> None:
         while self.shared:
@@ -58,16 +70,16 @@ current_request: contextvars.ContextVar[RequestInfo | None] = contextvars.Contex
     "backside_current_request", default=None)
 
 
-def shared_read(user: str) -> SharedRead | None:
-    """The current request's shared read transaction, if it was opened for `user`."""
+def shared_transaction(user: str) -> SharedTransaction | None:
+    """The current request's shared transaction, if it was opened for `user`."""
     info = current_request.get()
     if info is None or not info.shared or info.shared[0].user != user:
         return None
     return info.shared[0]
 
 
-def shared_read_of(tenant: str | None) -> SharedRead | None:
-    """The current request's shared read transaction, if it is `tenant`'s."""
+def shared_transaction_of(tenant: str | None) -> SharedTransaction | None:
+    """The current request's shared transaction, if it is `tenant`'s."""
     info = current_request.get()
     if tenant is None or info is None or not info.shared or info.shared[0].tenant != tenant:
         return None

@@ -86,6 +86,11 @@ def login_of(conn: Connection, username: str) -> tuple[str, str] | None:
     return (row[0], row[1]) if row else None
 
 
+def lock_tenant(conn: Connection, tenant: str) -> None:
+    """The tenant's write lock until the transaction ends (see enter_tenant_of)."""
+    conn.execute(_q("SELECT pg_advisory_xact_lock(hashtext(:t))"), {"t": tenant})
+
+
 # --- calendars -------------------------------------------------------------
 
 _CAL_COLS = ("id::text, href, name, color, description, timezone, calendar_order, components, "
@@ -214,6 +219,30 @@ def get_items(conn: Connection, tenant: str, calendar_id: str,
         items.append(StoredItem(r.href, r.uid, r.component, r.revision, r.ical_source,
                                 r.updated_at))
     return items
+
+
+@dataclass
+class ItemHead:
+    """A resource without its text, for listings that ask etags only."""
+
+    href: str
+    uid: str
+    component: str
+    revision: int
+    updated_at: datetime
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.revision}"'
+
+
+def list_item_heads(conn: Connection, tenant: str, calendar_id: str) -> list[ItemHead]:
+    """Every resource of a calendar without rendering or transferring its text."""
+    return [ItemHead(*r) for r in conn.execute(_q(
+        "SELECT href, uid, 'VEVENT', revision, updated_at FROM events WHERE tenant_id = :t "
+        "AND calendar_id = :c AND series_id IS NULL AND deleted_at IS NULL "
+        "UNION ALL SELECT href, uid, component, revision, updated_at FROM calendar_objects "
+        "WHERE tenant_id = :t AND calendar_id = :c"), {"t": tenant, "c": calendar_id})]
 
 
 # Occurrences i of series m that the index answers for (not changed by another
@@ -373,15 +402,16 @@ def reindex_series(conn: Connection, tenant: str, series_id: str, at: datetime) 
 
 
 def _write_index(conn: Connection, tenant: str, calendar_id: str, series_id: str,
-                 built: instance_index.IndexedSeries, client_text: bool = False
-                 ) -> tuple[int, datetime]:
+                 built: instance_index.IndexedSeries, client_text: bool = False,
+                 new: bool = False) -> tuple[int, datetime]:
     """Replace a series' occurrences and bookkeeping; with client_text, also mark
-    the stored text as matching the rows. Returns the master's revision and
-    updated_at."""
+    the stored text as matching the rows (new: the series was just inserted, it
+    has no occurrences yet). Returns the master's revision and updated_at."""
     # Two statements: a DELETE and an INSERT of the same keys in one statement
     # would see each other's rows as conflicts.
-    conn.execute(_q("DELETE FROM event_instances WHERE tenant_id = :t AND event_id = :s"),
-                 {"t": tenant, "s": series_id})
+    if not new:
+        conn.execute(_q("DELETE FROM event_instances WHERE tenant_id = :t AND event_id = :s"),
+                     {"t": tenant, "s": series_id})
     if built.rows:
         rid, st, en, ex, lo, bu = (list(c) for c in zip(*built.rows, strict=True))
         conn.execute(_q(
@@ -464,9 +494,10 @@ def put_item(conn: Connection, tenant: str, calendar: CalendarRow, href: str, te
                 f"the recurrence rule makes too many occurrences ({exc}); at most "
                 f"{instance_index.MAX_INDEXED} are allowed from its start to a year ahead"
             ) from exc
-        event_id = _put_event(conn, tenant, calendar.id, href, text, resource)
+        event_id = _put_event(conn, tenant, calendar.id, href, text, resource,
+                              new=replaces is None)
         revision, updated_at = _write_index(conn, tenant, calendar.id, event_id, built,
-                                            client_text=True)
+                                            client_text=True, new=replaces is None)
         return StoredItem(href, resource.uid, "VEVENT", revision, text, updated_at)
     if replaces not in (None, "VTODO", "VJOURNAL"):
         _soft_delete_event(conn, tenant, calendar.id, href)
@@ -500,9 +531,10 @@ def _write_event(conn: Connection, tenant: str, event_id: str | None,
 
 
 def _put_event(conn: Connection, tenant: str, calendar_id: str, href: str, text: str,
-               resource: ResourceRecord) -> str:
+               resource: ResourceRecord, new: bool = False) -> str:
+    """new: the caller knows (in this transaction) that nothing is at href."""
     primary, *overrides = resource.events
-    existing = conn.execute(_q(
+    existing = None if new else conn.execute(_q(
         "SELECT id::text FROM events WHERE tenant_id = :t AND calendar_id = :c AND href = :h "
         "AND series_id IS NULL AND deleted_at IS NULL FOR UPDATE"),
         {"t": tenant, "c": calendar_id, "h": href}).scalar()
@@ -538,6 +570,17 @@ def _sync_attendees(conn: Connection, tenant: str, event_id: str,
     existing: dict[str, Any] = {}
     duplicates: list[str] = []
     if new and not attendees:
+        return
+    if new:  # all inserts: one statement instead of one per attendee
+        conn.execute(_q(
+            "INSERT INTO event_attendees (tenant_id, event_id, email, name, rsvp_status, role, "
+            "contact_id) SELECT :t, :e, * FROM unnest(CAST(:emails AS text[]), "
+            "CAST(:names AS text[]), CAST(:rsvps AS text[]), CAST(:roles AS text[]), "
+            "CAST(:contacts AS uuid[]))"),
+            {"t": tenant, "e": event_id, "emails": [a.email for a in attendees],
+             "names": [a.name for a in attendees], "rsvps": [a.rsvp_status for a in attendees],
+             "roles": [a.role for a in attendees],
+             "contacts": [a.contact_id for a in attendees]})
         return
     rows = [] if new else conn.execute(_q(
             "SELECT id::text, email, name, rsvp_status, role, contact_id::text "

@@ -19,7 +19,7 @@ from radicale import storage as radicale_storage
 from radicale.log import logger
 
 from backside_caldav import collection_meta, db, migrate, store
-from backside_caldav.request_context import shared_read, shared_read_of
+from backside_caldav.request_context import shared_transaction, shared_transaction_of
 from backside_caldav.settings import ENV_DATABASE_URL
 
 from . import context
@@ -70,13 +70,19 @@ class Storage(radicale_storage.BaseStorage):
             finally:
                 existing.depth -= 1
             return
-        shared = shared_read(user) if mode == "r" and user else None
-        if shared is not None:  # the read transaction the login check opened
-            token = context.current.set(context.Session(shared.conn, user, shared.tenant, mode))
+        shared = shared_transaction(user) if user else None
+        if shared is not None and (mode == "r" or shared.writable):
+            # The transaction the login check opened for this request.
+            if mode != "r" and not shared.locked:
+                store.lock_tenant(shared.conn, shared.tenant)
+                shared.locked = True
+            session = context.Session(shared.conn, user, shared.tenant, mode)
+            token = context.current.set(session)
             try:
                 yield
             finally:
                 context.current.reset(token)
+                shared.failed = shared.failed or session.failed
             return
         with self.engine.connect() as conn:
             if mode == "r":
@@ -101,7 +107,7 @@ class Storage(radicale_storage.BaseStorage):
         if s is not None:
             yield s.conn
             return
-        shared = shared_read_of(tenant)
+        shared = shared_transaction_of(tenant)
         if shared is not None:  # Radicale renders after the lock: still this request's reads
             yield shared.conn
             return
@@ -141,7 +147,7 @@ class Storage(radicale_storage.BaseStorage):
         if len(parts) == 2:
             yield calendar
             if depth != "0":
-                yield from calendar.get_all()
+                yield from calendar.list_items()
             return
         if len(parts) == 3:
             items = store.get_items(s.conn, s.tenant, row.id, [parts[2]],

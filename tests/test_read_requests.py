@@ -1,5 +1,5 @@
 """Read requests (PROPFIND, REPORT, GET) run in the one transaction the login
-check opens (request_context.SharedRead). These tests hold the guarantees
+check opens (request_context.SharedTransaction). These tests hold the guarantees
 that shortcut must keep: a wrong or changed password, no credentials, or
 another tenant's path get nothing, and each request sees the rows as they
 are when it starts."""
@@ -80,3 +80,33 @@ def test_each_read_sees_rows_changed_in_between(server, http, cal, sql) -> None:
     poll2 = http.request("PROPFIND", url, data=POLL, headers={"Depth": "0"})
     assert poll1.status_code == poll2.status_code == 207
     assert poll1.text != poll2.text  # getctag and sync-token moved on
+
+
+def test_listing_loads_texts_only_when_asked(server, http, cal, sql) -> None:
+    """PROPFIND Depth 1 lists etags without texts; getcontentlength still
+    gets every item's real length (texts loaded in one go), also for a row
+    another writer changed (its text rendered from the rows)."""
+    import xml.etree.ElementTree as ET
+    url, cal_id = cal
+    for n in range(3):
+        _put(http, url, f"len{n}", "x" * (10 + n))
+    sql.execute("UPDATE events SET title = 'Changed by SQL' WHERE calendar_id = %s "
+                "AND uid = 'len1' AND series_id IS NULL", (cal_id,))
+    body = ('<?xml version="1.0"?><d:propfind xmlns:d="DAV:"><d:prop><d:getetag/>'
+            '<d:getcontentlength/></d:prop></d:propfind>')
+    r = http.request("PROPFIND", url, data=body, headers={"Depth": "1"})
+    assert r.status_code == 207
+    lengths: dict[str, tuple[str, int]] = {}
+    for response in ET.fromstring(r.content).iter("{DAV:}response"):
+        href = response.findtext("{DAV:}href", "")
+        length = response.findtext(".//{DAV:}getcontentlength")
+        if href.endswith(".ics"):
+            lengths[href.rsplit("/", 1)[1]] = (response.findtext(".//{DAV:}getetag", ""),
+                                               int(length or -1))
+    assert sorted(lengths) == ["len0.ics", "len1.ics", "len2.ics"]
+    for name, (etag, length) in lengths.items():
+        got = http.get(url + name)
+        assert got.status_code == 200
+        assert got.headers["ETag"] == etag
+        assert length == len(got.content), name
+    assert "Changed by SQL" in http.get(url + "len1.ics").text

@@ -8,7 +8,12 @@ import os
 from radicale import auth, config
 
 from backside_caldav import accounts, db, store
-from backside_caldav.request_context import READ_METHODS, SharedRead, current_request
+from backside_caldav.request_context import (
+    READ_METHODS,
+    WRITE_METHODS,
+    SharedTransaction,
+    current_request,
+)
 from backside_caldav.settings import ENV_DATABASE_URL
 
 
@@ -28,14 +33,16 @@ class Auth(auth.BaseAuth):
 
     def _login(self, login: str, password: str) -> str:
         info = current_request.get()
-        if info is None or info.method not in READ_METHODS or info.shared:
+        writable = info is not None and info.method in WRITE_METHODS
+        if info is None or info.shared or not (writable or info.method in READ_METHODS):
             return login if accounts.verify_login(self._engine, login, password) else ""
-        # A read: check the login inside the transaction the request will use.
+        # Check the login inside the transaction the request will use.
         stack = contextlib.ExitStack()
         try:
             conn = stack.enter_context(self._engine.connect())
-            conn = conn.execution_options(isolation_level="REPEATABLE READ")
-            stack.enter_context(conn.begin())
+            if not writable:
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            transaction = stack.enter_context(conn.begin())
             found = store.login_of(conn, login)
             ok = accounts.check_password(login, found[1] if found else None, password)
         except BaseException:
@@ -44,5 +51,5 @@ class Auth(auth.BaseAuth):
         if not ok or found is None:
             stack.close()
             return ""
-        info.shared.append(SharedRead(login, found[0], conn, stack))
+        info.shared.append(SharedTransaction(login, found[0], conn, transaction, stack, writable))
         return login
