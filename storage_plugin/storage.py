@@ -139,9 +139,10 @@ class Storage(radicale_storage.BaseStorage):
                 for row in store.list_calendars(s.conn, s.tenant):
                     yield CalendarCollection(self, principal, row)
             return
-        row = store.get_calendar(s.conn, s.tenant, parts[1])
+        row = s.calendars.get(parts[1]) or store.get_calendar(s.conn, s.tenant, parts[1])
         if row is None:
             return
+        s.calendars[parts[1]] = row  # Radicale discovers an item's parent again
         calendar = CalendarCollection(self, principal, row)
         calendar.loaded_by = s.conn
         if len(parts) == 2:
