@@ -172,3 +172,21 @@ def test_http_expand_matches_engine_for_the_corpus(http, cal) -> None:
 
 
 
+
+
+def test_occurrence_starting_at_the_window_end_is_not_expanded(http, cal) -> None:
+    """RFC 4791 9.9: a component overlaps [start, end) when it starts before
+    end. Radicale 3.9's own expand also returns an occurrence that starts
+    exactly at end; the index-rendered expand must not."""
+    url, _ = cal
+    text = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\n"
+            "UID:edge@t\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20300107T000000Z\r\n"
+            "DTEND:20300107T020000Z\r\nRRULE:FREQ=WEEKLY;COUNT=4\r\nSUMMARY:Edge\r\n"
+            "END:VEVENT\r\nEND:VCALENDAR\r\n")
+    assert http.put(url + "edge.ics", data=text,
+                    headers={"Content-Type": "text/calendar"}).status_code == 201
+    r = _report(http, url, datetime(2030, 1, 7, tzinfo=UTC), datetime(2030, 1, 14, tzinfo=UTC))
+    assert r.status_code == 207
+    assert r.text.count("BEGIN:VEVENT") == 1
+    assert "RECURRENCE-ID:20300107T000000Z" in r.text
+    assert "20300114T000000Z" not in r.text
