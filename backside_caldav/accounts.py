@@ -125,6 +125,13 @@ def verify_login(engine: Engine, username: str, password: str) -> bool:
     with engine.connect() as conn:
         stored = conn.execute(sa.text("SELECT password_hash FROM accounts WHERE username = :u"),
                               {"u": username}).scalar()
+    return check_password(username, stored, password)
+
+
+def check_password(username: str, stored: str | None, password: str) -> bool:
+    """Check a password against the stored hash the caller already read (None: no account)."""
+    if not username or not password or len(password) > 1024:
+        return False
     if stored is None:
         _hasher.hash(password)  # same cost as a real check: no user-existence oracle
         return False

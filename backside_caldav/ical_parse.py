@@ -6,6 +6,7 @@ the resource's own VTIMEZONE and keeps unknown properties untouched.
 
 from __future__ import annotations
 
+import threading
 from datetime import date, datetime, time, timedelta, timezone
 from urllib.parse import quote, unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -98,7 +99,22 @@ def nominal_rest(start: datetime, end: datetime | None, days: int,
     return rest if timedelta(0) <= rest < timedelta(days=1) else None
 
 
-def parse_calendar(text: str) -> icalendar.Calendar:
+_last_parse = threading.local()
+
+
+def parse_calendar(text: str, reuse: bool = False) -> icalendar.Calendar:
+    """Parse one VCALENDAR. With reuse, the last text parsed with reuse in this
+    thread is remembered: a PUT body is parsed by the middleware (to refuse bad
+    input with a reason) and again by the store, and the second parse is then
+    free. Only callers that never change the result may ask for reuse.
+    """
+    if reuse:
+        last = getattr(_last_parse, "entry", None)
+        if last is not None and last[0] == text:
+            return last[1]
+        calendar = parse_calendar(text)
+        _last_parse.entry = (text, calendar)
+        return calendar
     if "\x00" in text:
         raise InvalidCalendarData("iCalendar text must not contain NUL characters")
     try:
@@ -112,7 +128,7 @@ def parse_calendar(text: str) -> icalendar.Calendar:
 
 def parse_resource(text: str, default_zone: str | None = None) -> ResourceRecord:
     """Parse one calendar object resource; default_zone places all-day dates."""
-    cal = parse_calendar(text)
+    cal = parse_calendar(text, reuse=True)
     objects = [c for c in cal.subcomponents if c.name in OBJECT_COMPONENTS]
     if not objects:
         raise InvalidCalendarData("no VEVENT, VTODO or VJOURNAL in the calendar object")

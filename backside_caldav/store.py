@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from . import instance_index
 from .errors import InvalidCalendarData
+from .expand_render import Expansion
 from .ical_parse import parse_resource
 from .ical_render import render_resource
 from .instance_index import BEGINNING, LONG
@@ -52,6 +53,8 @@ class StoredItem:
     revision: int
     text: str
     updated_at: datetime
+    # Occurrences in the queried window, from the index (expand REPORTs only).
+    expansion: Expansion | None = None
 
     @property
     def etag(self) -> str:
@@ -72,6 +75,21 @@ def enter_tenant_of(conn: Connection, username: str, write: bool = False) -> str
         "SELECT tenant_id::text, set_config('backside.tenant_id', tenant_id::text, true)"
         f"{lock} FROM accounts WHERE username = :u"), {"u": username}).first()
     return row[0] if row else None
+
+
+def login_of(conn: Connection, username: str) -> tuple[str, str] | None:
+    """(tenant id, password hash) of a login, setting the tenant for this
+    transaction in the same round trip; None when there is no such login."""
+    row = conn.execute(_q(
+        "SELECT tenant_id::text, password_hash, "
+        "set_config('backside.tenant_id', tenant_id::text, true) "
+        "FROM accounts WHERE username = :u"), {"u": username}).first()
+    return (row[0], row[1]) if row else None
+
+
+def lock_tenant(conn: Connection, tenant: str) -> None:
+    """The tenant's write lock until the transaction ends (see enter_tenant_of)."""
+    conn.execute(_q("SELECT pg_advisory_xact_lock(hashtext(:t))"), {"t": tenant})
 
 
 # --- calendars -------------------------------------------------------------
@@ -211,6 +229,30 @@ def get_items(conn: Connection, tenant: str, calendar_id: str,
     return items
 
 
+@dataclass
+class ItemHead:
+    """A resource without its text, for listings that ask etags only."""
+
+    href: str
+    uid: str
+    component: str
+    revision: int
+    updated_at: datetime
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.revision}"'
+
+
+def list_item_heads(conn: Connection, tenant: str, calendar_id: str) -> list[ItemHead]:
+    """Every resource of a calendar without rendering or transferring its text."""
+    return [ItemHead(*r) for r in conn.execute(_q(
+        "SELECT href, uid, 'VEVENT', revision, updated_at FROM events WHERE tenant_id = :t "
+        "AND calendar_id = :c AND series_id IS NULL AND deleted_at IS NULL "
+        "UNION ALL SELECT href, uid, component, revision, updated_at FROM calendar_objects "
+        "WHERE tenant_id = :t AND calendar_id = :c"), {"t": tenant, "c": calendar_id})]
+
+
 # Occurrences i of series m that the index answers for (not changed by another
 # writer since indexing, indexed past :e) and that overlap [:s, :e); :ls is
 # :s - LONG, so only long occurrences are looked for further back.
@@ -225,40 +267,65 @@ def overlap_params(start: datetime, end: datetime) -> dict[str, datetime]:
 
 
 def get_filtered(conn: Connection, tenant: str, calendar_id: str, component: str | None,
-                 start: datetime, end: datetime) -> list[tuple[StoredItem, bool]]:
+                 start: datetime, end: datetime, expand: bool = False
+                 ) -> list[tuple[StoredItem, bool]]:
     """Resources that may have an occurrence in [start, end), with a flag that
-    says the match is certain (an exact occurrence overlaps, from the index).
+    says the match is certain.
 
-    Series changed by other writers since they were indexed, or asked about
-    beyond their indexed horizon, are found by their conservative span and
-    left for Radicale to check.
+    For a series whose index answers for the window the match is exact (RFC
+    4791 9.9 overlap of its indexed occurrences, which were computed with the
+    calendar's timezone for dates, as 9.9 asks), so Radicale need not parse it
+    again; with `expand` the item also carries those occurrences. Series
+    changed by other writers since they were indexed, or asked about beyond
+    their indexed horizon, are found by their conservative span and left for
+    Radicale to check.
     """
     params = {"t": tenant, "c": calendar_id, "s": start, "e": end,
-              "ws": _shift(start, -SLACK), "we": _shift(end, SLACK),
-              "ls": _shift(start, -SLACK - LONG)}
+              "ls": _shift(start, -LONG)}
     results: list[tuple[StoredItem, bool]] = []
     if start <= BEGINNING and end >= INFINITY:  # no time-range: every resource of the type
         return [(i, True) for i in get_items(conn, tenant, calendar_id)
                 if component is None or i.component == component]
     if component in (None, "VEVENT"):
-        hits = conn.execute(_q(
-            "SELECT i.event_id::text, bool_or(i.exact AND i.start_time < :e AND "
-            "  (i.end_time > :s OR (i.end_time = i.start_time AND i.start_time >= :s))) "
-            "FROM event_instances i JOIN events e ON e.tenant_id = i.tenant_id "
-            "  AND e.id = i.event_id AND e.deleted_at IS NULL AND NOT e.occurrence_stale "
-            "WHERE i.tenant_id = :t AND i.calendar_id = :c AND i.start_time < :we "
-            "  AND ((i.start_time >= :ls AND NOT i.is_long) OR i.is_long) "
-            "  AND (i.end_time > :ws OR (i.end_time = i.start_time AND i.start_time >= :ws)) "
-            "GROUP BY i.event_id"), params).all()
-        certain = {event_id: exact for event_id, exact in hits}
-        for event_id in unindexed_series(conn, tenant, [calendar_id], params["ws"],
-                                         params["we"]):
-            certain[event_id] = False
-        if certain:
+        # The instances first (an index range scan), their series by id after:
+        # a join lets the planner pick a scan of every event of the tenant.
+        instances: dict[str, list[tuple[datetime, datetime, datetime]]] = {}
+        for r in conn.execute(_q(
+                "SELECT i.event_id::text, i.recurrence_id, i.start_time, i.end_time "
+                "FROM event_instances i WHERE i.tenant_id = :t AND i.calendar_id = :c "
+                "AND i.start_time < :e AND (i.start_time >= :ls OR i.is_long) "
+                "AND (i.end_time > :s OR (i.end_time = i.start_time AND i.start_time >= :s))"),
+                params):
+            instances.setdefault(r[0], []).append((r[1], r[2], r[3]))
+        wide = (_shift(start, -SLACK), _shift(end, SLACK))
+        unindexed = set(unindexed_series(conn, tenant, [calendar_id], *wide))
+        wanted = unindexed | set(instances)
+        if wanted:
             masters = conn.execute(_q(
-                f"SELECT {_EVENT_COLS} FROM events WHERE tenant_id = :t "
-                "AND id = ANY(CAST(:ids AS uuid[]))"), {"t": tenant, "ids": list(certain)}).all()
+                f"SELECT {_EVENT_COLS}, "
+                "coalesce(NOT occurrence_stale AND instances_until >= :e, false) AS answers "
+                "FROM events "
+                "WHERE tenant_id = :t AND id = ANY(CAST(:ids AS uuid[])) "
+                "AND deleted_at IS NULL AND series_id IS NULL"),
+                {"t": tenant, "ids": list(wanted), "e": end}).all()
+            # Indexed and answering for the whole window: the index is the truth.
+            certain = {m.id: m.answers and m.id in instances and m.id not in unindexed
+                       for m in masters}
+            masters = [m for m in masters if m.id in unindexed or certain[m.id]]
+            overrides: dict[str, set[datetime]] = {}
+            if expand and masters:
+                for series_id, rid in conn.execute(_q(
+                        "SELECT series_id::text, recurrence_id FROM events WHERE tenant_id = :t "
+                        "AND series_id = ANY(CAST(:ids AS uuid[]))"),
+                        {"t": tenant, "ids": [m.id for m in masters if certain[m.id]]}):
+                    overrides.setdefault(series_id, set()).add(rid)
             for item, master in zip(_load_events(conn, tenant, masters), masters, strict=True):
+                if expand and certain[master.id] and master.recurrence_id is None:
+                    ids = frozenset(overrides.get(master.id, ()))
+                    item.expansion = Expansion(
+                        recurring=bool(master.rrule or master.rdates or ids),
+                        all_day=master.is_all_day, day_zone=master.timezone,
+                        override_ids=ids, instances=instances[master.id])
                 results.append((item, certain[master.id]))
     if component != "VEVENT":
         comp_filter = "" if component is None else "AND component = :comp"
@@ -276,14 +343,22 @@ def unindexed_series(conn: Connection, tenant: str, calendar_ids: list[str] | No
                      start: datetime, end: datetime) -> list[str]:
     """Series whose instance index cannot answer for [start, end): changed by
     another writer since indexing, or indexed only up to a horizon before
-    `end`; found by their conservative span."""
+    `end`; found by their conservative span.
+
+    Both kinds are read through partial indexes (events_unindexed,
+    events_horizon), so the query costs nothing when, as usual, there are none.
+    """
     cal = "" if calendar_ids is None else "AND calendar_id = ANY(CAST(:cals AS uuid[])) "
     return list(conn.execute(_q(
-        "SELECT id::text FROM events WHERE tenant_id = :t AND series_id IS NULL "
-        f"AND deleted_at IS NULL {cal}"
-        "AND (occurrence_stale OR instances_until IS NULL OR instances_until < :e) "
-        "AND id IN (SELECT coalesce(series_id, id) FROM events WHERE tenant_id = :t "
-        f"  {cal}AND range_start < :e AND range_end > :s)"),
+        "WITH candidates AS ("
+        "  SELECT id FROM events WHERE tenant_id = :t AND series_id IS NULL "
+        f"  AND deleted_at IS NULL {cal}AND (occurrence_stale OR instances_until IS NULL) "
+        "  UNION SELECT id FROM events WHERE tenant_id = :t AND series_id IS NULL "
+        f"  AND deleted_at IS NULL {cal}AND instances_until < 'infinity' "
+        "  AND instances_until < :e) "
+        "SELECT c.id::text FROM candidates c WHERE EXISTS (SELECT 1 FROM events x "
+        "  WHERE x.tenant_id = :t AND (x.id = c.id OR x.series_id = c.id) "
+        "  AND x.range_start < :e AND x.range_end > :s)"),
         {"t": tenant, "s": start, "e": end, "cals": calendar_ids}).scalars())
 
 
@@ -379,15 +454,16 @@ def reindex_series(conn: Connection, tenant: str, series_id: str, at: datetime) 
 
 
 def _write_index(conn: Connection, tenant: str, calendar_id: str, series_id: str,
-                 built: instance_index.IndexedSeries, client_text: bool = False
-                 ) -> tuple[int, datetime]:
+                 built: instance_index.IndexedSeries, client_text: bool = False,
+                 new: bool = False) -> tuple[int, datetime]:
     """Replace a series' occurrences and bookkeeping; with client_text, also mark
-    the stored text as matching the rows. Returns the master's revision and
-    updated_at."""
+    the stored text as matching the rows (new: the series was just inserted, it
+    has no occurrences yet). Returns the master's revision and updated_at."""
     # Two statements: a DELETE and an INSERT of the same keys in one statement
     # would see each other's rows as conflicts.
-    conn.execute(_q("DELETE FROM event_instances WHERE tenant_id = :t AND event_id = :s"),
-                 {"t": tenant, "s": series_id})
+    if not new:
+        conn.execute(_q("DELETE FROM event_instances WHERE tenant_id = :t AND event_id = :s"),
+                     {"t": tenant, "s": series_id})
     if built.rows:
         rid, st, en, ex, lo, bu = (list(c) for c in zip(*built.rows, strict=True))
         conn.execute(_q(
@@ -471,9 +547,10 @@ def put_item(conn: Connection, tenant: str, calendar: CalendarRow, href: str, te
                 f"the recurrence rule makes too many occurrences ({exc}); at most "
                 f"{instance_index.MAX_INDEXED} are allowed from its start to a year ahead"
             ) from exc
-        event_id = _put_event(conn, tenant, calendar.id, href, text, resource)
+        event_id = _put_event(conn, tenant, calendar.id, href, text, resource,
+                              new=replaces is None)
         revision, updated_at = _write_index(conn, tenant, calendar.id, event_id, built,
-                                            client_text=True)
+                                            client_text=True, new=replaces is None)
         return StoredItem(href, resource.uid, "VEVENT", revision, text, updated_at)
     if replaces not in (None, "VTODO", "VJOURNAL"):
         _soft_delete_event(conn, tenant, calendar.id, href)
@@ -507,9 +584,10 @@ def _write_event(conn: Connection, tenant: str, event_id: str | None,
 
 
 def _put_event(conn: Connection, tenant: str, calendar_id: str, href: str, text: str,
-               resource: ResourceRecord) -> str:
+               resource: ResourceRecord, new: bool = False) -> str:
+    """new: the caller knows (in this transaction) that nothing is at href."""
     primary, *overrides = resource.events
-    existing = conn.execute(_q(
+    existing = None if new else conn.execute(_q(
         "SELECT id::text FROM events WHERE tenant_id = :t AND calendar_id = :c AND href = :h "
         "AND series_id IS NULL AND deleted_at IS NULL FOR UPDATE"),
         {"t": tenant, "c": calendar_id, "h": href}).scalar()
@@ -545,6 +623,17 @@ def _sync_attendees(conn: Connection, tenant: str, event_id: str,
     existing: dict[str, Any] = {}
     duplicates: list[str] = []
     if new and not attendees:
+        return
+    if new:  # all inserts: one statement instead of one per attendee
+        conn.execute(_q(
+            "INSERT INTO event_attendees (tenant_id, event_id, email, name, rsvp_status, role, "
+            "contact_id) SELECT :t, :e, * FROM unnest(CAST(:emails AS text[]), "
+            "CAST(:names AS text[]), CAST(:rsvps AS text[]), CAST(:roles AS text[]), "
+            "CAST(:contacts AS uuid[]))"),
+            {"t": tenant, "e": event_id, "emails": [a.email for a in attendees],
+             "names": [a.name for a in attendees], "rsvps": [a.rsvp_status for a in attendees],
+             "roles": [a.role for a in attendees],
+             "contacts": [a.contact_id for a in attendees]})
         return
     rows = [] if new else conn.execute(_q(
             "SELECT id::text, email, name, rsvp_status, role, contact_id::text "

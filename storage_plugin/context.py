@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection
 
-from backside_caldav.store import StoredItem
+from backside_caldav.store import CalendarRow, StoredItem
 
 
 @dataclass
@@ -20,6 +20,8 @@ class Session:
     failed: bool = False  # a write raised: the transaction must not commit
     # (calendar id, href) -> what discover() found there in this transaction
     found: dict[tuple[str, str], StoredItem | None] = field(default_factory=dict)
+    # calendar href -> its row as read in this transaction, until a write
+    calendars: dict[str, CalendarRow] = field(default_factory=dict)
 
 
 current: contextvars.ContextVar[Session | None] = contextvars.ContextVar(
@@ -37,6 +39,9 @@ class failing_writes:
     """Marks the request's transaction for rollback when a write raises."""
 
     def __enter__(self) -> None:
+        s = current.get()
+        if s is not None:
+            s.calendars.clear()  # a write may change any calendar row (sync counter)
         return None
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> bool:

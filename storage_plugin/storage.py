@@ -19,6 +19,7 @@ from radicale import storage as radicale_storage
 from radicale.log import logger
 
 from backside_caldav import collection_meta, db, migrate, store
+from backside_caldav.request_context import shared_transaction, shared_transaction_of
 from backside_caldav.settings import ENV_DATABASE_URL
 from backside_caldav.web import outage
 
@@ -79,6 +80,20 @@ class Storage(radicale_storage.BaseStorage):
 
     @contextlib.contextmanager
     def _transaction(self, mode: str, user: str) -> Iterator[None]:
+        shared = shared_transaction(user) if user else None
+        if shared is not None and (mode == "r" or shared.writable):
+            # The transaction the login check opened for this request.
+            if mode != "r" and not shared.locked:
+                store.lock_tenant(shared.conn, shared.tenant)
+                shared.locked = True
+            session = context.Session(shared.conn, user, shared.tenant, mode)
+            token = context.current.set(session)
+            try:
+                yield
+            finally:
+                context.current.reset(token)
+                shared.failed = shared.failed or session.failed
+            return
         with self.engine.connect() as conn:
             if mode == "r":
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
@@ -101,6 +116,10 @@ class Storage(radicale_storage.BaseStorage):
         s = context.current.get()
         if s is not None:
             yield s.conn
+            return
+        shared = shared_transaction_of(tenant)
+        if shared is not None:  # Radicale renders after the lock: still this request's reads
+            yield shared.conn
             return
         try:
             with db.transaction(self.engine, tenant, read_only=True) as conn:
@@ -134,14 +153,16 @@ class Storage(radicale_storage.BaseStorage):
                 for row in store.list_calendars(s.conn, s.tenant):
                     yield CalendarCollection(self, principal, row)
             return
-        row = store.get_calendar(s.conn, s.tenant, parts[1])
+        row = s.calendars.get(parts[1]) or store.get_calendar(s.conn, s.tenant, parts[1])
         if row is None:
             return
+        s.calendars[parts[1]] = row  # Radicale discovers an item's parent again
         calendar = CalendarCollection(self, principal, row)
+        calendar.loaded_by = s.conn
         if len(parts) == 2:
             yield calendar
             if depth != "0":
-                yield from calendar.get_all()
+                yield from calendar.list_items()
             return
         if len(parts) == 3:
             items = store.get_items(s.conn, s.tenant, row.id, [parts[2]],

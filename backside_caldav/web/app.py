@@ -24,7 +24,7 @@ from backside_caldav.errors import InvalidCalendarData
 from backside_caldav.ical_parse import parse_resource
 from backside_caldav.request_context import RequestInfo, current_request
 from backside_caldav.sidecar import SidecarApp
-from backside_caldav.web import freebusy
+from backside_caldav.web import expand, freebusy
 from backside_caldav.web.access_log import AccessLogMiddleware
 from backside_caldav.web.login_limit import LoginLimitMiddleware
 from backside_caldav.web.outage import OutageMiddleware
@@ -122,11 +122,13 @@ class BacksideMiddleware:
             problem = _object_problem(body or b"", charset)
             if problem:
                 return _text_response(start_response, "400 Bad Request", problem)
-        token = current_request.set(RequestInfo(method, sane, body, charset))
+        info = RequestInfo(method, sane, body, charset)
+        token = current_request.set(info)
         try:
             # Radicale answers eagerly (a list), so the body is used in time.
             return self.app(environ, start_response)
         finally:
+            info.close()
             current_request.reset(token)
 
     def _health(self, start_response: StartResponse) -> list[bytes]:
@@ -149,6 +151,7 @@ def build_app(database_url: str, config_file: Path | None = None,
               overrides: dict[str, dict[str, str]] | None = None) -> WSGIApp:
     configuration = load_configuration(database_url, config_file, overrides)
     freebusy.install()
+    expand.install()
     application = radicale.Application(configuration)
     max_length = configuration.get("server", "max_content_length")
     engine = db.get_app_engine(database_url)

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from radicale import auth, config
 
-from backside_caldav import accounts, db
+from backside_caldav import accounts, db, store
+from backside_caldav.request_context import (
+    READ_METHODS,
+    WRITE_METHODS,
+    SharedTransaction,
+    current_request,
+)
 from backside_caldav.settings import ENV_DATABASE_URL
 from backside_caldav.web import login_limit, outage
 
@@ -27,9 +34,32 @@ class Auth(auth.BaseAuth):
 
     def _login_ext(self, login: str, password: str, context: auth.AuthContext) -> str:
         try:
-            ok = accounts.verify_login(self._engine, login, password)
+            ok = self._check(login, password)
         except Exception as exc:
             outage.note_error(exc)
             raise
         login_limit.record(self._engine, login, context.remote_addr or "", ok)
         return login if ok else ""
+
+    def _check(self, login: str, password: str) -> bool:
+        info = current_request.get()
+        writable = info is not None and info.method in WRITE_METHODS
+        if info is None or info.shared or not (writable or info.method in READ_METHODS):
+            return accounts.verify_login(self._engine, login, password)
+        # Check the login inside the transaction the request will use.
+        stack = contextlib.ExitStack()
+        try:
+            conn = stack.enter_context(self._engine.connect())
+            if not writable:
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            transaction = stack.enter_context(conn.begin())
+            found = store.login_of(conn, login)
+            ok = accounts.check_password(login, found[1] if found else None, password)
+        except BaseException:
+            stack.close()
+            raise
+        if not ok or found is None:
+            stack.close()
+            return False
+        info.shared.append(SharedTransaction(login, found[0], conn, transaction, stack, writable))
+        return True
