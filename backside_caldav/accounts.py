@@ -16,7 +16,13 @@ from sqlalchemy.engine import Engine
 
 from .errors import BacksideError
 
-_hasher = PasswordHasher()
+# OWASP's Argon2id setting (19 MiB, 2 passes, 1 lane). The library default
+# takes 64 MiB per check: 8 threads checking at once held half a GiB.
+# Hashes stored with other settings still verify with their own.
+_hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+# Argon2 computations at once per process: bounds memory and CPU under a
+# storm of logins; credentials already in the cache never wait here.
+_ARGON2_SLOTS = threading.BoundedSemaphore(2)
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
 MIN_PASSWORD = 8
 
@@ -133,12 +139,14 @@ def check_password(username: str, stored: str | None, password: str) -> bool:
     if not username or not password or len(password) > 1024:
         return False
     if stored is None:
-        _hasher.hash(password)  # same cost as a real check: no user-existence oracle
+        with _ARGON2_SLOTS:
+            _hasher.hash(password)  # same cost as a real check: no user-existence oracle
         return False
     if _cache.hit(username, stored, password):
         return True
     try:
-        _hasher.verify(stored, password)
+        with _ARGON2_SLOTS:
+            _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
         return False
     _cache.remember(username, stored, password)
