@@ -24,7 +24,7 @@ from backside_caldav.errors import InvalidCalendarData
 from backside_caldav.ical_parse import parse_resource
 from backside_caldav.request_context import RequestInfo, current_request
 from backside_caldav.sidecar import SidecarApp
-from backside_caldav.web import expand, freebusy
+from backside_caldav.web import expand, freebusy, vtimezone_cache
 from backside_caldav.web.access_log import AccessLogMiddleware
 from backside_caldav.web.login_limit import LoginLimitMiddleware
 from backside_caldav.web.outage import OutageMiddleware
@@ -152,6 +152,7 @@ def build_app(database_url: str, config_file: Path | None = None,
     configuration = load_configuration(database_url, config_file, overrides)
     freebusy.install()
     expand.install()
+    vtimezone_cache.install()
     application = radicale.Application(configuration)
     max_length = configuration.get("server", "max_content_length")
     engine = db.get_app_engine(database_url)
