@@ -50,7 +50,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = build_app(url, Path(args.config) if args.config else None)
     try:
         server = create_server(app, host=args.host, port=args.port, threads=args.threads,
-                               ident="backside-caldav", clear_untrusted_proxy_headers=True)
+                               ident="backside-caldav", clear_untrusted_proxy_headers=True,
+                               # a huge body is refused while read, not spooled to disk;
+                               # the middleware answers bodies near the limit with a reason
+                               max_request_body_size=(getattr(app, "max_content_length", 0)
+                                                      or 1 << 30) + (1 << 20))
     except OSError as exc:
         raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from exc
     from .maintenance import PeriodicMaintenance

@@ -172,3 +172,14 @@ def cal(server: Server, account: Account, sql: psycopg.Connection) -> tuple[str,
     cal_id = sql.execute("INSERT INTO calendars (tenant_id, name, href) VALUES (%s, 'Shared', %s) "
                          "RETURNING id::text", (account.tenant_id, href)).fetchone()[0]
     return f"{server.url}{account.username}/{href}/", cal_id
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The figure the hardening work is judged by: hostile requests and 5xx answers."""
+    from hostile import TALLY  # tests/ is on sys.path (rootdir conftest)
+    if TALLY.sent:
+        terminalreporter.write_line(
+            f"hostile requests: {TALLY.sent} sent, {TALLY.server_errors} got a 5xx (501 for unknown methods aside), "
+            f"{TALLY.tracebacks} showed a traceback")
+        for example in TALLY.examples:
+            terminalreporter.write_line(f"  5xx: {example}")
