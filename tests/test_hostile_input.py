@@ -137,6 +137,11 @@ CASES: dict[str, Case] = {
     "xml too many elements": Case("PROPFIND", "{cal}", (
         f'<D:propfind {DAV_NS}><D:prop>' + "<D:getetag/>" * 60_000 + "</D:prop></D:propfind>"
     ).encode(), 400, "XML elements", D0),
+    "xml propfind empty root": Case("PROPFIND", "{cal}", f"<D:propfind {DAV_NS}/>".encode(), 400,
+                                    "DAV:prop, DAV:allprop or DAV:propname", D0),
+    "xml propfind unknown child": Case("PROPFIND", "{cal}",
+                                       f"<D:propfind {DAV_NS}><D:x/></D:propfind>".encode(), 400,
+                                       "DAV:prop, DAV:allprop or DAV:propname", D0),
     "xml propfind wrong root": Case("PROPFIND", "{cal}", f"<D:frob {DAV_NS}/>".encode(), 400,
                                     "root element", D0),
     "xml propfind root in no namespace": Case("PROPFIND", "{cal}", b"<propfind/>", 400,

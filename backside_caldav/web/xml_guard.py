@@ -47,6 +47,7 @@ PROTECTED = {f"{DAV}{name}" for name in (
     "owner", "principal-URL")} | {f"{CALDAV}{name}" for name in (
         "supported-calendar-data", "max-resource-size", "min-date-time", "max-date-time",
         "max-instances", "max-attendees-per-instance", "calendar-home-set")}
+PROPFIND_KINDS = {f"{DAV}prop", f"{DAV}allprop", f"{DAV}propname"}
 NAMED = {f"{CALDAV}{name}" for name in ("comp", "comp-filter", "prop-filter", "param-filter")}
 UTC_FORMAT = "%Y%m%dT%H%M%SZ"
 _UTC_RE = re.compile(r"^\d{8}T\d{6}Z$")
@@ -129,6 +130,9 @@ def check_xml_body(method: str, body: bytes) -> Refusal | None:
                        f"not {root.tag}")
     if method == "PROPPATCH":
         return _check_proppatch(root)
+    if method == "PROPFIND" and (len(root) == 0 or root[0].tag not in PROPFIND_KINDS):
+        # RFC 4918 14.20; Radicale reads root[0] unguarded (IndexError -> 500)
+        return Refusal(400, "a PROPFIND body must hold DAV:prop, DAV:allprop or DAV:propname")
     return None
 
 
