@@ -8,7 +8,7 @@ storage can keep the client's exact text.
 from __future__ import annotations
 
 import contextvars
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from xml.etree import ElementTree
 
@@ -22,10 +22,19 @@ class RequestInfo:
     path: str  # sanitized, without leading or trailing "/"
     body: bytes | None
     charset: str
+    # Why the storage refused a write, for a reply Radicale would leave as "Bad Request".
+    reasons: list[str] = field(default_factory=list)
 
 
 current_request: contextvars.ContextVar[RequestInfo | None] = contextvars.ContextVar(
     "backside_current_request", default=None)
+
+
+def note_refusal(reason: str) -> None:
+    """Remember why the current request's write was refused (see web/reasons.py)."""
+    info = current_request.get()
+    if info is not None:
+        info.reasons.append(reason)
 
 
 def original_text_for(method: str, path: str) -> str | None:

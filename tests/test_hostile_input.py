@@ -181,6 +181,9 @@ CASES: dict[str, Case] = {
         event_range("20260101T000000Z", "20260201T000000Z"),
         '<C:calendar-data><C:expand start="20260101T000000Z"/></C:calendar-data>'),
         400, "needs both start and end", D1),
+    "xml free-busy-query without time-range": Case(
+        "REPORT", "{cal}", f"<C:free-busy-query {DAV_NS}/>".encode(), 400,
+        "needs a C:time-range", D1),
     "xml comp-filter without name": Case("REPORT", "{cal}", query("<C:comp-filter/>"), 400,
                                          "needs a name attribute", D1),
     "xml sync-level nonsense": Case("REPORT", "{cal}", (
@@ -455,6 +458,24 @@ def test_absurd_but_legal_events_cost_bounded_work(name, server, account, target
         reply = send(server.url, "REPORT", target["cal"], {**D1, **auth}, query(
             event_range("20260101T000000Z", "20270101T000000Z"), prop))
         assert reply.status == 207, reply.text[:300]
+
+
+def test_dead_properties_cannot_grow_without_bound(server, account, sql, target) -> None:
+    """Each PROPPATCH may add properties; the calendar keeps a bounded number and size."""
+    headers = {**XML, "Authorization": basic(account.username, account.password)}
+    first = proppatch("".join(f'<X:a{i} xmlns:X="urn:x">v</X:a{i}>' for i in range(60)))
+    assert send(server.url, "PROPPATCH", target["cal"], headers, first).status == 207
+    before = snapshot(sql, account.tenant_id)
+    more = proppatch("".join(f'<X:b{i} xmlns:X="urn:x">v</X:b{i}>' for i in range(60))
+                     + "<D:displayname>renamed</D:displayname>")
+    reply = send(server.url, "PROPPATCH", target["cal"], headers, more)
+    assert reply.status == 400
+    assert "at most 100 other properties" in reply.text
+    big = proppatch("".join(f'<X:c{i} xmlns:X="urn:x">{"y" * 60_000}</X:c{i}>' for i in range(5)))
+    reply = send(server.url, "PROPPATCH", target["cal"], headers, big)
+    assert reply.status == 400
+    assert "characters in all" in reply.text
+    assert snapshot(sql, account.tenant_id) == before
 
 
 def test_zero_server_errors_across_hostile_requests() -> None:

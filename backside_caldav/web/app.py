@@ -27,6 +27,7 @@ from backside_caldav.sidecar import SidecarApp
 from backside_caldav.web import freebusy, guards
 from backside_caldav.web.body import read_body
 from backside_caldav.web.ical_guard import check_ical_body
+from backside_caldav.web.reasons import answer_with_reason
 from backside_caldav.web.refusal import Refusal
 from backside_caldav.web.xml_guard import check_xml_body
 
@@ -120,10 +121,11 @@ class BacksideMiddleware:
             problem = _object_problem(body or b"", charset)
             if problem:
                 return _text_response(start_response, "400 Bad Request", problem)
-        token = current_request.set(RequestInfo(method, sane, body, charset))
+        info = RequestInfo(method, sane, body, charset)
+        token = current_request.set(info)
         try:
             # Radicale answers eagerly (a list), so the body is used in time.
-            return self.app(environ, start_response)
+            return answer_with_reason(self.app, environ, start_response, info)
         finally:
             current_request.reset(token)
 

@@ -143,6 +143,9 @@ def _check_report(root: ElementTree.Element) -> Refusal | None:
             return Refusal(400, "calendar-multiget names no DAV:href")
         if any(not (h.text or "").strip() for h in hrefs):
             return Refusal(400, "calendar-multiget has an empty DAV:href")
+    if root.tag == f"{CALDAV}free-busy-query" and root.find(f"{CALDAV}time-range") is None:
+        # RFC 4791 7.10; Radicale asserts it (AssertionError -> 500)
+        return Refusal(400, "free-busy-query needs a C:time-range")
     for element in root.iter():
         if element.tag in (f"{CALDAV}time-range", f"{CALDAV}expand",
                            f"{CALDAV}limit-recurrence-set", f"{CALDAV}limit-freebusy-set"):
