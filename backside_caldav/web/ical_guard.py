@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from backside_caldav.ical_parse import iana_zone
+
 MAX_COMPONENT_DEPTH = 6  # VCALENDAR > VEVENT > VALARM is 3; VTIMEZONE > STANDARD is 3
 MAX_COMPONENTS = 5000  # a long series with many overridden instances fits
 MAX_ATTENDEES = 1000  # per component; more is a mailing list, not a meeting
@@ -25,13 +27,19 @@ RANGES = {"BYSECOND": (0, 60, False), "BYMINUTE": (0, 59, False), "BYHOUR": (0, 
           "BYMONTHDAY": (1, 31, True), "BYYEARDAY": (1, 366, True), "BYWEEKNO": (1, 53, True),
           "BYMONTH": (1, 12, False), "BYSETPOS": (1, 366, True)}
 MAX_LIST = 366  # values in one BYxxx part
+# Radicale's default [storage] max_vevent_rrule_occurrence; over it Radicale
+# answers a bare "Bad Request", so the limit is checked here with a reason.
+MAX_COUNT = 10_000
 _BYDAY = re.compile(r"^([+-]?)(\d{1,2})?(SU|MO|TU|WE|TH|FR|SA)$")
+_TZID_PARAM = re.compile(r';TZID=("[^"]*"|[^;:]*)', re.IGNORECASE)
 _UNTIL = re.compile(r"^\d{8}(T\d{6}Z?)?$")
 
 
 def check_ical_body(text: str) -> str | None:
     """Why this iCalendar text exceeds a limit, or None."""
     stack: list[str] = []
+    defined_zones: set[str] = set()
+    used_zones: set[str] = set()
     components = 0
     attendees: list[int] = []
     properties: list[int] = []
@@ -67,12 +75,19 @@ def check_ical_body(text: str) -> str | None:
                 return f"more than {MAX_ATTENDEES} ATTENDEEs in one {stack[-1]}"
         if len(line) > MAX_PROPERTY and name != "ATTACH":
             return f"the {name[:40]} property is longer than {MAX_PROPERTY} characters"
+        if name == "TZID" and stack[-1] == "VTIMEZONE":
+            defined_zones.add(line.split(":", 1)[-1].strip())
+        used_zones.update(_TZID_PARAM.findall(line.split(":", 1)[0]))
         if name in ("RRULE", "EXRULE"):
             problem = check_rrule(line.split(":", 1)[-1])
             if problem:
                 return f"{name} {line.split(':', 1)[-1][:80]!r}: {problem}"
     if stack:
         return f"BEGIN:{stack[-1]} is never closed"
+    for tzid in sorted(used_zones - defined_zones):
+        # RFC 5545 3.2.19: a TZID needs its VTIMEZONE; an IANA name is forgiven.
+        if iana_zone(tzid.strip('"')) is None:
+            return f"TZID={tzid[:60]} has no VTIMEZONE and is not a known time zone"
     return None
 
 
@@ -113,6 +128,8 @@ def check_rrule(value: str) -> str | None:
         if key in ("COUNT", "INTERVAL"):
             if not val.isdigit() or not 1 <= int(val) <= 2**31 - 1:
                 return f"{key} must be a positive integer"
+            if key == "COUNT" and int(val) > MAX_COUNT:
+                return f"COUNT={val} is over the {MAX_COUNT} occurrences a rule may have"
         elif key == "UNTIL":
             if not _UNTIL.match(val):
                 return "UNTIL must be a date or a date-time"
