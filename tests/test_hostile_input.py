@@ -97,6 +97,7 @@ class Case:
     message: str
     headers: dict[str, str] = field(default_factory=dict)
     auth: bool = True
+    chunked: bool = False  # send the body with Transfer-Encoding: chunked
 
 
 XML = {"Content-Type": "application/xml; charset=utf-8"}
@@ -287,7 +288,7 @@ CASES: dict[str, Case] = {
     # --- size limits -------------------------------------------------------------
     "size body over the limit": Case("PUT", "{new}", b"x" * 10_000_001, 413, "byte limit", ICS),
     "size chunked body over the limit": Case("PUT", "{new}", b"x" * 10_000_001, 413, "byte limit",
-                                             ICS),
+                                             ICS, chunked=True),
     "size xml body over the limit": Case("REPORT", "{cal}", b"<" + b"x" * 10_000_001, 413,
                                          "byte limit", D1),
     # A client that declares 2 GB is answered at once, before a byte of body is read.
@@ -344,6 +345,8 @@ CASES: dict[str, Case] = {
     "header unknown charset on xml": Case("PROPFIND", "{cal}", PROPFIND.encode(), 415,
                                           "unknown charset",
                                           {"Content-Type": "text/xml; charset=nope", "Depth": "0"}),
+    "header x-script-name relative": Case("PROPFIND", "{cal}", PROPFIND.encode(), 400,
+                                          "X-Script-Name", {**D0, "X-Script-Name": "evil"}),
     # --- paths and methods -------------------------------------------------------
     "path traversal": Case("PROPFIND", "/{user}/../", PROPFIND.encode(), 400, "'..' segment", D0),
     "path encoded traversal": Case("PUT", "/{user}/%2e%2e/{user}/calendar/x.ics", ics(), 400,
@@ -401,7 +404,7 @@ def test_hostile_request_is_refused_and_writes_nothing(name, server, account, sq
         headers["Authorization"] = basic(account.username, account.password)
     before = snapshot(sql, account.tenant_id)
     reply = send(server.url, case.method, fill(case.path, target), headers, case.body,
-                 chunked=name.startswith("size chunked"))
+                 chunked=case.chunked)
     assert reply.status == case.status, reply.text[:500]
     assert case.message.lower() in reply.text.lower()
     assert "Traceback" not in reply.text

@@ -84,7 +84,7 @@ def check_path(raw_path: str) -> Refusal | None:
 
 def check_headers(environ: dict, method: str) -> Refusal | None:
     """Headers Radicale would misread, crash on or silently ignore."""
-    for check in (_depth, _preconditions, _authorization, _charset, _overwrite):
+    for check in (_depth, _preconditions, _authorization, _charset, _overwrite, _script_name):
         refusal = check(environ)
         if refusal:
             return refusal
@@ -148,6 +148,14 @@ def _overwrite(environ: dict) -> Refusal | None:
     value = environ.get("HTTP_OVERWRITE")
     if value is not None and value.strip().upper() not in ("T", "F"):
         return Refusal(400, f"Overwrite must be T or F, not {value[:20]!r}")
+    return None
+
+
+def _script_name(environ: dict) -> Refusal | None:
+    """Radicale takes X-Script-Name from any client as the base of every href."""
+    value = environ.get("HTTP_X_SCRIPT_NAME")
+    if value is not None and (not value.startswith("/") or check_path(value)):
+        return Refusal(400, "X-Script-Name must be an absolute path such as /caldav")
     return None
 
 
