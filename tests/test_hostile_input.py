@@ -190,6 +190,18 @@ CASES: dict[str, Case] = {
     "xml sync-level nonsense": Case("REPORT", "{cal}", (
         f'<D:sync-collection {DAV_NS}><D:sync-token/><D:sync-level>7</D:sync-level>'
         "<D:prop><D:getetag/></D:prop></D:sync-collection>").encode(), 400, "sync-level", D0),
+    "xml sync-token garbage": Case("REPORT", "{cal}", (
+        f'<D:sync-collection {DAV_NS}><D:sync-token>garbage</D:sync-token>'
+        "<D:sync-level>1</D:sync-level><D:prop><D:getetag/></D:prop></D:sync-collection>"
+    ).encode(), 403, "valid-sync-token", D0),
+    "xml nresults not a number": Case("REPORT", "{cal}", (
+        f'<D:sync-collection {DAV_NS}><D:sync-token/><D:sync-level>1</D:sync-level>'
+        "<D:limit><D:nresults>many</D:nresults></D:limit><D:prop><D:getetag/></D:prop>"
+        "</D:sync-collection>").encode(), 400, "nresults", D0),
+    "xml text-match too long": Case("REPORT", "{cal}", query(
+        '<C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">'
+        f'<C:prop-filter name="SUMMARY"><C:text-match>{"x" * 70_000}</C:text-match>'
+        "</C:prop-filter></C:comp-filter></C:comp-filter>"), 400, "longer than", D1),
     "xml proppatch empty": Case("PROPPATCH", "{cal}",
                                 f"<D:propertyupdate {DAV_NS}/>".encode(), 400,
                                 "names no property", XML),

@@ -156,6 +156,9 @@ def _check_report(root: ElementTree.Element) -> Refusal | None:
         level = root.find(f"{DAV}sync-level")
         if level is not None and (level.text or "").strip() not in ("1", "infinite"):
             return Refusal(400, "DAV:sync-level must be 1 or infinite")
+    for nresults in root.iter(f"{DAV}nresults"):
+        if not (nresults.text or "").strip().isdigit() or int(nresults.text) < 1:
+            return Refusal(400, "DAV:nresults must be a positive integer")
     return None
 
 
