@@ -198,6 +198,10 @@ CASES: dict[str, Case] = {
         f'<D:sync-collection {DAV_NS}><D:sync-token/><D:sync-level>1</D:sync-level>'
         "<D:limit><D:nresults>many</D:nresults></D:limit><D:prop><D:getetag/></D:prop>"
         "</D:sync-collection>").encode(), 400, "nresults", D0),
+    "xml nresults superscript": Case("REPORT", "{cal}", (
+        f'<D:sync-collection {DAV_NS}><D:sync-token/><D:sync-level>1</D:sync-level>'
+        "<D:limit><D:nresults>\u00b2</D:nresults></D:limit><D:prop><D:getetag/></D:prop>"
+        "</D:sync-collection>").encode(), 400, "nresults", D0),
     "xml text-match too long": Case("REPORT", "{cal}", query(
         '<C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">'
         f'<C:prop-filter name="SUMMARY"><C:text-match>{"x" * 70_000}</C:text-match>'
@@ -259,6 +263,12 @@ CASES: dict[str, Case] = {
         "DTSTART:20260101T090000Z\r\nRRULE:FREQ=DAILY;UNTIL=soon\r\n"), 400, "RRULE", ICS),
     "ical rrule unknown freq": Case("PUT", "{new}", ics(
         "DTSTART:20260101T090000Z\r\nRRULE:FREQ=FORTNIGHTLY\r\n"), 400, "RRULE", ICS),
+    "ical rrule count in superscript digits": Case("PUT", "{new}", ics(
+        "DTSTART:20260101T090000Z\r\nRRULE:FREQ=DAILY;COUNT=\u00b2\r\n"), 400,
+        "positive integer", ICS),
+    "ical rrule byhour in arabic digits": Case("PUT", "{new}", ics(
+        "DTSTART:20260101T090000Z\r\nRRULE:FREQ=DAILY;BYHOUR=\u0663\r\n"), 400,
+        "BYHOUR values", ICS),
     "ical rrule count of a billion": Case("PUT", "{new}", ics(
         "DTSTART:20260101T090000Z\r\nRRULE:FREQ=MINUTELY;COUNT=1000000000\r\n"), 400,
         "over the 10000 occurrences", ICS),

@@ -20,7 +20,7 @@ def read_body(environ: dict, limit: int) -> bytes | Refusal:
     chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
     stream = environ["wsgi.input"]
     if raw_length:
-        if not raw_length.isdigit():
+        if not (raw_length.isascii() and raw_length.isdigit()):
             return Refusal(400, f"Content-Length must be a number of bytes, not {raw_length[:20]!r}")
         length = int(raw_length)
         if limit and length > limit:

@@ -126,7 +126,7 @@ def check_rrule(value: str) -> str | None:
         return "COUNT and UNTIL cannot both be given"
     for key, val in parts.items():
         if key in ("COUNT", "INTERVAL"):
-            if not val.isdigit() or not 1 <= int(val) <= 2**31 - 1:
+            if not (val.isascii() and val.isdigit()) or not 1 <= int(val) <= 2**31 - 1:
                 return f"{key} must be a positive integer"
             if key == "COUNT" and int(val) > MAX_COUNT:
                 return f"COUNT={val} is over the {MAX_COUNT} occurrences a rule may have"
@@ -150,7 +150,7 @@ def check_rrule(value: str) -> str | None:
                 return f"{key} lists more than {MAX_LIST} values"
             for item in items:
                 number = item[1:] if signed and item[:1] in "+-" else item
-                if not number.isdigit() or not low <= int(number) <= high:
+                if not (number.isascii() and number.isdigit()) or not low <= int(number) <= high:
                     sign = "+/-" if signed else ""
                     return f"{key} values must be {sign}{low}-{high}"
         elif key != "FREQ" and not key.startswith("X-"):

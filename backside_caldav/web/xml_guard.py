@@ -157,7 +157,8 @@ def _check_report(root: ElementTree.Element) -> Refusal | None:
         if level is not None and (level.text or "").strip() not in ("1", "infinite"):
             return Refusal(400, "DAV:sync-level must be 1 or infinite")
     for nresults in root.iter(f"{DAV}nresults"):
-        if not (nresults.text or "").strip().isdigit() or int(nresults.text) < 1:
+        count = (nresults.text or "").strip()
+        if not (count.isascii() and count.isdigit()) or int(count) < 1:
             return Refusal(400, "DAV:nresults must be a positive integer")
     return None
 
