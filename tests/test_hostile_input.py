@@ -250,6 +250,11 @@ CASES: dict[str, Case] = {
     "ical duplicate master": Case("PUT", "{new}", ics(extra=(
         "BEGIN:VEVENT\r\nUID:hostile\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260102T090000Z\r\n"
         "END:VEVENT\r\n")), 400, "more than one VEVENT", ICS),
+    "ical summary twice": Case("PUT", "{new}", ics("DTSTART:20260101T090000Z\r\nSUMMARY:a\r\nSUMMARY:b\r\n"),
+                               400, "SUMMARY appears more than once in a VEVENT", ICS),
+    "ical prodid twice": Case("PUT", "{new}", ics().replace(b"PRODID:x\r\n",
+                                                            b"PRODID:x\r\nPRODID:y\r\n"),
+                              400, "PRODID appears more than once", ICS),
     "ical month 13": Case("PUT", "{new}", ics("DTSTART:20261345T250000Z\r\n"), 400, "DTSTART", ICS),
     "ical year zero": Case("PUT", "{new}", ics("DTSTART:00000101T000000Z\r\n"), 400, "DTSTART",
                            ICS),

@@ -20,6 +20,17 @@ MAX_ATTENDEES = 1000  # per component; more is a mailing list, not a meeting
 MAX_PROPERTY = 1024 * 1024  # one unfolded property; ATTACH (inline files) excepted
 MAX_PROPERTIES = 10_000  # per component
 
+# RFC 5545 3.6: properties that MUST NOT occur more than once (vobject refuses to
+# serialize a second one, and Radicale then answers a bare "Bad Request").
+_ONCE_EVENT = {"UID", "DTSTAMP", "DTSTART", "CLASS", "CREATED", "GEO", "LAST-MODIFIED",
+               "ORGANIZER", "PRIORITY", "SEQUENCE", "STATUS", "SUMMARY", "URL",
+               "RECURRENCE-ID"}
+ONCE = {"VCALENDAR": {"VERSION", "PRODID", "CALSCALE", "METHOD"},
+        "VEVENT": _ONCE_EVENT | {"DTEND", "DURATION", "DESCRIPTION", "LOCATION", "TRANSP"},
+        "VTODO": _ONCE_EVENT | {"DUE", "DURATION", "COMPLETED", "PERCENT-COMPLETE",
+                                "DESCRIPTION", "LOCATION"},
+        "VJOURNAL": _ONCE_EVENT}
+
 # RFC 5545 3.3.10: the parts of a RRULE and the ranges of their values.
 FREQS = {"SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY"}
 WEEKDAYS = {"SU", "MO", "TU", "WE", "TH", "FR", "SA"}
@@ -43,6 +54,7 @@ def check_ical_body(text: str) -> str | None:
     components = 0
     attendees: list[int] = []
     properties: list[int] = []
+    seen: list[set[str]] = []
     for line in _unfolded(text):
         name = line.split(":", 1)[0].split(";", 1)[0].strip().upper()
         if name == "BEGIN":
@@ -50,6 +62,7 @@ def check_ical_body(text: str) -> str | None:
             stack.append(kind)
             attendees.append(0)
             properties.append(0)
+            seen.append(set())
             components += 1
             if len(stack) > MAX_COMPONENT_DEPTH:
                 return f"components nested more than {MAX_COMPONENT_DEPTH} deep"
@@ -63,10 +76,15 @@ def check_ical_body(text: str) -> str | None:
             stack.pop()
             attendees.pop()
             properties.pop()
+            seen.pop()
             continue
         if not stack:
             continue
         properties[-1] += 1
+        if name in ONCE.get(stack[-1], ()):
+            if name in seen[-1]:
+                return f"{name[:40]} appears more than once in a {stack[-1]}"
+            seen[-1].add(name)
         if properties[-1] > MAX_PROPERTIES:
             return f"more than {MAX_PROPERTIES} properties in one {stack[-1]}"
         if name == "ATTENDEE":
