@@ -41,8 +41,10 @@ def basic(username: str, password: str) -> str:
 
 
 def send(base_url: str, method: str, path: str, headers: dict[str, str] | None = None,
-         body: bytes | None = None, timeout: float = 60, chunked: bool = False) -> Reply:
-    """One raw request; the path is sent exactly as given."""
+         body: bytes | None = None, timeout: float = 60, chunked: bool = False,
+         hostile: bool = True) -> Reply:
+    """One raw request; the path is sent exactly as given. hostile=False keeps a
+    set-up or check request out of the tally (its own test asserts its status)."""
     parts = urlsplit(base_url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     try:
@@ -67,6 +69,8 @@ def send(base_url: str, method: str, path: str, headers: dict[str, str] | None =
         reply = Reply(response.status, text, {k.lower(): v for k, v in response.getheaders()})
     finally:
         conn.close()
+    if not hostile:
+        return reply
     TALLY.sent += 1
     # 501 is what RFC 9110 15.6.2 requires for an unknown method: not a server error.
     if reply.status >= 500 and reply.status != 501:
