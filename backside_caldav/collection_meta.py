@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from .errors import InvalidCalendarData
 from .ical_parse import iana_zone, parse_calendar
 from .store import CalendarRow
 
@@ -18,6 +19,10 @@ COLUMN_OF = {
     "C:calendar-timezone": "timezone",
 }
 ALL_COMPONENTS = ["VEVENT", "VTODO", "VJOURNAL"]
+# Properties without a column (kept in calendars.props): bounded, since every
+# PROPPATCH could otherwise add more and each PROPFIND returns them all.
+MAX_DEAD_PROPS = 100
+MAX_DEAD_BYTES = 256 * 1024
 
 
 def meta_of(calendar: CalendarRow) -> dict[str, str]:
@@ -87,6 +92,13 @@ def columns_from_props(props: dict[str, str], current: CalendarRow | None = None
             values[column] = value
         else:
             rest[key] = value
+    if len(rest) > MAX_DEAD_PROPS:
+        raise InvalidCalendarData(f"a calendar keeps at most {MAX_DEAD_PROPS} other properties; "
+                                  "remove some before adding more")
+    size = sum(len(k) + len(str(v)) for k, v in rest.items())
+    if size > MAX_DEAD_BYTES:
+        raise InvalidCalendarData(f"a calendar's other properties may hold at most "
+                                  f"{MAX_DEAD_BYTES} characters in all; these hold {size}")
     if values["name"] is None and current is not None:
         values["name"] = current.href
     values["props"] = rest

@@ -60,6 +60,8 @@ class RequestInfo:
     body: bytes | None
     charset: str
     shared: list[SharedTransaction] = field(default_factory=list, compare=False)
+    # Why the storage refused a write, for a reply Radicale would leave as "Bad Request".
+    reasons: list[str] = field(default_factory=list)
 
     def close(self) -> None:
         while self.shared:
@@ -84,6 +86,12 @@ def shared_transaction_of(tenant: str | None) -> SharedTransaction | None:
     if tenant is None or info is None or not info.shared or info.shared[0].tenant != tenant:
         return None
     return info.shared[0]
+
+def note_refusal(reason: str) -> None:
+    """Remember why the current request's write was refused (see web/reasons.py)."""
+    info = current_request.get()
+    if info is not None:
+        info.reasons.append(reason)
 
 
 def original_text_for(method: str, path: str) -> str | None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection
 
+from backside_caldav.request_context import note_refusal
 from backside_caldav.store import CalendarRow, StoredItem
 
 
@@ -49,4 +50,6 @@ class failing_writes:
             s = current.get()
             if s is not None:
                 s.failed = True
+            if isinstance(exc, ValueError):  # domain refusals carry a message for people
+                note_refusal(str(exc))
         return False

@@ -49,6 +49,8 @@ def database_url_from(configuration: config.Configuration) -> str:
 
 
 class Storage(radicale_storage.BaseStorage):
+    # PostgreSQL text holds any name; without this Radicale refuses non-Latin-1 paths.
+    _supports_unicode = True
 
     def __init__(self, configuration: config.Configuration) -> None:
         super().__init__(configuration)

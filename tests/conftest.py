@@ -193,3 +193,13 @@ def wait_for_lock_wait(conn: psycopg.Connection) -> None:
                 return
             time.sleep(0.05)
     raise AssertionError("the PUT never reached the database")
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The figure the hardening work is judged by: hostile requests and 5xx answers."""
+    from hostile import TALLY  # tests/ is on sys.path (rootdir conftest)
+    if TALLY.sent:
+        terminalreporter.write_line(
+            f"hostile requests: {TALLY.sent} sent, {TALLY.server_errors} got a 5xx (501 for unknown methods aside), "
+            f"{TALLY.tracebacks} showed a traceback")
+        for example in TALLY.examples:
+            terminalreporter.write_line(f"  5xx: {example}")

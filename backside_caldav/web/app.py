@@ -3,12 +3,12 @@
 The middleware exists for what Radicale cannot do from inside a plugin:
 keep the client's original PUT bytes, refuse what this server does not
 store (address books) with a clear message, answer a health check, and
-enforce the body size limit before anything parses the body.
+refuse hostile requests (guards, body, xml_guard, ical_guard) before
+anything parses them.
 """
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -24,10 +24,15 @@ from backside_caldav.errors import InvalidCalendarData
 from backside_caldav.ical_parse import parse_resource
 from backside_caldav.request_context import RequestInfo, current_request
 from backside_caldav.sidecar import SidecarApp
-from backside_caldav.web import expand, freebusy, vtimezone_cache
+from backside_caldav.web import expand, freebusy, guards, vtimezone_cache
 from backside_caldav.web.access_log import AccessLogMiddleware
+from backside_caldav.web.body import read_body
+from backside_caldav.web.ical_guard import check_ical_body
 from backside_caldav.web.login_limit import LoginLimitMiddleware
 from backside_caldav.web.outage import OutageMiddleware
+from backside_caldav.web.reasons import answer_with_reason
+from backside_caldav.web.refusal import Refusal
+from backside_caldav.web.xml_guard import check_xml_body
 
 CONFIG_FILE = Path(__file__).resolve().parents[2] / "config" / "radicale.conf"
 
@@ -67,6 +72,9 @@ def _object_problem(body: bytes, charset: str) -> str | None:
         text = body.decode(charset)
     except (LookupError, UnicodeDecodeError) as exc:
         return f"the body is not valid {charset}: {exc}"
+    problem = check_ical_body(text)
+    if problem:
+        return problem
     try:
         parse_resource(text)
     except InvalidCalendarData as exc:
@@ -91,25 +99,19 @@ class BacksideMiddleware:
             return self.sidecar(environ, start_response)
         if raw_path in ("/health", "/healthz") and method == "GET":
             return self._health(start_response)
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            return _text_response(start_response, "400 Bad Request",
-                                  "Content-Length is not a number")
-        if length < 0:
-            return _text_response(start_response, "400 Bad Request", "negative Content-Length")
-        if self.max_content_length and length > self.max_content_length:
-            return _text_response(start_response, "413 Payload Too Large",
-                                  f"request body over the {self.max_content_length} byte limit")
+        refusal = (guards.check_method(method) or guards.check_path(raw_path)
+                   or guards.check_headers(environ, method))
+        if refusal is None:
+            body = read_body(environ, self.max_content_length)
+            refusal = body if isinstance(body, Refusal) else check_xml_body(method, body)
+        if refusal is not None:
+            return refusal.respond(start_response)
+        environ["PATH_INFO"] = raw_path = guards.decode_path(raw_path) or raw_path
         sane = pathutils.strip_path(pathutils.sanitize_path(raw_path))
         if method == "DELETE" and "/" not in sane:
             return _text_response(start_response, "403 Forbidden",
                                   "the root and a home collection cannot be deleted; "
                                   "delete calendars one by one")
-        body: bytes | None = None
-        if method in ("PUT", "MKCOL", "REPORT"):
-            body = environ["wsgi.input"].read(length) if length else b""
-            environ["wsgi.input"] = io.BytesIO(body)
         if method == "MKCOL" and body and b"addressbook" in body:
             return _text_response(start_response, "403 Forbidden",
                                   "address books are not supported by this server; "
@@ -126,7 +128,7 @@ class BacksideMiddleware:
         token = current_request.set(info)
         try:
             # Radicale answers eagerly (a list), so the body is used in time.
-            return self.app(environ, start_response)
+            return answer_with_reason(self.app, environ, start_response, info)
         finally:
             info.close()
             current_request.reset(token)

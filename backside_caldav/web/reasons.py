@@ -1,0 +1,34 @@
+"""Puts the storage's reason into Radicale's bare "Bad Request" answers.
+
+Radicale turns a ValueError from the storage into 400 with the body "Bad
+Request" for some methods (PROPPATCH, MKCALENDAR); the storage notes its
+message in the request context, and this wrapper shows it to the client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from backside_caldav.request_context import RequestInfo
+
+BARE = {b"Bad Request", b"Bad Request\n"}
+
+
+def answer_with_reason(app: Callable[..., Iterable[bytes]], environ: dict,
+                       start_response: Callable[..., Any], info: RequestInfo) -> Iterable[bytes]:
+    captured: list[Any] = []
+
+    def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        captured[:] = [status, headers]
+
+    body = b"".join(app(environ, capture))
+    status, headers = captured
+    if status.startswith("400") and body in BARE and info.reasons:
+        body = (info.reasons[-1] + "\n").encode()
+        headers = [(k, v) for k, v in headers if k.lower() not in ("content-length",
+                                                                    "content-type")]
+        headers += [("Content-Type", "text/plain; charset=utf-8"),
+                    ("Content-Length", str(len(body)))]
+    start_response(status, headers)
+    return [body]
