@@ -57,13 +57,18 @@ def send(base_url: str, method: str, path: str, headers: dict[str, str] | None =
             conn.putheader("Content-Length", str(len(body)))
         conn.endheaders()
         if body is not None:
-            if chunked:
-                for i in range(0, len(body), 1 << 20):
-                    piece = body[i:i + (1 << 20)]
-                    conn.send(b"%x\r\n%s\r\n" % (len(piece), piece))
-                conn.send(b"0\r\n\r\n")
-            else:
-                conn.send(body)
+            try:
+                if chunked:
+                    for i in range(0, len(body), 1 << 20):
+                        piece = body[i:i + (1 << 20)]
+                        conn.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+                    conn.send(b"0\r\n\r\n")
+                else:
+                    conn.send(body)
+            except (BrokenPipeError, ConnectionResetError):
+                # The server answered early (413) and closed while the body was
+                # still on its way, as RFC 9112 9.6 allows: read that answer.
+                pass
         response = conn.getresponse()
         text = response.read().decode("utf-8", "replace")
         reply = Reply(response.status, text, {k.lower(): v for k, v in response.getheaders()})

@@ -319,7 +319,7 @@ CASES: dict[str, Case] = {
     "size xml body over the limit": Case("REPORT", "{cal}", b"<" + b"x" * 10_000_001, 413,
                                          "byte limit", D1),
     # A client that declares 2 GB is answered at once, before a byte of body is read.
-    "size declared far over the limit": Case("PUT", "{new}", None, 413, "exceeds max_body",
+    "size declared far over the limit": Case("PUT", "{new}", None, 413, "over the 10000000 byte limit",
                                              {**ICS, "Content-Length": "2000000000"}),
     "size body shorter than declared": Case("PUT", "{new}", None, 400, "",
                                             {**ICS, "Content-Length": "abc"}),

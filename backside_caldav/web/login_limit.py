@@ -31,7 +31,9 @@ def basic_credentials(environ: dict) -> tuple[str, str] | None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     login, sep, password = decoded.partition(":")
-    return (login, password) if sep else None
+    if not sep or any(ord(c) < 0x20 or ord(c) == 0x7F for c in decoded):
+        return None  # malformed: the guards answer it with 400
+    return login, password
 
 
 def record(engine: Engine, login: str, address: str, ok: bool) -> None:
