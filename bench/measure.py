@@ -45,7 +45,7 @@ SPECS = [
     Spec("week_expand", "week calendar-query, calendar-data + expand", "ms"),
     Spec("week_freebusy", "week free-busy-query", "ms"),
     Spec("put_full", "PUT new events one by one, full calendar", "events/s", True),
-    Spec("peak_rss", "peak RSS of the server process (VmHWM)", "MiB"),
+    Spec("peak_rss", "peak RSS of the server processes (VmHWM, summed)", "MiB"),
 ]
 SPEC_BY_KEY = {s.key: s for s in SPECS}
 MEASURED_STEPS = ["poll_ctag", "first_sync_davx5", "first_sync_thunderbird", "sync_nochange",

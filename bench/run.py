@@ -233,7 +233,8 @@ def notes_for(settings: Settings) -> list[str]:
         "backside-caldav's scratch database gets ANALYZE each time the calendar has doubled "
         "during loading and after it, as autovacuum's auto-analyze would; the JSON records "
         "whether the server has autovacuum on.",
-        "Peak RSS is the server process's VmHWM; for backside-caldav PostgreSQL's memory is "
+        "Peak RSS is the VmHWM of the server process plus its children (backside-caldav: "
+        "the gunicorn master and its worker); PostgreSQL's memory is "
         "separate (its own processes) and not included.",
         "Radicale runs with auth type none; backside-caldav checks real Basic credentials "
         "(an account lookup per request, Argon2 verification cached), so it does a little "

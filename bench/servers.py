@@ -36,6 +36,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _vm_hwm_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc status (process gone, or not Linux)")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 @dataclass
 class ServerProcess:
     """A server child process and where it answers."""
@@ -50,12 +65,10 @@ class ServerProcess:
         return self.process.pid
 
     def peak_rss_mib(self) -> float:
-        """VmHWM: the resident-set high-water mark of the server process."""
-        status = Path(f"/proc/{self.pid}/status").read_text()
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        raise RuntimeError("no VmHWM in /proc status (process gone, or not Linux)")
+        """VmHWM, the resident-set high-water mark, of the server process plus its
+        child processes: backside-caldav's gunicorn master serves nothing itself,
+        its worker does; Radicale is a single process."""
+        return sum(_vm_hwm_kib(pid) for pid in (self.pid, *_children(self.pid))) / 1024
 
     def alive(self) -> bool:
         return self.process.poll() is None

@@ -46,7 +46,7 @@ def check_method(method: str) -> Refusal | None:
 def decode_path(raw_path: str) -> str | None:
     """PATH_INFO as text, or None if it is not UTF-8.
 
-    PEP 3333 servers (waitress) pass the percent-decoded bytes as latin-1;
+    PEP 3333 servers (gunicorn, waitress) pass the percent-decoded bytes as latin-1;
     Radicale's own server passes decoded text, which it expects. Without
     this, "é" would reach the storage as "Ã©".
     """
