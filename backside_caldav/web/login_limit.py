@@ -3,8 +3,6 @@ spends an Argon2 check and its failed-login pause on it."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import math
 from collections.abc import Callable, Iterable
@@ -13,6 +11,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from backside_caldav import accounts, login_guard
+from backside_caldav.web import basic_auth
 
 log = logging.getLogger("backside_caldav.auth")
 
@@ -21,26 +20,19 @@ WSGIApp = Callable[[dict, StartResponse], Iterable[bytes]]
 
 
 def basic_credentials(environ: dict) -> tuple[str, str] | None:
-    """The (login, password) of a well-formed Basic header, else None."""
-    header = environ.get("HTTP_AUTHORIZATION", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "basic":
-        return None
+    """The (login, password) of a well-formed Basic header, else None (the guards
+    answer a malformed one with 400)."""
     try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return basic_auth.parse(environ.get("HTTP_AUTHORIZATION"))
+    except basic_auth.MalformedCredentials:
         return None
-    login, sep, password = decoded.partition(":")
-    if not sep or any(ord(c) < 0x20 or ord(c) == 0x7F for c in decoded):
-        return None  # malformed: the guards answer it with 400
-    return login, password
 
 
 def record(engine: Engine, login: str, address: str, ok: bool) -> None:
     """Called by the auth plugin after each real password check."""
     if ok:
         return
-    limits = login_guard.limits_from_env()
+    limits = login_guard.configured_limits()
     log.warning("failed login for %r from %s", login, address or "unknown address")
     login_guard.record_failure(engine, login, address, limits)
 
@@ -49,7 +41,7 @@ class LoginLimitMiddleware:
     def __init__(self, app: WSGIApp, engine: Engine) -> None:
         self.app = app
         self.engine = engine
-        self.limits = login_guard.limits_from_env()
+        self.limits = login_guard.configured_limits()
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         credentials = basic_credentials(environ)
