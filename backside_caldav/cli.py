@@ -52,7 +52,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     options = _serve_options(args)
     check_options(options)
-    login_guard.limits_from_env()  # a bad setting is refused here, not in every worker
+    login_guard.configured_limits()  # a bad setting is refused here, not in every worker
     url = resolve_database_url()
     engine = _engine_checked(url)
     migrate.upgrade(engine)

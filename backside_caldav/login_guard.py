@@ -10,6 +10,7 @@ while someone guesses its password.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 from dataclasses import dataclass
@@ -40,6 +41,12 @@ def limits_from_env() -> Limits:
         except ValueError:
             raise ValueError(f"BACKSIDE_LOGIN_LIMIT: {name.strip()} must be a number") from None
     return Limits(int(values["account"]), int(values["address"]), values["window"])
+
+
+@functools.cache
+def configured_limits() -> Limits:
+    """This process's limits: the environment is read once, not on every failed login."""
+    return limits_from_env()
 
 
 def address_key(address: str) -> str:

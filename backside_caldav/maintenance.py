@@ -117,6 +117,6 @@ class PeriodicMaintenance:
         while not self._stop.wait(self.interval):
             try:
                 reindex(self.engine)
-                login_guard.prune(self.engine, login_guard.limits_from_env())
+                login_guard.prune(self.engine, login_guard.configured_limits())
             except Exception:  # noqa: BLE001 - a failed pass is retried next interval
                 logger.warning("maintenance pass failed", exc_info=True)
