@@ -189,19 +189,20 @@ class SidecarApp:
             reply = self._dispatch(environ, path)
         except Problem as problem:
             return self._problem(start_response, problem, path)
-        except (sa.exc.OperationalError, sa.exc.TimeoutError):
-            log.warning("database unavailable", exc_info=True)
-            return self._problem(start_response, Problem(
-                503, "database-unavailable", "Database unavailable",
-                "the database cannot be reached right now; try again shortly",
-                headers=[("Retry-After", "5")]), path)
         except sa.exc.DataError as exc:
             # Validation should have caught it; still the caller's value, not our fault.
             reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
             return self._problem(start_response, Problem(
                 400, "invalid-parameter", "Invalid request parameter",
                 f"the database refused a value: {reason}"), path)
-        except Exception:  # noqa: BLE001 - a bug: log it, answer a problem, keep serving
+        except Exception as exc:  # noqa: BLE001 - answered as a problem either way
+            if db.is_unavailable(exc):  # the same test as CalDAV's 503 (web/outage.py)
+                log.warning("database unavailable", exc_info=True)
+                return self._problem(start_response, Problem(
+                    503, "database-unavailable", "Database unavailable",
+                    "the database cannot be reached right now; try again shortly",
+                    headers=[("Retry-After", "5")]), path)
+            # A bug: log it, answer a problem, keep serving.
             log.exception("sidecar request failed: %s %s", environ.get("REQUEST_METHOD"), path)
             return self._problem(start_response, Problem(
                 500, "internal-error", "Internal error",
