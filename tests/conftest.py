@@ -203,3 +203,25 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             f"{TALLY.tracebacks} showed a traceback")
         for example in TALLY.examples:
             terminalreporter.write_line(f"  5xx: {example}")
+
+
+CLI = [sys.executable, "-m", "backside_caldav"]
+
+
+def run_cli(args: list[str], env: dict[str, str] | None = None, stdin: str | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess:
+    """The CLI as a user runs it; env is added to ours without BACKSIDE_DATABASE_URL."""
+    full_env = {k: v for k, v in os.environ.items() if k != "BACKSIDE_DATABASE_URL"}
+    full_env.update(env or {})
+    return subprocess.run(CLI + args, cwd=ROOT, env=full_env, input=stdin, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    """The single stderr line of a failed command (no traceback, no other output)."""
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("backside-caldav: error: ")
+    return lines[0]

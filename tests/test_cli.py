@@ -5,53 +5,32 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
 import pytest
 import requests
-from conftest import ROOT, Server, free_port, start_server
+from conftest import Server, free_port, one_line_error, run_cli, start_server
 
 from backside_caldav.settings import libpq_url
-
-CLI = [sys.executable, "-m", "backside_caldav"]
-
-
-def run(args: list[str], env: dict[str, str] | None = None, stdin: str | None = None,
-        timeout: float = 120) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items() if k != "BACKSIDE_DATABASE_URL"}
-    full_env.update(env or {})
-    return subprocess.run(CLI + args, cwd=ROOT, env=full_env, input=stdin, capture_output=True,
-                          text=True, timeout=timeout)
 
 
 @pytest.mark.parametrize("args", [[], ["serve"], ["migrate"], ["db-url"], ["account", "add"],
                                   ["account", "passwd"]])
 def test_help(args: list[str]) -> None:
-    result = run(args + ["--help"])
+    result = run_cli(args + ["--help"])
     assert result.returncode == 0
     assert "usage: backside-caldav" in result.stdout
 
 
-def _one_line_error(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("backside-caldav: error: ")
-    return lines[0]
-
-
 def test_bad_database_url_is_one_line() -> None:
-    line = _one_line_error(run(["migrate"], env={"BACKSIDE_DATABASE_URL": "mysql://x@y/z"}))
+    line = one_line_error(run_cli(["migrate"], env={"BACKSIDE_DATABASE_URL": "mysql://x@y/z"}))
     assert "postgresql://" in line
 
 
 def test_unreachable_database_is_one_line() -> None:
     port = free_port()
-    line = _one_line_error(run(["migrate"], env={
+    line = one_line_error(run_cli(["migrate"], env={
         "BACKSIDE_DATABASE_URL": f"postgresql://nobody@127.0.0.1:{port}/nothing?connect_timeout=2"}))
     assert "cannot reach the database" in line
 
@@ -61,14 +40,14 @@ def test_port_taken_is_one_line(database_url: str) -> None:
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        line = _one_line_error(run(["serve", "--port", str(port)],
+        line = one_line_error(run_cli(["serve", "--port", str(port)],
                                    env={"BACKSIDE_DATABASE_URL": database_url}))
     assert f"cannot listen on 127.0.0.1:{port}" in line
 
 
 def test_account_add_and_errors(database_url: str) -> None:
     env = {"BACKSIDE_DATABASE_URL": database_url}
-    ok = run(["account", "add", "cli-user", "--tenant", "cli-tenant", "--password-stdin"],
+    ok = run_cli(["account", "add", "cli-user", "--tenant", "cli-tenant", "--password-stdin"],
              env=env, stdin="a good password\n")
     assert ok.returncode == 0, ok.stderr
     assert "cli-user" in ok.stdout
@@ -76,30 +55,30 @@ def test_account_add_and_errors(database_url: str) -> None:
         stored = conn.execute("SELECT password_hash FROM accounts WHERE username = 'cli-user'"
                               ).fetchone()[0]
     assert stored.startswith("$argon2") and "a good password" not in stored
-    again = run(["account", "add", "cli-user", "--tenant", "cli-tenant", "--password-stdin"],
+    again = run_cli(["account", "add", "cli-user", "--tenant", "cli-tenant", "--password-stdin"],
                 env=env, stdin="a good password\n")
-    assert "already exists" in _one_line_error(again)
-    short = run(["account", "add", "cli-user2", "--tenant", "cli-tenant", "--password-stdin"],
+    assert "already exists" in one_line_error(again)
+    short = run_cli(["account", "add", "cli-user2", "--tenant", "cli-tenant", "--password-stdin"],
                 env=env, stdin="short\n")
-    assert "at least 8" in _one_line_error(short)
-    bad_name = run(["account", "add", "bad/name", "--tenant", "cli-tenant", "--password-stdin"],
+    assert "at least 8" in one_line_error(short)
+    bad_name = run_cli(["account", "add", "bad/name", "--tenant", "cli-tenant", "--password-stdin"],
                    env=env, stdin="a good password\n")
-    assert "username" in _one_line_error(bad_name)
+    assert "username" in one_line_error(bad_name)
 
 
 def test_db_url_prints_the_configured_url(database_url: str) -> None:
-    result = run(["db-url"], env={"BACKSIDE_DATABASE_URL": database_url})
+    result = run_cli(["db-url"], env={"BACKSIDE_DATABASE_URL": database_url})
     assert result.returncode == 0
     assert result.stdout.strip() == libpq_url(database_url)
 
 
 def test_password_change_takes_effect_at_once(server: Server, database_url: str) -> None:
     env = {"BACKSIDE_DATABASE_URL": database_url}
-    run(["account", "add", "pw-user", "--tenant", "pw-tenant", "--password-stdin"], env=env,
+    run_cli(["account", "add", "pw-user", "--tenant", "pw-tenant", "--password-stdin"], env=env,
         stdin="first password\n").check_returncode()
     url = server.url + "pw-user/"
     assert requests.request("PROPFIND", url, auth=("pw-user", "first password")).status_code == 207
-    run(["account", "passwd", "pw-user", "--password-stdin"], env=env,
+    run_cli(["account", "passwd", "pw-user", "--password-stdin"], env=env,
         stdin="second password\n").check_returncode()
     assert requests.request("PROPFIND", url, auth=("pw-user", "first password")).status_code == 401
     assert requests.request("PROPFIND", url, auth=("pw-user", "second password")).status_code == 207
@@ -110,9 +89,9 @@ def test_embedded_database_survives_restart(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     env = {"BACKSIDE_DATA_DIR": str(data_dir)}
     try:
-        url = run(["db-url"], env=env).stdout.strip()
+        url = run_cli(["db-url"], env=env).stdout.strip()
         assert url.startswith("postgresql://")
-        run(["account", "add", "emb", "--tenant", "emb", "--password-stdin"], env=env,
+        run_cli(["account", "add", "emb", "--tenant", "emb", "--password-stdin"], env=env,
             stdin="embedded password\n").check_returncode()
         event = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\n"
                  "UID:persist-1\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260105T090000Z\r\n"

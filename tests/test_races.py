@@ -41,18 +41,12 @@ DAV = "{DAV:}"
 
 
 def worker_pids(master_pid: int) -> set[int]:
-    """Children of the gunicorn master, read from /proc."""
-    children = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == master_pid:
-            children.add(int(entry.name))
-    return children
+    """Children of the gunicorn master, as the kernel lists them."""
+    try:
+        text = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text()
+    except OSError:
+        return set()
+    return {int(pid) for pid in text.split()}
 
 
 def connections_per_process(database_url: str) -> dict[str, int]:

@@ -3,10 +3,7 @@ one-line refusals of bad serving options."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -17,11 +14,12 @@ import psycopg
 import pytest
 import requests
 from conftest import (
-    ROOT,
     Account,
     Server,
     free_port,
     make_account,
+    one_line_error,
+    run_cli,
     start_server,
     wait_for_lock_wait,
 )
@@ -80,18 +78,6 @@ def test_tls_serves_caldav_to_a_verifying_client(database_url: str, tmp_path: Pa
         srv.stop()
 
 
-def _serve_error(args: list[str], database_url: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "backside_caldav", "serve", "--host", "127.0.0.1", *args],
-        cwd=ROOT, env={**os.environ, "BACKSIDE_DATABASE_URL": database_url},
-        capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2, result.stderr
-    lines = [line for line in result.stderr.splitlines() if "RuntimeDirWarning" not in line
-             and "user_runtime_dir" not in line]
-    assert len(lines) == 1, result.stderr
-    return lines[0]
-
-
 @pytest.mark.parametrize(("args", "message"), [
     (["--certificate", "{chain}"], "TLS needs both --certificate and --key"),
     (["--certificate", "{missing}", "--key", "{key}"], "no such file"),
@@ -103,9 +89,11 @@ def test_bad_serving_options_are_one_line(args: list[str], message: str, databas
                                           tmp_path: Path) -> None:
     _, chain, key = tls_files
     values = {"chain": str(chain), "key": str(key), "missing": str(tmp_path / "nope.pem")}
-    line = _serve_error(["--port", str(free_port()), *(a.format(**values) for a in args)],
-                        database_url)
-    assert message in line and line.startswith("backside-caldav: error:")
+    result = run_cli(["serve", "--host", "127.0.0.1", "--port", str(free_port()),
+                      *(a.format(**values) for a in args)],
+                     env={"BACKSIDE_DATABASE_URL": database_url}, timeout=60)
+    assert result.returncode == 2
+    assert message in one_line_error(result)
 
 
 def test_sigterm_lets_the_request_in_flight_finish(database_url: str, tmp_path: Path) -> None:
