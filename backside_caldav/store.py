@@ -6,6 +6,7 @@ the caller with the tenant set) and return plain records.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -507,6 +508,43 @@ def has_uid(conn: Connection, tenant: str, calendar_id: str, uid: str) -> bool:
         "AND uid = :u)"), {"t": tenant, "c": calendar_id, "u": uid}).scalar_one()
 
 
+@dataclass
+class PutTarget:
+    """What a PUT of one resource needs to know, read in one round trip."""
+
+    calendar: CalendarRow | None
+    existing: ItemHead | None  # the resource at href, locked until commit
+    uid_taken: bool  # some resource of the calendar has the body's UID
+
+
+def put_target(conn: Connection, tenant: str, calendar_href: str, href: str,
+               uid: str) -> PutTarget:
+    """The calendar, the resource now at href (FOR UPDATE) and whether the UID
+    is in use: what Radicale's PUT asks in three to five statements."""
+    row = conn.execute(_q(
+        f"WITH c AS (SELECT {_CAL_COLS} FROM calendars WHERE tenant_id = :t AND href = :ch), "
+        "e AS (SELECT href, uid, 'VEVENT' AS component, revision, updated_at FROM events "
+        "WHERE tenant_id = :t AND calendar_id = (SELECT CAST(id AS uuid) FROM c) "
+        "AND href = :h AND series_id IS NULL AND deleted_at IS NULL FOR UPDATE), "
+        "o AS (SELECT href, uid, component, revision, updated_at FROM calendar_objects "
+        "WHERE tenant_id = :t AND calendar_id = (SELECT CAST(id AS uuid) FROM c) "
+        "AND href = :h FOR UPDATE) "
+        "SELECT c.*, x.href AS x_href, x.uid AS x_uid, x.component AS x_component, "
+        "x.revision AS x_revision, x.updated_at AS x_updated_at, "
+        "EXISTS (SELECT 1 FROM events WHERE tenant_id = :t AND calendar_id = CAST(c.id AS uuid) "
+        "AND uid = :u AND series_id IS NULL AND deleted_at IS NULL) "
+        "OR EXISTS (SELECT 1 FROM calendar_objects WHERE tenant_id = :t "
+        "AND calendar_id = CAST(c.id AS uuid) AND uid = :u) AS uid_taken "
+        "FROM c LEFT JOIN (SELECT * FROM e UNION ALL SELECT * FROM o) x ON true"),
+        {"t": tenant, "ch": calendar_href, "h": href, "u": uid}).first()
+    if row is None:
+        return PutTarget(None, None, False)
+    calendar = CalendarRow(*row[:len(CalendarRow.__dataclass_fields__)])
+    existing = None if row.x_href is None else ItemHead(
+        row.x_href, row.x_uid, row.x_component, row.x_revision, row.x_updated_at)
+    return PutTarget(calendar, existing, row.uid_taken)
+
+
 # --- writing resources -----------------------------------------------------
 
 _WRITE_COLS = ("title", "description", "location", "start_time", "end_time", "timezone",
@@ -547,14 +585,95 @@ def put_item(conn: Connection, tenant: str, calendar: CalendarRow, href: str, te
                 f"the recurrence rule makes too many occurrences ({exc}); at most "
                 f"{instance_index.MAX_INDEXED} are allowed from its start to a year ahead"
             ) from exc
-        event_id = _put_event(conn, tenant, calendar.id, href, text, resource,
-                              new=replaces is None)
-        revision, updated_at = _write_index(conn, tenant, calendar.id, event_id, built,
-                                            client_text=True, new=replaces is None)
+        if replaces is None and len(resource.events) <= MAX_WHOLE_OVERRIDES + 1:
+            revision, updated_at = _create_series(conn, tenant, calendar.id, href, text,
+                                                  resource, built)
+        else:
+            event_id = _put_event(conn, tenant, calendar.id, href, text, resource,
+                                  new=replaces is None)
+            revision, updated_at = _write_index(conn, tenant, calendar.id, event_id, built,
+                                                client_text=True, new=replaces is None)
         return StoredItem(href, resource.uid, "VEVENT", revision, text, updated_at)
     if replaces not in (None, "VTODO", "VJOURNAL"):
         _soft_delete_event(conn, tenant, calendar.id, href)
     return _put_object(conn, tenant, calendar.id, href, text, resource)
+
+
+# A new series with more overrides than this is written statement by statement.
+MAX_WHOLE_OVERRIDES = 50
+
+
+def _create_series(conn: Connection, tenant: str, calendar_id: str, href: str, text: str,
+                   resource: ResourceRecord, built: instance_index.IndexedSeries
+                   ) -> tuple[int, datetime]:
+    """Insert a new series, its overrides, attendees, links and occurrences in
+    one statement; returns the master's revision and updated_at.
+
+    `backside.whole_series` names the series for the triggers (migration 0007):
+    its rows are indexed and its text current, and children written with it do
+    not bump its revision again, so the revision returned here is final.
+    """
+    series_id = str(uuid.uuid4())
+    until = None if built.instances_until >= INFINITY else built.instances_until
+    params: dict[str, Any] = {"t": tenant, "c": calendar_id, "sid": series_id, "until": until,
+                              "next": built.next_occurrence}
+    ctes = ["flag AS MATERIALIZED (SELECT set_config('backside.whole_series', :sid, true))"]
+    primary, *overrides = resource.events
+    common = "calendar_id, uid, instances_until"
+    common_values = ":c, :uid, coalesce(CAST(:until AS timestamptz), 'infinity')"
+    params["uid"] = resource.uid
+    for n, event in enumerate([primary, *overrides]):
+        name = f"e{n}"
+        values = _row_values(event)
+        params.update({f"{name}_{k}": v for k, v in values.items()})
+        cols = ", ".join(values)
+        binds = ", ".join(f":{name}_{k}" for k in values)
+        if n == 0:
+            params["href"], params["src"] = href, text
+            ctes.append(
+                f"{name} AS (INSERT INTO events (tenant_id, id, href, ical_source, "
+                f"next_occurrence, {common}, {cols}) SELECT :t, CAST(:sid AS uuid), :href, :src, "
+                f"CAST(:next AS timestamptz), {common_values}, {binds} FROM flag "
+                "RETURNING id, revision, updated_at)")
+        else:
+            ctes.append(
+                f"{name} AS (INSERT INTO events (tenant_id, series_id, {common}, {cols}) "
+                f"SELECT :t, e0.id, {common_values}, {binds} FROM e0 RETURNING id)")
+        if event.attendees:
+            a = event.attendees
+            params.update({f"{name}_emails": [x.email for x in a],
+                           f"{name}_names": [x.name for x in a],
+                           f"{name}_rsvps": [x.rsvp_status for x in a],
+                           f"{name}_roles": [x.role for x in a],
+                           f"{name}_contacts": [x.contact_id for x in a]})
+            ctes.append(
+                f"{name}a AS (INSERT INTO event_attendees (tenant_id, event_id, email, name, "
+                f"rsvp_status, role, contact_id) SELECT :t, {name}.id, u.email, u.name, u.rsvp, "
+                f"u.role, u.contact FROM {name}, "
+                f"unnest(CAST(:{name}_emails AS text[]), CAST(:{name}_names AS text[]), "
+                f"CAST(:{name}_rsvps AS text[]), CAST(:{name}_roles AS text[]), "
+                f"CAST(:{name}_contacts AS uuid[])) WITH ORDINALITY AS u(email, name, rsvp, "
+                "role, contact, n) ORDER BY u.n)")
+        if event.links:
+            params[f"{name}_types"] = [t for t, _ in event.links]
+            params[f"{name}_ids"] = [i for _, i in event.links]
+            ctes.append(
+                f"{name}l AS (INSERT INTO event_links (tenant_id, event_id, entity_type, "
+                f"entity_id) SELECT :t, {name}.id, u.ty, u.id FROM {name}, "
+                f"unnest(CAST(:{name}_types AS text[]), CAST(:{name}_ids AS text[])) "
+                "WITH ORDINALITY AS u(ty, id, n) ORDER BY u.n)")
+    if built.rows:
+        rid, st, en, ex, lo, bu = (list(c) for c in zip(*built.rows, strict=True))
+        params.update({"rid": rid, "st": st, "en": en, "ex": ex, "lo": lo, "bu": bu})
+        ctes.append(
+            "i AS (INSERT INTO event_instances (tenant_id, calendar_id, event_id, recurrence_id, "
+            "start_time, end_time, exact, is_long, busy) "
+            "SELECT :t, :c, e0.id, u.* FROM e0, unnest(CAST(:rid AS timestamptz[]), "
+            "CAST(:st AS timestamptz[]), CAST(:en AS timestamptz[]), CAST(:ex AS boolean[]), "
+            "CAST(:lo AS boolean[]), CAST(:bu AS text[])) AS u ON CONFLICT DO NOTHING)")
+    row = conn.execute(_q(f"WITH {', '.join(ctes)} SELECT revision, updated_at FROM e0"),
+                       params).one()
+    return row.revision, row.updated_at
 
 
 def _put_object(conn: Connection, tenant: str, calendar_id: str, href: str, text: str,
