@@ -7,12 +7,23 @@ message in the request context, and this wrapper shows it to the client.
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from backside_caldav.request_context import RequestInfo
 
 BARE = {b"Bad Request", b"Bad Request\n"}
+
+
+def _plain(body: bytes, headers: list[tuple[str, str]]) -> bytes:
+    """The body as Radicale wrote it: it gzips answers for clients that accept it."""
+    if any(k.lower() == "content-encoding" and v.strip().lower() == "gzip" for k, v in headers):
+        try:
+            return gzip.decompress(body)
+        except (OSError, EOFError):
+            return body
+    return body
 
 
 def answer_with_reason(app: Callable[..., Iterable[bytes]], environ: dict,
@@ -24,10 +35,11 @@ def answer_with_reason(app: Callable[..., Iterable[bytes]], environ: dict,
 
     body = b"".join(app(environ, capture))
     status, headers = captured
-    if status.startswith("400") and body in BARE and info.reasons:
+    if status.startswith("400") and info.reasons and _plain(body, headers) in BARE:
         body = (info.reasons[-1] + "\n").encode()
         headers = [(k, v) for k, v in headers if k.lower() not in ("content-length",
-                                                                    "content-type")]
+                                                                    "content-type",
+                                                                    "content-encoding")]
         headers += [("Content-Type", "text/plain; charset=utf-8"),
                     ("Content-Length", str(len(body)))]
     start_response(status, headers)
