@@ -127,10 +127,9 @@ def test_render_refuses_text_that_disagrees_with_the_rows() -> None:
                   datetime(2024, 5, 1, tzinfo=UTC)) is None
 
 
-# Radicale's vobject cannot read RDATE;VALUE=PERIOD, so the PUT is refused
-# before our storage sees it (a known limitation, tracked with the RDATE
-# PERIOD bug in test_recurrence_oracle); the renderer is still checked above.
-REFUSED_ON_PUT = frozenset({"44-rdate-period"})
+# Every corpus resource is stored: PUT no longer goes through Radicale's vobject,
+# which refused RDATE;VALUE=PERIOD (web/put.py).
+REFUSED_ON_PUT: frozenset[str] = frozenset()
 
 
 def _report(http, url: str, start: datetime, end: datetime):
@@ -190,3 +189,32 @@ def test_occurrence_starting_at_the_window_end_is_not_expanded(http, cal) -> Non
     assert r.text.count("BEGIN:VEVENT") == 1
     assert "RECURRENCE-ID:20300107T000000Z" in r.text
     assert "20300114T000000Z" not in r.text
+
+
+def test_rdate_period_from_a_client_survives_every_read(http, cal) -> None:
+    """The reads that still parse with Radicale's vobject answer, not 500."""
+    url, _ = cal
+    text = _text("44-rdate-period")
+    assert http.put(url + "p.ics", data=text.encode(),
+                    headers={"Content-Type": "text/calendar"}).status_code == 201
+    got = http.get(url + "p.ics")
+    assert got.status_code == 200 and "VALUE=PERIOD" in got.text
+    xml = {"Content-Type": "application/xml", "Depth": "1"}
+
+    def query(condition: str) -> str:
+        return ('<?xml version="1.0"?><c:calendar-query xmlns:d="DAV:" '
+                'xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:getetag/><c:calendar-data/>'
+                '</d:prop><c:filter><c:comp-filter name="VCALENDAR"><c:comp-filter name="VEVENT">'
+                f"{condition}</c:comp-filter></c:comp-filter></c:filter></c:calendar-query>")
+
+    for condition in ('<c:time-range start="20240507T000000Z" end="20240508T000000Z"/>',
+                      '<c:prop-filter name="SUMMARY"><c:text-match>Sessions</c:text-match>'
+                      "</c:prop-filter>"):
+        r = http.request("REPORT", url, data=query(condition), headers=xml)
+        assert r.status_code == 207 and "p.ics" in r.text and "VALUE=PERIOD" in r.text, r.text
+    freebusy = (
+        '<?xml version="1.0"?><c:free-busy-query xmlns:c="urn:ietf:params:xml:ns:caldav">'
+        '<c:time-range start="20240503T000000Z" end="20240504T000000Z"/></c:free-busy-query>')
+    r = http.request("REPORT", url, data=freebusy, headers=xml)
+    # The period's own end (16:00), not the master's one-hour length.
+    assert r.status_code == 200 and "20240503T130000Z/20240503T160000Z" in r.text, r.text

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import radicale
 import sqlalchemy as sa
 from radicale import config as radicale_config
 from radicale import pathutils
@@ -24,7 +23,7 @@ from backside_caldav.errors import InvalidCalendarData
 from backside_caldav.ical_parse import parse_resource
 from backside_caldav.request_context import RequestInfo, current_request
 from backside_caldav.sidecar import SidecarApp
-from backside_caldav.web import expand, freebusy, guards, vtimezone_cache
+from backside_caldav.web import expand, freebusy, guards, put, vtimezone_cache
 from backside_caldav.web.access_log import AccessLogMiddleware
 from backside_caldav.web.body import read_body
 from backside_caldav.web.ical_guard import check_ical_body
@@ -155,7 +154,7 @@ def build_app(database_url: str, config_file: Path | None = None,
     freebusy.install()
     expand.install()
     vtimezone_cache.install()
-    application = radicale.Application(configuration)
+    application = put.Application(configuration)
     max_length = configuration.get("server", "max_content_length")
     engine = db.get_app_engine(database_url)
     inner = BacksideMiddleware(application, engine, max_length, SidecarApp(engine))
