@@ -78,12 +78,14 @@ def enter_tenant_of(conn: Connection, username: str, write: bool = False) -> str
     return row[0] if row else None
 
 
-def login_of(conn: Connection, username: str) -> tuple[str, str] | None:
+def login_of(conn: Connection, username: str, lock: bool = False) -> tuple[str, str] | None:
     """(tenant id, password hash) of a login, setting the tenant for this
-    transaction in the same round trip; None when there is no such login."""
+    transaction in the same round trip; None when there is no such login.
+    lock also takes the tenant's write lock (see lock_tenant) in that trip."""
+    also = ", pg_advisory_xact_lock(hashtext(tenant_id::text))" if lock else ""
     row = conn.execute(_q(
         "SELECT tenant_id::text, password_hash, "
-        "set_config('backside.tenant_id', tenant_id::text, true) "
+        f"set_config('backside.tenant_id', tenant_id::text, true){also} "
         "FROM accounts WHERE username = :u"), {"u": username}).first()
     return (row[0], row[1]) if row else None
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
 import pytest
 import requests
-from conftest import ROOT, Server, start_server
+from conftest import ROOT, Server, start_server, wait_for_lock_wait
 
 ICS = {"Content-Type": "text/calendar"}
 VEVENT_ONLY = (
@@ -140,3 +141,26 @@ def test_each_new_put_is_one_change_for_sync(http, account, sql, cal) -> None:
     logged = [h for (h,) in sql.execute(
         "SELECT href FROM calendar_changes WHERE calendar_id = %s ORDER BY counter", (cal_id,))]
     assert logged == hrefs
+
+
+def test_tenant_lock_is_taken_with_the_login_only_for_known_credentials(
+        http, server, account, sql, cal) -> None:
+    """Verified credentials take the write lock in the login query; a wrong
+    password must never wait for (or hold) it."""
+    url, _ = cal
+    assert http.put(url + "warm.ics", data=event("warm"), headers=ICS).status_code == 201
+    with psycopg.connect(sql.info.dsn) as holder:
+        holder.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (account.tenant_id,))
+        # Another writer holds the tenant: a wrong password is answered at once.
+        r = requests.put(url + "bad.ics", data=event("bad"), headers=ICS, timeout=20,
+                         auth=(account.username, account.password + "x"))
+        assert r.status_code == 401
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(http.put, url + "good.ics", data=event("good"),
+                                  headers=ICS, timeout=30)
+            wait_for_lock_wait(holder)
+            assert not waiting.done()
+            holder.rollback()
+            assert waiting.result().status_code == 201
+    assert ("good.ics", "good") in resources(sql, account.tenant_id)
+    assert ("bad.ics", "bad") not in resources(sql, account.tenant_id)

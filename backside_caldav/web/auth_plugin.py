@@ -53,7 +53,11 @@ class Auth(auth.BaseAuth):
             if not writable:
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
             transaction = stack.enter_context(conn.begin())
-            found = store.login_of(conn, login)
+            # A write by credentials this process verified lately takes the tenant's
+            # lock in the login query (one round trip less); never for unknown
+            # credentials, which must not be able to hold the lock.
+            lock = writable and accounts.recently_verified(login, password)
+            found = store.login_of(conn, login, lock=lock)
             ok = accounts.check_password(login, found[1] if found else None, password)
         except BaseException:
             stack.close()
@@ -61,5 +65,6 @@ class Auth(auth.BaseAuth):
         if not ok or found is None:
             stack.close()
             return False
-        info.shared.append(SharedTransaction(login, found[0], conn, transaction, stack, writable))
+        info.shared.append(SharedTransaction(login, found[0], conn, transaction, stack, writable,
+                                             locked=lock))
         return True
