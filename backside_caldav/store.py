@@ -456,6 +456,22 @@ def reindex_series(conn: Connection, tenant: str, series_id: str, at: datetime) 
     _write_index(conn, tenant, master.calendar_id, series_id, built)
 
 
+def _instance_arrays(built: instance_index.IndexedSeries) -> dict[str, list[Any]]:
+    """A series' occurrence rows as one array per column (see _insert_instances)."""
+    columns = (list(c) for c in zip(*built.rows, strict=True))
+    return dict(zip(("rid", "st", "en", "ex", "lo", "bu"), columns, strict=True))
+
+
+def _insert_instances(series: str, source: str) -> str:
+    """SQL: insert the occurrences of _instance_arrays for `series` (an
+    expression), reading it from `source` when that is a CTE."""
+    return ("INSERT INTO event_instances (tenant_id, calendar_id, event_id, recurrence_id, "
+            f"start_time, end_time, exact, is_long, busy) SELECT :t, :c, {series}, u.* "
+            f"FROM {source + ', ' if source else ''}unnest(CAST(:rid AS timestamptz[]), "
+            "CAST(:st AS timestamptz[]), CAST(:en AS timestamptz[]), CAST(:ex AS boolean[]), "
+            "CAST(:lo AS boolean[]), CAST(:bu AS text[])) AS u ON CONFLICT DO NOTHING")
+
+
 def _write_index(conn: Connection, tenant: str, calendar_id: str, series_id: str,
                  built: instance_index.IndexedSeries, client_text: bool = False,
                  new: bool = False) -> tuple[int, datetime]:
@@ -468,15 +484,8 @@ def _write_index(conn: Connection, tenant: str, calendar_id: str, series_id: str
         conn.execute(_q("DELETE FROM event_instances WHERE tenant_id = :t AND event_id = :s"),
                      {"t": tenant, "s": series_id})
     if built.rows:
-        rid, st, en, ex, lo, bu = (list(c) for c in zip(*built.rows, strict=True))
-        conn.execute(_q(
-            "INSERT INTO event_instances (tenant_id, calendar_id, event_id, recurrence_id, "
-            "start_time, end_time, exact, is_long, busy) "
-            "SELECT :t, :c, :s, * FROM unnest(CAST(:rid AS timestamptz[]), "
-            "CAST(:st AS timestamptz[]), CAST(:en AS timestamptz[]), CAST(:ex AS boolean[]), "
-            "CAST(:lo AS boolean[]), CAST(:bu AS text[])) ON CONFLICT DO NOTHING"),
-            {"t": tenant, "c": calendar_id, "s": series_id, "rid": rid, "st": st, "en": en,
-             "ex": ex, "lo": lo, "bu": bu})
+        conn.execute(_q(_insert_instances(":s", "")),
+                     {"t": tenant, "c": calendar_id, "s": series_id, **_instance_arrays(built)})
     until = None if built.instances_until >= INFINITY else built.instances_until
     ical = ", ical_revision = CASE WHEN id = :s THEN revision ELSE ical_revision END" \
         if client_text else ""
@@ -502,12 +511,17 @@ def series_needing_index(conn: Connection, tenant: str, at: datetime, limit: int
          "n": limit}).scalars())
 
 
+def _uid_in_use(calendar: str) -> str:
+    """SQL: some resource of `calendar` (an expression) has the UID :u."""
+    return (f"(EXISTS (SELECT 1 FROM events WHERE tenant_id = :t AND calendar_id = {calendar} "
+            "AND uid = :u AND series_id IS NULL AND deleted_at IS NULL) "
+            "OR EXISTS (SELECT 1 FROM calendar_objects WHERE tenant_id = :t "
+            f"AND calendar_id = {calendar} AND uid = :u))")
+
+
 def has_uid(conn: Connection, tenant: str, calendar_id: str, uid: str) -> bool:
-    return conn.execute(_q(
-        "SELECT EXISTS (SELECT 1 FROM events WHERE tenant_id = :t AND calendar_id = :c "
-        "AND uid = :u AND series_id IS NULL AND deleted_at IS NULL) "
-        "OR EXISTS (SELECT 1 FROM calendar_objects WHERE tenant_id = :t AND calendar_id = :c "
-        "AND uid = :u)"), {"t": tenant, "c": calendar_id, "u": uid}).scalar_one()
+    return conn.execute(_q(f"SELECT {_uid_in_use(':c')}"),
+                        {"t": tenant, "c": calendar_id, "u": uid}).scalar_one()
 
 
 @dataclass
@@ -533,10 +547,7 @@ def put_target(conn: Connection, tenant: str, calendar_href: str, href: str,
         "AND href = :h FOR UPDATE) "
         "SELECT c.*, x.href AS x_href, x.uid AS x_uid, x.component AS x_component, "
         "x.revision AS x_revision, x.updated_at AS x_updated_at, "
-        "EXISTS (SELECT 1 FROM events WHERE tenant_id = :t AND calendar_id = CAST(c.id AS uuid) "
-        "AND uid = :u AND series_id IS NULL AND deleted_at IS NULL) "
-        "OR EXISTS (SELECT 1 FROM calendar_objects WHERE tenant_id = :t "
-        "AND calendar_id = CAST(c.id AS uuid) AND uid = :u) AS uid_taken "
+        f"{_uid_in_use('CAST(c.id AS uuid)')} AS uid_taken "
         "FROM c LEFT JOIN (SELECT * FROM e UNION ALL SELECT * FROM o) x ON true"),
         {"t": tenant, "ch": calendar_href, "h": href, "u": uid}).first()
     if row is None:
@@ -665,14 +676,8 @@ def _create_series(conn: Connection, tenant: str, calendar_id: str, href: str, t
                 f"unnest(CAST(:{name}_types AS text[]), CAST(:{name}_ids AS text[])) "
                 "WITH ORDINALITY AS u(ty, id, n) ORDER BY u.n)")
     if built.rows:
-        rid, st, en, ex, lo, bu = (list(c) for c in zip(*built.rows, strict=True))
-        params.update({"rid": rid, "st": st, "en": en, "ex": ex, "lo": lo, "bu": bu})
-        ctes.append(
-            "i AS (INSERT INTO event_instances (tenant_id, calendar_id, event_id, recurrence_id, "
-            "start_time, end_time, exact, is_long, busy) "
-            "SELECT :t, :c, e0.id, u.* FROM e0, unnest(CAST(:rid AS timestamptz[]), "
-            "CAST(:st AS timestamptz[]), CAST(:en AS timestamptz[]), CAST(:ex AS boolean[]), "
-            "CAST(:lo AS boolean[]), CAST(:bu AS text[])) AS u ON CONFLICT DO NOTHING)")
+        params.update(_instance_arrays(built))
+        ctes.append(f"i AS ({_insert_instances('e0.id', 'e0')})")
     row = conn.execute(_q(f"WITH {', '.join(ctes)} SELECT revision, updated_at FROM e0"),
                        params).one()
     return row.revision, row.updated_at
