@@ -62,6 +62,9 @@ class RequestInfo:
     shared: list[SharedTransaction] = field(default_factory=list, compare=False)
     # Why the storage refused a write, for a reply Radicale would leave as "Bad Request".
     reasons: list[str] = field(default_factory=list)
+    # An answer body written after Radicale returns (web/listing.py); it then
+    # owns the shared transaction and closes it when it has been sent.
+    streams: list[Any] = field(default_factory=list)
 
     def close(self) -> None:
         while self.shared:

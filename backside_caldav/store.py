@@ -7,6 +7,7 @@ the caller with the tenant set) and return plain records.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -247,13 +248,26 @@ class ItemHead:
         return f'"{self.revision}"'
 
 
+_ITEM_HEADS = _q(
+    "SELECT href, uid, 'VEVENT', revision, updated_at FROM events WHERE tenant_id = :t "
+    "AND calendar_id = :c AND series_id IS NULL AND deleted_at IS NULL "
+    "UNION ALL SELECT href, uid, component, revision, updated_at FROM calendar_objects "
+    "WHERE tenant_id = :t AND calendar_id = :c")
+
+
 def list_item_heads(conn: Connection, tenant: str, calendar_id: str) -> list[ItemHead]:
     """Every resource of a calendar without rendering or transferring its text."""
-    return [ItemHead(*r) for r in conn.execute(_q(
-        "SELECT href, uid, 'VEVENT', revision, updated_at FROM events WHERE tenant_id = :t "
-        "AND calendar_id = :c AND series_id IS NULL AND deleted_at IS NULL "
-        "UNION ALL SELECT href, uid, component, revision, updated_at FROM calendar_objects "
-        "WHERE tenant_id = :t AND calendar_id = :c"), {"t": tenant, "c": calendar_id})]
+    return [ItemHead(*r) for r in conn.execute(_ITEM_HEADS, {"t": tenant, "c": calendar_id})]
+
+
+def stream_item_heads(conn: Connection, tenant: str, calendar_id: str,
+                      batch: int = 500) -> Iterator[list[ItemHead]]:
+    """list_item_heads in batches from a server-side cursor, so a listing of any
+    size holds one batch in memory (the transaction must stay open meanwhile)."""
+    result = conn.execution_options(yield_per=batch).execute(
+        _ITEM_HEADS, {"t": tenant, "c": calendar_id})
+    for rows in result.partitions():
+        yield [ItemHead(*r) for r in rows]
 
 
 # Occurrences i of series m that the index answers for (not changed by another

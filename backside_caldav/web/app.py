@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import radicale
 import sqlalchemy as sa
 from radicale import config as radicale_config
 from radicale import pathutils
@@ -23,7 +24,7 @@ from backside_caldav.errors import InvalidCalendarData
 from backside_caldav.ical_parse import parse_resource
 from backside_caldav.request_context import RequestInfo, current_request
 from backside_caldav.sidecar import SidecarApp
-from backside_caldav.web import expand, freebusy, guards, put, vtimezone_cache
+from backside_caldav.web import expand, freebusy, guards, listing, put, vtimezone_cache
 from backside_caldav.web.access_log import AccessLogMiddleware
 from backside_caldav.web.body import read_body
 from backside_caldav.web.ical_guard import check_ical_body
@@ -83,6 +84,10 @@ def _object_problem(body: bytes, charset: str) -> str | None:
     return None
 
 
+class Application(listing.StreamedListing, put.ObjectPut, radicale.Application):
+    """Radicale, answering a single-object PUT and a calendar's etag listing itself."""
+
+
 class BacksideMiddleware:
     def __init__(self, app: WSGIApp, engine: sa.engine.Engine, max_content_length: int,
                  sidecar: WSGIApp | None = None) -> None:
@@ -125,11 +130,16 @@ class BacksideMiddleware:
                 return _text_response(start_response, "400 Bad Request", problem)
         info = RequestInfo(method, sane, body, charset)
         token = current_request.set(info)
+        streamed = False
         try:
-            # Radicale answers eagerly (a list), so the body is used in time.
-            return answer_with_reason(self.app, environ, start_response, info)
+            # Radicale answers eagerly (a list), so the body is used in time; a
+            # streamed listing closes the request's transaction once it is sent.
+            answer = answer_with_reason(self.app, environ, start_response, info)
+            streamed = bool(info.streams)
+            return answer
         finally:
-            info.close()
+            if not streamed:
+                info.close()
             current_request.reset(token)
 
     def _health(self, start_response: StartResponse) -> list[bytes]:
@@ -154,7 +164,7 @@ def build_app(database_url: str, config_file: Path | None = None,
     freebusy.install()
     expand.install()
     vtimezone_cache.install()
-    application = put.Application(configuration)
+    application = Application(configuration)
     max_length = configuration.get("server", "max_content_length")
     engine = db.get_app_engine(database_url)
     inner = BacksideMiddleware(application, engine, max_length, SidecarApp(engine))

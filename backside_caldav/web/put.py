@@ -27,8 +27,8 @@ from backside_caldav.request_context import original_text_for
 from storage_plugin import context
 
 
-class Application(radicale.Application):
-    """Radicale with the plugin answering PUT of a single calendar object."""
+class ObjectPut(radicale.Application):
+    """Application mixin: PUT of a single calendar object (see module doc)."""
 
     def do_PUT(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
                user_groups: set, request_info: dict) -> types.WSGIResponse:

@@ -35,6 +35,8 @@ def answer_with_reason(app: Callable[..., Iterable[bytes]], environ: dict,
 
     body = b"".join(app(environ, capture))
     status, headers = captured
+    if info.streams:
+        return info.streams[0].respond(status, headers, environ, start_response)
     if status.startswith("400") and info.reasons and _plain(body, headers) in BARE:
         body = (info.reasons[-1] + "\n").encode()
         headers = [(k, v) for k, v in headers if k.lower() not in ("content-length",
