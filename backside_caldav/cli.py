@@ -8,14 +8,17 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
+import os
 import sys
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
-from . import __version__, accounts, db, login_guard, migrate
+from . import __version__
 from .errors import BacksideError, ConfigError, DatabaseUnavailable
 from .settings import configured_database_url, default_data_dir, libpq_url
 from .web import server as web_server
-from .web.server import ServeOptions, check_options
+from .web.server import ServeOptions, WSGIApp, check_options
 
 
 def resolve_database_url(keep_embedded_running: bool = True) -> str:
@@ -29,6 +32,8 @@ def resolve_database_url(keep_embedded_running: bool = True) -> str:
 
 def _engine_checked(url: str):
     import sqlalchemy as sa
+
+    from . import db
     engine = db.get_engine(url)
     try:
         with engine.connect() as conn:
@@ -46,32 +51,76 @@ def _serve_options(args: argparse.Namespace) -> ServeOptions:
         key=Path(args.key) if args.key else None, graceful_timeout=args.graceful_timeout)
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from .maintenance import PeriodicMaintenance
-    from .web.app import build_app
+def in_child_process(job: Callable[[], None]) -> None:
+    """Run a start-up job in a forked child; its one-line error is raised here.
 
+    The gunicorn master only forks and watches workers; what it imports it
+    holds for the server's lifetime. Checking the database and migrating need
+    SQLAlchemy and Alembic (about 45 MiB), so a child does it and exits.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report and leave without running the parent's cleanup
+        os.close(read)
+        code, message = 0, ""
+        try:
+            job()
+        except (BacksideError, OSError, ValueError) as exc:
+            code, message = 2, str(exc)
+        except BaseException:  # noqa: BLE001 - shown as the parent would show it
+            traceback.print_exc()
+            code = 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.write(write, message.encode())
+        os._exit(code)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        message = pipe.read().decode(errors="replace")
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    if code == 2:
+        raise BacksideError(message)
+    if code:
+        raise SystemExit(code)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
     options = _serve_options(args)
     check_options(options)
-    login_guard.configured_limits()  # a bad setting is refused here, not in every worker
     url = resolve_database_url()
-    engine = _engine_checked(url)
-    migrate.upgrade(engine)
     config = Path(args.config) if args.config else None
-    if config is not None and not config.is_file():
-        raise ConfigError(f"no Radicale config file at {config}")
-    periodic = PeriodicMaintenance(engine, interval=args.maintenance_interval)
+
+    def prepare() -> None:
+        from . import login_guard, migrate
+
+        login_guard.configured_limits()  # a bad setting is refused here, not in every worker
+        migrate.upgrade(_engine_checked(url))
+        if config is not None and not config.is_file():
+            raise ConfigError(f"no Radicale config file at {config}")
+
+    in_child_process(prepare)
+
+    def app() -> WSGIApp:
+        from .web.app import build_app
+        return build_app(url, config)
 
     def start_maintenance() -> None:
+        # In each worker (the master stays small); passes take turns by a lock.
         if args.maintenance_interval > 0:
-            periodic.start()
+            from . import db
+            from .maintenance import PeriodicMaintenance
+            PeriodicMaintenance(db.get_engine(url), interval=args.maintenance_interval).start()
 
-    web_server.serve(lambda: build_app(url, config), options,
-          f"backside-caldav {__version__} serving CalDAV",
-          on_ready=start_maintenance, on_exit=periodic.stop)
+    web_server.serve(app, options, f"backside-caldav {__version__} serving CalDAV",
+                     on_worker_start=start_maintenance)
     return 0
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    from . import migrate
+
     engine = _engine_checked(resolve_database_url())
     applied = migrate.upgrade(engine)
     print(f"schema at {migrate.head_revision()}" + (" (migrated)" if applied else " (up to date)"))
@@ -96,6 +145,8 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def cmd_account_add(args: argparse.Namespace) -> int:
+    from . import accounts, migrate
+
     password = _read_password(args)
     engine = _engine_checked(resolve_database_url())
     migrate.upgrade(engine)
@@ -105,6 +156,8 @@ def cmd_account_add(args: argparse.Namespace) -> int:
 
 
 def cmd_account_passwd(args: argparse.Namespace) -> int:
+    from . import accounts
+
     password = _read_password(args)
     engine = _engine_checked(resolve_database_url())
     accounts.set_password(engine, args.username, password)
@@ -113,6 +166,7 @@ def cmd_account_passwd(args: argparse.Namespace) -> int:
 
 
 def cmd_apikey_add(args: argparse.Namespace) -> int:
+    from . import migrate
     from .sidecar import auth as apikeys
 
     engine = _engine_checked(resolve_database_url())
@@ -125,6 +179,7 @@ def cmd_apikey_add(args: argparse.Namespace) -> int:
 
 
 def cmd_apikey_list(args: argparse.Namespace) -> int:
+    from . import migrate
     from .sidecar import auth as apikeys
 
     engine = _engine_checked(resolve_database_url())
@@ -147,19 +202,27 @@ def cmd_apikey_revoke(args: argparse.Namespace) -> int:
 
 def cmd_sidecar(args: argparse.Namespace) -> int:
     """The JSON API alone (same routes as under `serve`), e.g. on another port."""
-    from .sidecar import build_sidecar
-
     options = _serve_options(args)
     check_options(options)
     url = resolve_database_url()
-    migrate.upgrade(_engine_checked(url))
-    web_server.serve(lambda: build_sidecar(url), options,
+
+    def prepare() -> None:
+        from . import migrate
+        migrate.upgrade(_engine_checked(url))
+
+    in_child_process(prepare)
+
+    def app() -> WSGIApp:
+        from .sidecar import build_sidecar
+        return build_sidecar(url)
+
+    web_server.serve(app, options,
           f"backside-caldav {__version__} serving the JSON API (/api/v1/)")
     return 0
 
 
 def cmd_maintain(args: argparse.Namespace) -> int:
-    from . import maintenance
+    from . import maintenance, migrate
 
     if args.trash_days < 0 or args.change_log_days < 0:
         raise ConfigError("retention periods must not be negative")

@@ -97,8 +97,12 @@ def run_all(engine: Engine, trash_days: float = DEFAULT_TRASH_DAYS,
                              reindex(engine, now))
 
 
+PASS_LOCK = 0x6261636B  # session advisory lock: one periodic pass at a time
+
+
 class PeriodicMaintenance:
-    """Runs the maintenance pass in a daemon thread of `serve` every `interval` s."""
+    """Runs the maintenance pass in a daemon thread of each `serve` worker
+    every `interval` s; the workers take turns (PASS_LOCK)."""
 
     def __init__(self, engine: Engine, interval: float = 60.0) -> None:
         self.engine = engine
@@ -116,7 +120,19 @@ class PeriodicMaintenance:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                reindex(self.engine)
-                login_guard.prune(self.engine, login_guard.configured_limits())
+                self.run_once()
             except Exception:  # noqa: BLE001 - a failed pass is retried next interval
                 logger.warning("maintenance pass failed", exc_info=True)
+
+    def run_once(self) -> bool:
+        """One pass, unless another worker or server is running one right now."""
+        with self.engine.connect() as conn:
+            if not conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"),
+                                {"k": PASS_LOCK}).scalar():
+                return False
+            try:
+                reindex(self.engine)
+                login_guard.prune(self.engine, login_guard.configured_limits())
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": PASS_LOCK})
+        return True

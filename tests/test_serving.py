@@ -148,3 +148,66 @@ def test_access_log_names_who_did_what_without_the_password(server: Server,
     assert f'{account.username} "PROPFIND /{account.username}/" 401' in log
     assert account.password not in log
     assert "not the password" not in log
+
+
+def _mapped_files(pid: int) -> str:
+    return Path(f"/proc/{pid}/maps").read_text()
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_the_master_holds_no_database_or_radicale_code(server: Server) -> None:
+    """The start-up check and migration ran in a child that exited; the master
+    only forks and watches workers, so it never loads psycopg or SQLAlchemy."""
+    master = server.process.pid
+    workers = _children(master)
+    assert workers, "gunicorn has a worker"
+    assert "psycopg" in _mapped_files(workers[0])
+    assert "psycopg" not in _mapped_files(master)
+    assert "sqlalchemy" not in _mapped_files(master)
+
+
+def test_start_up_errors_from_the_child_are_one_line(database_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    unreachable = run_cli(["serve", "--port", str(free_port())], env={
+        "BACKSIDE_DATABASE_URL": f"postgresql://nobody@127.0.0.1:{port}/x?connect_timeout=2"})
+    assert unreachable.returncode == 2
+    assert "cannot reach the database" in one_line_error(unreachable)
+    missing = run_cli(["serve", "--port", str(free_port()), "--config", str(tmp_path / "no.conf")],
+                      env={"BACKSIDE_DATABASE_URL": database_url})
+    assert missing.returncode == 2
+    assert "no Radicale config file at" in one_line_error(missing)
+
+
+def test_workers_run_the_periodic_maintenance(database_url: str, tmp_path: Path) -> None:
+    """A series another application wrote is indexed by a worker's pass, without
+    a request; with two workers the passes take turns."""
+    account = make_account(database_url)
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as sql:
+        cal_id = sql.execute("INSERT INTO calendars (tenant_id, name, href) VALUES (%s, 'M', 'm') "
+                             "RETURNING id::text", (account.tenant_id,)).fetchone()[0]
+        series = sql.execute(
+            "INSERT INTO events (tenant_id, calendar_id, title, start_time, end_time, timezone, "
+            "rrule) VALUES (%s, %s, 'SQL', '2026-11-01 20:00Z', '2026-11-01 21:00Z', 'UTC', "
+            "'FREQ=DAILY') RETURNING id::text", (account.tenant_id, cal_id)).fetchone()[0]
+
+        def indexed() -> int:
+            stale, = sql.execute("SELECT occurrence_stale FROM events WHERE id = %s",
+                                 (series,)).fetchone()
+            count, = sql.execute("SELECT count(*) FROM event_instances WHERE event_id = %s",
+                                 (series,)).fetchone()
+            return 0 if stale else count
+
+        assert indexed() == 0
+        srv = start_server(database_url, tmp_path,
+                           extra_args=["--workers", "2", "--maintenance-interval", "0.5"])
+        try:
+            deadline = time.monotonic() + 30
+            while indexed() == 0 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert indexed() > 300  # the daily series, indexed for the coming year
+            assert srv.process.poll() is None
+        finally:
+            srv.stop()

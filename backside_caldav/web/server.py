@@ -2,9 +2,9 @@
 
 gunicorn because it forks worker processes that share one listening socket,
 restarts a worker that dies, speaks TLS, and stops gracefully on SIGTERM
-(in-flight requests finish, for up to graceful_timeout seconds). The master
-process runs the periodic maintenance; each worker builds its own app after
-the fork, so no database connection crosses a fork.
+(in-flight requests finish, for up to graceful_timeout seconds). Each worker
+builds its own app after the fork, so no database connection crosses a fork,
+and the master imports neither the app nor SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from typing import Any
 import gunicorn.util
 from gunicorn.app.base import BaseApplication
 
-from backside_caldav import db
 from backside_caldav.errors import ConfigError
 
 WSGIApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
@@ -105,23 +104,22 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
 
 def serve(factory: Callable[[], WSGIApp], options: ServeOptions, banner: str,
-          on_ready: Callable[[], None] | None = None,
-          on_exit: Callable[[], None] | None = None) -> None:
-    """Run until SIGTERM or SIGINT. factory builds the app inside each worker."""
+          on_worker_start: Callable[[], None] | None = None) -> None:
+    """Run until SIGTERM or SIGINT. factory builds the app inside each worker,
+    and on_worker_start runs there once it is built."""
     check_options(options)
 
     def when_ready(_server: Any) -> None:
-        if on_ready is not None:
-            on_ready()
         print(f"{banner} on {options.scheme}://{options.bind}/ "
               f"({options.workers} worker{'s' if options.workers > 1 else ''})", flush=True)
 
     def post_fork(_server: Any, _worker: Any) -> None:
+        from backside_caldav import db  # not imported by the master (see cli.in_child_process)
         db.forget_after_fork()
 
-    def exiting(_server: Any) -> None:
-        if on_exit is not None:
-            on_exit()
+    def post_worker_init(_worker: Any) -> None:
+        if on_worker_start is not None:
+            on_worker_start()
 
     settings: dict[str, Any] = {
         "bind": [options.bind],
@@ -141,7 +139,7 @@ def serve(factory: Callable[[], WSGIApp], options: ServeOptions, banner: str,
         "loglevel": "warning",
         "when_ready": when_ready,
         "post_fork": post_fork,
-        "on_exit": exiting,
+        "post_worker_init": post_worker_init,
     }
     if options.certificate and options.key:
         settings["certfile"] = str(options.certificate)
