@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import sqlalchemy as sa
 from psycopg.types.range import Range
 from sqlalchemy.engine import Connection
 
 from . import instance_index
+from .db import statement as _q
 from .errors import InvalidCalendarData
 from .expand_render import Expansion
 from .ical_parse import parse_resource
@@ -63,8 +63,6 @@ class StoredItem:
         return f'"{self.revision}"'
 
 
-def _q(sql: str) -> sa.TextClause:
-    return sa.text(sql)
 
 
 # --- accounts and tenants -------------------------------------------------

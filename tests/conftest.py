@@ -108,8 +108,8 @@ def start_server(database_url: str, log_dir: Path, extra_env: dict[str, str] | N
         try:
             if requests.get(url + "/health", timeout=1, verify=verify).status_code == 200:
                 return Server(url + "/", process, database_url, log)
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # not listening yet, or a worker still importing the app
         time.sleep(0.1)
     process.kill()
     process.wait()

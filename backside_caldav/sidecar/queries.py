@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from backside_caldav import store
+from backside_caldav.db import statement as _q
 
 # The same expression as the GIN index events_search_fts (migration 0003):
 # PostgreSQL uses the index only when the query repeats it exactly.
@@ -34,8 +34,6 @@ EVENT_COLS = (
 )
 
 
-def _q(sql: str) -> sa.TextClause:
-    return sa.text(sql)
 
 
 # --- API keys ----------------------------------------------------------------
