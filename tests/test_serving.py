@@ -211,3 +211,11 @@ def test_workers_run_the_periodic_maintenance(database_url: str, tmp_path: Path)
             assert srv.process.poll() is None
         finally:
             srv.stop()
+
+
+def test_workers_cap_malloc_arenas_where_libc_allows_it() -> None:
+    import platform
+
+    from backside_caldav.web.server import limit_malloc_arenas
+    expected = platform.libc_ver()[0] == "glibc"
+    assert limit_malloc_arenas() is expected
