@@ -169,3 +169,66 @@ def test_requests_it_does_not_stream_still_get_radicales_answer(http, cal) -> No
     broken = http.request("PROPFIND", url, data=b"<d:propfind xmlns:d='DAV:'><d:prop>",
                           headers={**XML, "Depth": "1"})
     assert broken.status_code == 400
+
+
+def sync_body(token: str = "", *props: str, extra: str = "") -> str:
+    inner = "".join(f"<{p}/>" for p in props)
+    return ('<?xml version="1.0"?><d:sync-collection xmlns:d="DAV:">'
+            f"<d:sync-token>{token}</d:sync-token><d:sync-level>1</d:sync-level>{extra}"
+            f"<d:prop>{inner}</d:prop></d:sync-collection>")
+
+
+def sync(http: requests.Session, url: str, body: str,
+         headers: dict[str, str] | None = None) -> requests.Response:
+    return http.request("REPORT", url, data=body,
+                        headers={**XML, "Depth": "1", **(headers or {})})
+
+
+def token_of(body: bytes) -> str | None:
+    return ElementTree.fromstring(body).findtext("{DAV:}sync-token")
+
+
+def test_a_first_sync_is_streamed_and_says_what_radicale_says(http, cal) -> None:
+    url, _ = cal
+    fill(http, url)
+    streamed = sync(http, url, sync_body("", "d:getetag", "d:getcontenttype"))
+    reference = sync(http, url, sync_body("", "d:getetag", "d:getcontenttype",
+                                          "d:getlastmodified"))
+    assert streamed.status_code == reference.status_code == 207
+    assert "Content-Length" not in streamed.headers and "Content-Length" in reference.headers
+    assert token_of(streamed.content) == token_of(reference.content) is not None
+    assert responses(streamed.content) == responses(reference.content)
+    assert len(responses(streamed.content)) == 3
+    # The token it gave is a real one: nothing changed since, then one edit.
+    token = token_of(streamed.content)
+    assert responses(sync(http, url, sync_body(token, "d:getetag")).content) == {}
+    edited = event("a").replace("Listed", "Edited")
+    assert http.put(url + "a.ics", data=edited, headers=ICS).status_code == 204
+    changed = responses(sync(http, url, sync_body(token, "d:getetag")).content)
+    assert [h.rsplit("/", 1)[1] for h in changed] == ["a.ics"]
+
+
+def test_sync_requests_it_does_not_stream_get_radicales_answer(http, cal) -> None:
+    url, _ = cal
+    fill(http, url)
+    token = token_of(sync(http, url, sync_body("", "d:getetag")).content)
+    for body in (sync_body(token, "d:getetag"),
+                 sync_body("", "d:getetag", extra="<d:limit><d:nresults>1</d:nresults></d:limit>"),
+                 sync_body("", "d:getetag", "d:resourcetype")):
+        r = sync(http, url, body)
+        assert "Content-Length" in r.headers, body
+    bad = sync(http, url, sync_body("http://example.com/not-ours", "d:getetag"))
+    assert bad.status_code == 403 and b"valid-sync-token" in bad.content
+
+
+def test_a_first_sync_of_another_users_calendar_is_refused(http, cal, database_url) -> None:
+    from conftest import make_account
+    url, _ = cal
+    fill(http, url)
+    other = make_account(database_url)
+    with requests.Session() as intruder:
+        intruder.auth = (other.username, other.password)
+        r = sync(intruder, url, sync_body("", "d:getetag"))
+    assert r.status_code == 403 and b"a.ics" not in r.content
+    missing = sync(http, url.rstrip("/") + "-gone/", sync_body("", "d:getetag"))
+    assert missing.status_code == 404

@@ -11,26 +11,60 @@ cursor in chunks, in the same transaction, so memory stays flat at any size.
 Only requests for properties every member has are streamed (getetag,
 resourcetype, getcontenttype); anything else, allprop and propname included,
 gets Radicale's own answer.
+
+A first sync-collection REPORT (no sync-token; DAVx5 and others start so) is
+streamed the same way, after the current sync-token. Radicale would load and
+serialize every member's text for it, only to answer their etags.
 """
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
+from http import client
 from typing import Any
 from urllib.parse import quote
 from xml.etree import ElementTree
 
 from radicale import pathutils, types
+from radicale.app.base import Access
 
 from backside_caldav import store
 from backside_caldav.request_context import RequestInfo, current_request, shared_transaction
 
 DAV = "{DAV:}"
 STREAMABLE = frozenset({f"{DAV}getetag", f"{DAV}resourcetype", f"{DAV}getcontenttype"})
+# Radicale's REPORT answers resourcetype of a member as not found: not streamed.
+SYNC_STREAMABLE = frozenset({f"{DAV}getetag", f"{DAV}getcontenttype"})
 CHUNK = 64 * 1024
 OPEN_ROOT = b'<multistatus xmlns="DAV:"'
 CLOSE_ROOT = b"</multistatus>"
+
+
+def initial_sync_props(body: bytes | None) -> list[str] | None:
+    """The properties of a sync-collection REPORT without a sync-token (a first
+    sync: every member) if it asks nothing but getetag and getcontenttype."""
+    if not body or b"sync-collection" not in body:
+        return None
+    try:
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError:
+        return None
+    if root.tag != f"{DAV}sync-collection":
+        return None
+    props: list[str] | None = None
+    for child in root:
+        if child.tag == f"{DAV}sync-token" and not (child.text or "").strip() and not len(child):
+            continue
+        if child.tag == f"{DAV}sync-level" and (child.text or "").strip() == "1":
+            continue
+        if child.tag == f"{DAV}prop" and props is None:
+            props = [p.tag for p in child]
+            continue
+        return None  # a token, infinite depth, a limit: Radicale answers
+    if not props or not set(props) <= SYNC_STREAMABLE or len(set(props)) != len(props):
+        return None
+    return props
 
 
 def requested_props(body: bytes | None) -> list[str] | None:
@@ -82,6 +116,36 @@ class StreamedListing:
                                           calendar.id, base_prefix + "/" + sane + "/", props,
                                           info))
         return status, headers, None, xml_request
+
+
+    def do_REPORT(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
+                  user_groups: set, request_info: dict) -> types.WSGIResponse:
+        """A first sync-collection (no token) streams every member's etag."""
+        parent = super().do_REPORT  # type: ignore[misc]
+        info = current_request.get()
+        sane = pathutils.strip_path(path)
+        shared = shared_transaction(user)
+        props = None
+        if (sane.count("/") == 1 and sane.split("/")[0] == user and info is not None
+                and shared is not None and not self._sharing._enabled  # type: ignore[attr-defined]
+                and self._encoding == "utf-8"):
+            props = initial_sync_props(info.body)
+        if props is None:
+            return parent(environ, base_prefix, path, user, user_groups, request_info)
+        access = Access(self._rights, user, user_groups, path)  # type: ignore[attr-defined]
+        calendar = store.get_calendar(shared.conn, shared.tenant, sane.split("/")[1])
+        if not access.check("r") or "r" not in access.permissions or calendar is None:
+            return parent(environ, base_prefix, path, user, user_groups, request_info)
+        multistatus = ElementTree.Element(f"{DAV}multistatus")
+        ElementTree.SubElement(multistatus, f"{DAV}sync-token").text = store.sync_token(calendar)
+        head = self._xml_response(multistatus, request_info).rstrip()  # type: ignore[attr-defined]
+        if not head.endswith(CLOSE_ROOT) or OPEN_ROOT not in head[:200]:
+            return parent(environ, base_prefix, path, user, user_groups, request_info)
+        info.streams.append(MemberListing(head[:-len(CLOSE_ROOT)], shared.conn, shared.tenant,
+                                          calendar.id, base_prefix + "/" + sane + "/", props,
+                                          info))
+        request_info["status"] = client.MULTI_STATUS
+        return client.MULTI_STATUS, {"Content-Type": "text/xml; charset=utf-8"}, None, None
 
 
 class MemberListing:
