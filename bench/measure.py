@@ -38,6 +38,7 @@ SPECS = [
     Spec("poll_ctag", "PROPFIND depth 0 getctag + sync-token (poll)", "ms"),
     Spec("first_sync_davx5", "first sync DAVx5-style: PROPFIND + multiget x10", "s"),
     Spec("first_sync_thunderbird", "first sync Thunderbird-style: PROPFIND + multiget x100", "s"),
+    Spec("sync_initial", "sync-collection without a token (a first sync's listing)", "ms"),
     Spec("sync_nochange", "sync-collection, no change", "ms"),
     Spec("sync_after_edits", "sync-collection after 10 edits", "ms"),
     Spec("week_etag", "week calendar-query, getetag only", "ms"),
@@ -48,7 +49,8 @@ SPECS = [
     Spec("peak_rss", "peak RSS of the server processes (VmHWM, summed)", "MiB"),
 ]
 SPEC_BY_KEY = {s.key: s for s in SPECS}
-MEASURED_STEPS = ["poll_ctag", "first_sync_davx5", "first_sync_thunderbird", "sync_nochange",
+MEASURED_STEPS = ["poll_ctag", "first_sync_davx5", "first_sync_thunderbird", "sync_initial",
+                  "sync_nochange",
                   "sync_after_edits", "week_etag", "week_data", "week_expand", "week_freebusy",
                   "put_full"]
 SLOW_RUN_S = 1.0  # a request slower than this has its first run counted, not discarded
@@ -293,6 +295,17 @@ class Scenario:
 
     def first_sync_thunderbird(self) -> Result:
         return self._first_sync(100)
+
+    def sync_initial(self) -> Result:
+        """DAVx5's first step where sync-collection is offered: every member's etag."""
+        listed: list[int] = []
+
+        def run() -> float:
+            seconds, answer = timed(lambda: self.c.sync_collection(""))
+            listed.append(len(parse_multistatus(answer.content).hrefs))
+            return seconds
+
+        return summarize(self._repeat(run), 1000.0, listed=min(listed))
 
     def sync_nochange(self) -> Result:
         token = self.c.poll().sync_token

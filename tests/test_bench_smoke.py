@@ -16,7 +16,7 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
 MEASUREMENTS = {"put_empty", "poll_ctag", "first_sync_davx5", "first_sync_thunderbird",
-                "sync_nochange", "sync_after_edits", "week_etag", "week_data", "week_expand",
+                "sync_initial", "sync_nochange", "sync_after_edits", "week_etag", "week_data", "week_expand",
                 "week_freebusy", "put_full", "peak_rss"}
 
 
@@ -44,6 +44,7 @@ def test_quick_benchmark_reports_every_measurement(admin_url: str, tmp_path: Pat
         assert info["backside"][key] == info["radicale"][key], key
     assert info["backside"]["first_sync_items"] == 30
     assert info["backside"]["sync_after_edits_changed"] == 10
+    assert info["backside"]["sync_initial_listed"] == info["radicale"]["sync_initial_listed"] == 30
 
     # Its scratch database is gone again.
     name = report["machine"]["database"]
