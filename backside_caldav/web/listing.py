@@ -84,24 +84,38 @@ def requested_props(body: bytes | None) -> list[str] | None:
 
 
 class StreamedListing:
-    """Application mixin: do_PROPFIND streams a calendar's members (see module doc)."""
+    """Application mixin: PROPFIND Depth 1 and a first sync-collection of a
+    calendar stream its members (see the module doc)."""
 
     _encoding: str
+
+    def _own_calendar(self, path: str, user: str) -> tuple[str, Any, RequestInfo] | None:
+        """(path without slashes, shared transaction, request) when `path` is a
+        calendar of `user` and this request may be streamed at all."""
+        info = current_request.get()
+        sane = pathutils.strip_path(path)
+        shared = shared_transaction(user)
+        if (sane.count("/") != 1 or sane.split("/")[0] != user or info is None or shared is None
+                or self._sharing._enabled  # type: ignore[attr-defined]
+                or self._encoding != "utf-8"):
+            return None
+        return sane, shared, info
+
+    @staticmethod
+    def _stream(head: bytes, sane: str, shared: Any, info: RequestInfo,
+                calendar: store.CalendarRow, base_prefix: str, props: list[str]) -> None:
+        info.streams.append(MemberListing(head[:-len(CLOSE_ROOT)], shared.conn, shared.tenant,
+                                          calendar.id, base_prefix + "/" + sane + "/", props,
+                                          info))
 
     def do_PROPFIND(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
                     user_groups: set, request_info: dict) -> types.WSGIResponse:
         parent = super().do_PROPFIND  # type: ignore[misc]
-        info = current_request.get()
-        sane = pathutils.strip_path(path)
-        shared = shared_transaction(user)
-        props = None
-        if (environ.get("HTTP_DEPTH") == "1" and sane.count("/") == 1 and info is not None
-                and sane.split("/")[0] == user
-                and shared is not None and not self._sharing._enabled  # type: ignore[attr-defined]
-                and self._encoding == "utf-8"):
-            props = requested_props(info.body)
-        if props is None:
+        own = self._own_calendar(path, user) if environ.get("HTTP_DEPTH") == "1" else None
+        props = requested_props(own[2].body) if own else None
+        if own is None or props is None:
             return parent(environ, base_prefix, path, user, user_groups, request_info)
+        sane, shared, info = own
         status, headers, answer, xml_request = parent(
             {**environ, "HTTP_DEPTH": "0"}, base_prefix, path, user, user_groups, request_info)
         head = answer.rstrip() if isinstance(answer, bytes) else b""
@@ -112,26 +126,17 @@ class StreamedListing:
         calendar = store.get_calendar(shared.conn, shared.tenant, sane.split("/")[1])
         if calendar is None:  # Radicale answered for it in this same snapshot
             return status, headers, answer, xml_request
-        info.streams.append(MemberListing(head[:-len(CLOSE_ROOT)], shared.conn, shared.tenant,
-                                          calendar.id, base_prefix + "/" + sane + "/", props,
-                                          info))
+        self._stream(head, sane, shared, info, calendar, base_prefix, props)
         return status, headers, None, xml_request
-
 
     def do_REPORT(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
                   user_groups: set, request_info: dict) -> types.WSGIResponse:
-        """A first sync-collection (no token) streams every member's etag."""
         parent = super().do_REPORT  # type: ignore[misc]
-        info = current_request.get()
-        sane = pathutils.strip_path(path)
-        shared = shared_transaction(user)
-        props = None
-        if (sane.count("/") == 1 and sane.split("/")[0] == user and info is not None
-                and shared is not None and not self._sharing._enabled  # type: ignore[attr-defined]
-                and self._encoding == "utf-8"):
-            props = initial_sync_props(info.body)
-        if props is None:
+        own = self._own_calendar(path, user)
+        props = initial_sync_props(own[2].body) if own else None
+        if own is None or props is None:
             return parent(environ, base_prefix, path, user, user_groups, request_info)
+        sane, shared, info = own
         access = Access(self._rights, user, user_groups, path)  # type: ignore[attr-defined]
         calendar = store.get_calendar(shared.conn, shared.tenant, sane.split("/")[1])
         if not access.check("r") or "r" not in access.permissions or calendar is None:
@@ -141,9 +146,7 @@ class StreamedListing:
         head = self._xml_response(multistatus, request_info).rstrip()  # type: ignore[attr-defined]
         if not head.endswith(CLOSE_ROOT) or OPEN_ROOT not in head[:200]:
             return parent(environ, base_prefix, path, user, user_groups, request_info)
-        info.streams.append(MemberListing(head[:-len(CLOSE_ROOT)], shared.conn, shared.tenant,
-                                          calendar.id, base_prefix + "/" + sane + "/", props,
-                                          info))
+        self._stream(head, sane, shared, info, calendar, base_prefix, props)
         request_info["status"] = client.MULTI_STATUS
         return client.MULTI_STATUS, {"Content-Type": "text/xml; charset=utf-8"}, None, None
 
