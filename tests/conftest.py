@@ -102,18 +102,21 @@ def start_server(database_url: str, log_dir: Path, extra_env: dict[str, str] | N
         cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     url = f"{scheme}://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited early:\n{log.read_text()}")
-        try:
-            if requests.get(url + "/health", timeout=1, verify=verify).status_code == 200:
-                return Server(url + "/", process, database_url, log)
-        except (requests.ConnectionError, requests.Timeout):
-            pass  # not listening yet, or a worker still importing the app
-        time.sleep(0.1)
-    process.kill()
-    process.wait()
-    raise RuntimeError(f"server did not start:\n{log.read_text()}")
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{log.read_text()}")
+            try:
+                if requests.get(url + "/health", timeout=1, verify=verify).status_code == 200:
+                    return Server(url + "/", process, database_url, log)
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # not listening yet, or a worker still importing the app
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not start:\n{log.read_text()}")
+    except BaseException:
+        # Whatever went wrong, the server this call started must not outlive it.
+        Server(url + "/", process, database_url, log).stop()
+        raise
 
 
 @pytest.fixture(scope="session")
