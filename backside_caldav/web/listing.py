@@ -25,6 +25,7 @@ from http import client
 from typing import Any
 from urllib.parse import quote
 from xml.etree import ElementTree
+from xml.sax.saxutils import escape
 
 from radicale import pathutils, types
 from radicale.app.base import Access
@@ -62,9 +63,7 @@ def initial_sync_props(body: bytes | None) -> list[str] | None:
             props = [p.tag for p in child]
             continue
         return None  # a token, infinite depth, a limit: Radicale answers
-    if not props or not set(props) <= SYNC_STREAMABLE or len(set(props)) != len(props):
-        return None
-    return props
+    return _only(props, SYNC_STREAMABLE)
 
 
 def requested_props(body: bytes | None) -> list[str] | None:
@@ -77,8 +76,12 @@ def requested_props(body: bytes | None) -> list[str] | None:
         return None
     if root.tag != f"{DAV}propfind" or len(root) != 1 or root[0].tag != f"{DAV}prop":
         return None
-    props = [p.tag for p in root[0]]
-    if not props or not set(props) <= STREAMABLE or len(set(props)) != len(props):
+    return _only([p.tag for p in root[0]], STREAMABLE)
+
+
+def _only(props: list[str] | None, allowed: frozenset[str]) -> list[str] | None:
+    """props if there are some, all allowed and none twice; else None."""
+    if not props or not set(props) <= allowed or len(set(props)) != len(props):
         return None
     return props
 
@@ -208,19 +211,16 @@ class MemberListing:
         values = []
         for prop in self.props:
             if prop == f"{DAV}getetag":
-                values.append(f"<getetag>{_escape(head.etag)}</getetag>")
+                values.append(f"<getetag>{escape(head.etag)}</getetag>")
             elif prop == f"{DAV}getcontenttype":
                 values.append("<getcontenttype>text/calendar;charset=utf-8;component="
-                              f"{_escape(head.component)}</getcontenttype>")
+                              f"{escape(head.component)}</getcontenttype>")
             else:
                 values.append("<resourcetype />")
-        return (f"<response><href>{_escape(quote(self.prefix + head.href))}</href><propstat>"
+        return (f"<response><href>{escape(quote(self.prefix + head.href))}</href><propstat>"
                 f"<prop>{''.join(values)}</prop><status>HTTP/1.1 200 OK</status></propstat>"
                 "</response>").encode()
 
     def close(self) -> None:
         self.info.close()
 
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
