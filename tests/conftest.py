@@ -89,6 +89,15 @@ class Server:
                 self.process.wait()
 
 
+def worker_pids(master_pid: int) -> set[int]:
+    """Children of the gunicorn master, as the kernel lists them."""
+    try:
+        text = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text()
+    except OSError:
+        return set()
+    return {int(pid) for pid in text.split()}
+
+
 def start_server(database_url: str, log_dir: Path, extra_env: dict[str, str] | None = None,
                  extra_args: list[str] | None = None, scheme: str = "http",
                  verify: str | bool = True) -> Server:

@@ -9,13 +9,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from xml.etree import ElementTree
 
 import psycopg
 import pytest
 import requests
-from conftest import Account, Server, make_account, start_server
+from conftest import Account, Server, make_account, start_server, worker_pids
 
 from backside_caldav import db
 from backside_caldav.settings import libpq_url
@@ -38,15 +37,6 @@ END:VCALENDAR\r
 """
 
 DAV = "{DAV:}"
-
-
-def worker_pids(master_pid: int) -> set[int]:
-    """Children of the gunicorn master, as the kernel lists them."""
-    try:
-        text = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text()
-    except OSError:
-        return set()
-    return {int(pid) for pid in text.split()}
 
 
 def connections_per_process(database_url: str) -> dict[str, int]:

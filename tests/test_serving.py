@@ -22,6 +22,7 @@ from conftest import (
     run_cli,
     start_server,
     wait_for_lock_wait,
+    worker_pids,
 )
 
 from backside_caldav.settings import libpq_url
@@ -154,15 +155,11 @@ def _mapped_files(pid: int) -> str:
     return Path(f"/proc/{pid}/maps").read_text()
 
 
-def _children(pid: int) -> list[int]:
-    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-
-
 def test_the_master_holds_no_database_or_radicale_code(server: Server) -> None:
     """The start-up check and migration ran in a child that exited; the master
     only forks and watches workers, so it never loads psycopg or SQLAlchemy."""
     master = server.process.pid
-    workers = _children(master)
+    workers = sorted(worker_pids(master))
     assert workers, "gunicorn has a worker"
     assert "psycopg" in _mapped_files(workers[0])
     assert "psycopg" not in _mapped_files(master)
