@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -107,18 +108,16 @@ class PeriodicMaintenance:
     def __init__(self, engine: Engine, interval: float = 60.0) -> None:
         self.engine = engine
         self.interval = interval
-        self._stop = threading.Event()
+        # A daemon: it ends with its worker, and a pass cut off there rolls back.
         self._thread = threading.Thread(target=self._run, name="backside-maintenance",
                                         daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
-        self._stop.set()
-
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        while True:
+            time.sleep(self.interval)
             try:
                 self.run_once()
             except Exception:  # noqa: BLE001 - a failed pass is retried next interval
