@@ -24,7 +24,15 @@ from backside_caldav.errors import InvalidCalendarData
 from backside_caldav.ical_parse import parse_resource
 from backside_caldav.request_context import RequestInfo, current_request
 from backside_caldav.sidecar import SidecarApp
-from backside_caldav.web import expand, freebusy, guards, listing, put, vtimezone_cache
+from backside_caldav.web import (
+    expand,
+    freebusy,
+    guards,
+    listing,
+    multiget,
+    put,
+    vtimezone_cache,
+)
 from backside_caldav.web.access_log import AccessLogMiddleware
 from backside_caldav.web.body import read_body
 from backside_caldav.web.ical_guard import check_ical_body
@@ -84,8 +92,10 @@ def _object_problem(body: bytes, charset: str) -> str | None:
     return None
 
 
-class Application(listing.StreamedListing, put.ObjectPut, radicale.Application):
-    """Radicale, answering a single-object PUT and a calendar's etag listing itself."""
+class Application(multiget.CalendarMultiget, listing.StreamedListing, put.ObjectPut,
+                  radicale.Application):
+    """Radicale, answering a single-object PUT, a calendar's etag listing and the
+    common calendar-multiget itself."""
 
 
 class BacksideMiddleware:

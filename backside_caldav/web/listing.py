@@ -27,11 +27,12 @@ from urllib.parse import quote
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
-from radicale import pathutils, types
+from radicale import types
 from radicale.app.base import Access
 
 from backside_caldav import store
-from backside_caldav.request_context import RequestInfo, current_request, shared_transaction
+from backside_caldav.request_context import RequestInfo
+from backside_caldav.web.fast_path import own_calendar
 
 DAV = "{DAV:}"
 STREAMABLE = frozenset({f"{DAV}getetag", f"{DAV}resourcetype", f"{DAV}getcontenttype"})
@@ -90,20 +91,6 @@ class StreamedListing:
     """Application mixin: PROPFIND Depth 1 and a first sync-collection of a
     calendar stream its members (see the module doc)."""
 
-    _encoding: str
-
-    def _own_calendar(self, path: str, user: str) -> tuple[str, Any, RequestInfo] | None:
-        """(path without slashes, shared transaction, request) when `path` is a
-        calendar of `user` and this request may be streamed at all."""
-        info = current_request.get()
-        sane = pathutils.strip_path(path)
-        shared = shared_transaction(user)
-        if (sane.count("/") != 1 or sane.split("/")[0] != user or info is None or shared is None
-                or self._sharing._enabled  # type: ignore[attr-defined]
-                or self._encoding != "utf-8"):
-            return None
-        return sane, shared, info
-
     @staticmethod
     def _stream(head: bytes, sane: str, shared: Any, info: RequestInfo,
                 calendar: store.CalendarRow, base_prefix: str, props: list[str]) -> None:
@@ -114,7 +101,7 @@ class StreamedListing:
     def do_PROPFIND(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
                     user_groups: set, request_info: dict) -> types.WSGIResponse:
         parent = super().do_PROPFIND  # type: ignore[misc]
-        own = self._own_calendar(path, user) if environ.get("HTTP_DEPTH") == "1" else None
+        own = own_calendar(self, path, user) if environ.get("HTTP_DEPTH") == "1" else None
         props = requested_props(own[2].body) if own else None
         if own is None or props is None:
             return parent(environ, base_prefix, path, user, user_groups, request_info)
@@ -135,7 +122,7 @@ class StreamedListing:
     def do_REPORT(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
                   user_groups: set, request_info: dict) -> types.WSGIResponse:
         parent = super().do_REPORT  # type: ignore[misc]
-        own = self._own_calendar(path, user)
+        own = own_calendar(self, path, user)
         props = initial_sync_props(own[2].body) if own else None
         if own is None or props is None:
             return parent(environ, base_prefix, path, user, user_groups, request_info)

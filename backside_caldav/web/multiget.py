@@ -1,0 +1,139 @@
+"""calendar-multiget answered from one query, without Radicale's REPORT code.
+
+A first sync is a listing and then a calendar-multiget per 10 members
+(DAVx5) or per 100 (Thunderbird): 1,000 multigets for 10,000 events. In
+Radicale's REPORT, each one re-parsed the body, sanitized every path a dozen
+times, looked the calendar up, read the members in two more queries and
+built an ElementTree of the texts; that was 4.5 ms of CPU for 10 members.
+Here the common request (getetag, calendar-data and/or getcontenttype, for
+members named by their plain href) is answered from one query, written as
+the same XML Radicale writes. Anything else (another property, partial
+retrieval or expand, a reference to the collection itself or outside it, a
+calendar that does not exist, no read right) goes to Radicale's do_REPORT.
+"""
+
+from __future__ import annotations
+
+from http import client
+from urllib.parse import quote, unquote, urlparse
+from xml.etree import ElementTree
+from xml.sax.saxutils import escape
+
+import radicale
+from radicale import pathutils, types
+from radicale.app.base import Access
+
+from backside_caldav import store
+from backside_caldav.web.fast_path import own_calendar
+
+DAV = "{DAV:}"
+CALDAV = "{urn:ietf:params:xml:ns:caldav}"
+GETETAG = f"{DAV}getetag"
+CONTENT_TYPE = f"{DAV}getcontenttype"
+CALENDAR_DATA = f"{CALDAV}calendar-data"
+ANSWERED = frozenset({GETETAG, CONTENT_TYPE, CALENDAR_DATA})
+XML_DECLARATION = "<?xml version='1.0' encoding='utf-8'?>\n"
+
+
+def multiget_request(body: bytes | None, base_prefix: str, collection: str
+                     ) -> tuple[list[str], list[str]] | None:
+    """(member names, property tags) of a calendar-multiget on `collection`
+    (a path without slashes) that this module answers, else None.
+
+    Names are found as Radicale finds them (urlparse, unquote, sanitize_path,
+    base prefix) and kept in the request's order, each once.
+    """
+    if not body or b"calendar-multiget" not in body:
+        return None
+    try:
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError:
+        return None
+    if root.tag != f"{CALDAV}calendar-multiget":
+        return None
+    props: list[str] | None = None
+    names: dict[str, None] = {}
+    start = f"{base_prefix}/{collection}/"
+    for child in root:
+        if child.tag == f"{DAV}prop" and props is None:
+            props = [p.tag for p in child]
+            if any(len(p) for p in child):  # partial retrieval or expand
+                return None
+        elif child.tag == f"{DAV}href" and child.text:
+            path = pathutils.sanitize_path(unquote(urlparse(child.text).path))
+            name = path[len(start):]
+            if (not path.startswith(start) or not name
+                    or not pathutils.is_safe_path_component(name)):
+                return None
+            names[name] = None
+        else:
+            return None
+    if not names or not props or not set(props) <= ANSWERED or len(set(props)) != len(props):
+        return None
+    return list(names), props
+
+
+class CalendarMultiget(radicale.Application):
+    """Application mixin: the common calendar-multiget (see the module doc)."""
+
+    def do_REPORT(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
+                  user_groups: set, request_info: dict) -> types.WSGIResponse:
+        answer = self._multiget(base_prefix, path, user, user_groups)
+        if answer is None:
+            return super().do_REPORT(environ, base_prefix, path, user, user_groups,
+                                     request_info)
+        request_info["status"] = client.MULTI_STATUS
+        return client.MULTI_STATUS, {"Content-Type": "text/xml; charset=utf-8"}, answer, None
+
+    def _multiget(self, base_prefix: str, path: str, user: str,
+                  user_groups: set) -> bytes | None:
+        """The multistatus body, or None when Radicale must answer."""
+        own = own_calendar(self, path, user)
+        request = multiget_request(own[2].body, base_prefix, own[0]) if own else None
+        if own is None or request is None:
+            return None
+        sane, shared, _info = own
+        names, props = request
+        access = Access(self._rights, user, user_groups, path)
+        if not access.check("r") or "r" not in access.permissions:
+            return None
+        items = store.get_members(shared.conn, shared.tenant, sane.split("/")[1], names)
+        if items is None:
+            return None
+        limit = self.configuration.get("reporting", "max_expand_occurrence")
+        if (limit and CALENDAR_DATA in props
+                and sum(i.text.upper().count("BEGIN:VEVENT") for i in items) > limit):
+            return None  # Radicale counts exactly and refuses the request
+        return render(f"{base_prefix}/{sane}/", names, props, items)
+
+
+def render(prefix: str, names: list[str], props: list[str],
+           items: list[store.StoredItem]) -> bytes:
+    """Radicale's multistatus for these members: a 404 response for each
+    missing one first (Radicale adds those while it reads), then the found
+    ones in the request's order."""
+    found = {i.href: i for i in items}
+    parts = [XML_DECLARATION, '<multistatus xmlns="DAV:"',
+             ' xmlns:C="urn:ietf:params:xml:ns:caldav">' if CALENDAR_DATA in props else ">"]
+    for name in names:
+        if name not in found:
+            parts.append(f"<response><href>{escape(quote(prefix + name))}</href>"
+                         "<status>HTTP/1.1 404 Not Found</status></response>")
+    for name in names:
+        item = found.get(name)
+        if item is not None:
+            parts.append(f"<response><href>{escape(quote(prefix + name))}</href><propstat><prop>")
+            parts.extend(_value(prop, item) for prop in props)
+            parts.append("</prop><status>HTTP/1.1 200 OK</status></propstat></response>")
+    parts.append("</multistatus>")
+    return "".join(parts).encode()
+
+
+def _value(prop: str, item: store.StoredItem) -> str:
+    if prop == GETETAG:
+        return f"<getetag>{escape(item.etag)}</getetag>"
+    if prop == CONTENT_TYPE:
+        return ("<getcontenttype>text/calendar;charset=utf-8;component="
+                f"{escape(item.component)}</getcontenttype>")
+    return f"<C:calendar-data>{escape(item.text)}</C:calendar-data>"
+
