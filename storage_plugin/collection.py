@@ -30,7 +30,7 @@ def http_date(value: datetime) -> str:
     return value.astimezone(timezone.utc).strftime(HTTP_DATE)
 
 
-def _from_epoch(seconds: int) -> datetime:
+def from_epoch(seconds: int) -> datetime:
     # Radicale uses TIMESTAMP_MIN/MAX sentinels far outside datetime's range.
     seconds = max(min(seconds, 253402300799), -62135596800)
     return datetime.fromtimestamp(seconds, tz=timezone.utc)
@@ -275,7 +275,7 @@ class CalendarCollection(radicale_storage.BaseCollection):
     def get_filtered(self, filters: Iterable[ET.Element]
                      ) -> Iterable[tuple[radicale_item.Item, bool]]:
         tag, start, end, simple = radicale_filter.simplify_prefilters(filters, "VCALENDAR")
-        window = (_from_epoch(start), _from_epoch(end))
+        window = (from_epoch(start), from_epoch(end))
         expanding = expand_window()
         if start == radicale_filter.TIMESTAMP_MIN and end == radicale_filter.TIMESTAMP_MAX:
             # Radicale strips the time-range of an expand REPORT before asking;

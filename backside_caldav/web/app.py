@@ -29,7 +29,7 @@ from backside_caldav.web import (
     freebusy,
     guards,
     listing,
-    multiget,
+    member_reports,
     put,
     vtimezone_cache,
 )
@@ -92,7 +92,7 @@ def _object_problem(body: bytes, charset: str) -> str | None:
     return None
 
 
-class Application(multiget.CalendarMultiget, listing.StreamedListing, put.ObjectPut,
+class Application(member_reports.MemberReports, listing.StreamedListing, put.ObjectPut,
                   radicale.Application):
     """Radicale, answering a single-object PUT, a calendar's etag listing and the
     common calendar-multiget itself."""

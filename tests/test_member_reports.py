@@ -1,23 +1,33 @@
-"""calendar-multiget answered by web/multiget.py, not Radicale's REPORT.
+"""calendar-multiget and calendar-query answered by web/member_reports.py,
+not Radicale's REPORT.
 
 The reference for every answer is Radicale's own: the same request plus
 displayname, a property only Radicale answers (as a 404 propstat), and GET
-of each member. The fast path is told apart from Radicale's by the order of
-the members: it answers in the order asked, Radicale in the order of a
-Python set of the hrefs.
+of each member. Over the shared server, the multiget is told apart from
+Radicale's by the order of the members: it answers in the order asked,
+Radicale in the order of a Python set of the hrefs. The `spied` server runs
+the same application in this process, over HTTP on the loopback, and counts
+the calls of Radicale's xml_report (passing each one through), so a test can
+say which requests did not reach it.
 """
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, urljoin, urlsplit
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 from xml.etree import ElementTree
 
 import pytest
+import radicale.app.report
 import requests
-from conftest import ROOT, make_account, start_server
+from conftest import ROOT, free_port, make_account, start_server
 from test_listing import ICS, XML, event, responses, todo, without
+
+from backside_caldav.web.app import build_app
 
 DISPLAYNAME = "{DAV:}displayname"
 
@@ -212,3 +222,162 @@ def test_more_events_than_the_report_limit_is_refused_like_radicale(limited_serv
         assert refused.status_code == 400 and b"BEGIN:VCALENDAR" not in refused.content
         # Without calendar-data nothing is counted.
         assert multiget(http, url, events, "<d:getetag/>").status_code == 207
+
+
+# --- which requests reach Radicale's REPORT ----------------------------------------
+
+class Quiet(WSGIRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def spied(database_url: str) -> Iterator[tuple[str, list[str]]]:
+    """(URL, calls of Radicale's xml_report) of the application served in this process."""
+    calls: list[str] = []
+    real = radicale.app.report.xml_report
+
+    def counted(base_prefix: str, path: str, *args: object, **kwargs: object) -> object:
+        calls.append(path)
+        return real(base_prefix, path, *args, **kwargs)
+
+    radicale.app.report.xml_report = counted
+    port = free_port()
+    httpd = make_server("127.0.0.1", port, build_app(database_url), handler_class=Quiet)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}/", calls
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        radicale.app.report.xml_report = real
+
+
+@pytest.fixture
+def spied_cal(spied, database_url) -> Iterator[tuple[str, requests.Session, list[str]]]:
+    """(calendar URL, a session logged in, xml_report calls) on the spied server."""
+    base, calls = spied
+    account = make_account(database_url)
+    with requests.Session() as http:
+        http.auth = (account.username, account.password)
+        url = f"{base}{account.username}/cal/"
+        assert http.request("MKCALENDAR", url).status_code == 201
+        yield url, http, calls
+
+
+def week_query(start: str = "20260105T000000Z", end: str = "20260112T000000Z",
+               props: str = "<d:getetag/><c:calendar-data/>", component: str = "VEVENT",
+               extra: str = "") -> str:
+    return ('<?xml version="1.0"?><c:calendar-query xmlns:d="DAV:" '
+            f'xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop>{props}</d:prop><c:filter>'
+            f'<c:comp-filter name="VCALENDAR"><c:comp-filter name="{component}">'
+            f'<c:time-range start="{start}" end="{end}"/>{extra}</c:comp-filter>'
+            "</c:comp-filter></c:filter></c:calendar-query>")
+
+
+def query(http: requests.Session, url: str, body: str) -> requests.Response:
+    return http.request("REPORT", url, data=body, headers={**XML, "Depth": "1"})
+
+
+def fill_week(http: requests.Session, url: str) -> None:
+    """Inside the week: a single event, a weekly series from before it, a
+    task; outside it: an event the week after and a series that ended."""
+    bodies = {
+        "in.ics": event("in"),
+        "series.ics": event("series").replace("DTSTART:20260105T090000Z", "DTSTART:20251201T090000Z")
+        .replace("DTEND:20260105T100000Z", "DTEND:20251201T100000Z")
+        .replace("SUMMARY:", "RRULE:FREQ=WEEKLY\r\nSUMMARY:"),
+        "later.ics": event("later").replace("20260105T", "20260120T"),
+        "ended.ics": event("ended").replace("20260105T", "20251103T")
+        .replace("SUMMARY:", "RRULE:FREQ=WEEKLY;COUNT=2\r\nSUMMARY:"),
+        "t.ics": todo("t"),
+    }
+    for name, body in bodies.items():
+        assert http.put(url + name, data=body, headers=ICS).status_code == 201
+
+
+def test_multiget_and_week_query_do_not_reach_radicales_report(spied_cal) -> None:
+    url, http, calls = spied_cal
+    fill_week(http, url)
+    path = urlsplit(url).path
+    before = len(calls)
+    got = multiget(http, url, [path + "in.ics", path + "t.ics"])
+    week = query(http, url, week_query())
+    assert got.status_code == week.status_code == 207
+    assert len(calls) == before  # neither went through Radicale's REPORT
+    assert sorted(order(week.content)) == [path + "in.ics", path + "series.ics"]
+    reference = query(http, url, week_query(props="<d:getetag/><c:calendar-data/>"
+                                            "<d:displayname/>"))
+    assert len(calls) == before + 1  # displayname: Radicale answered
+    assert responses(week.content) == without(responses(reference.content), DISPLAYNAME)
+    assert order(week.content) == order(reference.content)
+
+
+def test_week_queries_with_other_properties_and_no_matches(spied_cal) -> None:
+    url, http, calls = spied_cal
+    fill_week(http, url)
+    before = len(calls)
+    etags = query(http, url, week_query(props="<d:getcontenttype/><d:getetag/>"))
+    empty = query(http, url, week_query("20250106T000000Z", "20250113T000000Z"))
+    assert etags.status_code == empty.status_code == 207
+    assert len(calls) == before
+    # No end: the endless series is indexed only so far ahead, so Radicale checks it.
+    open_ended = query(http, url, week_query(end="", props="<d:getetag/>").replace(' end=""', ""))
+    assert open_ended.status_code == 207 and len(calls) == before + 1
+    answer = responses(etags.content)
+    assert len(answer) == 2 and b"calendar-data" not in etags.content
+    assert all(list(p) == ["{DAV:}getcontenttype", "{DAV:}getetag"] for p in answer.values())
+    assert order(empty.content) == []
+    path = urlsplit(url).path
+    assert sorted(order(open_ended.content)) == sorted(
+        path + n for n in ("in.ics", "series.ics", "later.ics"))
+    for href, props in answer.items():
+        assert props["{DAV:}getetag"] == http.get(urljoin(url, href)).headers["ETag"]
+
+
+def test_queries_it_does_not_answer_reach_radicale(spied_cal, database_url) -> None:
+    url, http, calls = spied_cal
+    fill_week(http, url)
+    path = urlsplit(url).path
+    before = len(calls)
+    todos = query(http, url, week_query(component="VTODO"))
+    text_match = query(http, url, week_query(
+        extra='<c:prop-filter name="SUMMARY"><c:text-match>Listed</c:text-match></c:prop-filter>'))
+    expand = query(http, url, week_query(props='<d:getetag/><c:calendar-data><c:expand '
+                                               'start="20260105T000000Z" end="20260112T000000Z"/>'
+                                               "</c:calendar-data>"))
+    assert todos.status_code == text_match.status_code == expand.status_code == 207
+    assert len(calls) == before + 3
+    assert sorted(order(text_match.content)) == [path + "in.ics", path + "series.ics"]
+    # A bad time-range is Radicale's to refuse.
+    bad = query(http, url, week_query(start="yesterday"))
+    assert bad.status_code == 400
+    # Another user gets 403 and nothing of the calendar.
+    other = make_account(database_url)
+    with requests.Session() as intruder:
+        intruder.auth = (other.username, other.password)
+        refused = query(intruder, url, week_query())
+    assert refused.status_code == 403 and b"BEGIN:VCALENDAR" not in refused.content
+
+
+def test_a_series_the_index_cannot_answer_for_goes_to_radicale(spied_cal, database_url) -> None:
+    import psycopg
+
+    from backside_caldav.settings import libpq_url
+    url, http, calls = spied_cal
+    fill_week(http, url)
+    path = urlsplit(url).path
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as sql:
+        # Another application moves the series: its index is stale until reindexed.
+        sql.execute("UPDATE events SET start_time = start_time + interval '1 hour', "
+                    "end_time = end_time + interval '1 hour' WHERE href = 'series.ics' "
+                    "AND calendar_id = (SELECT id FROM calendars WHERE href = 'cal' "
+                    "AND tenant_id = (SELECT tenant_id FROM accounts WHERE username = %s))",
+                    (urlsplit(url).path.split("/")[1],))
+    before = len(calls)
+    week = query(http, url, week_query())
+    assert week.status_code == 207 and len(calls) == before + 1
+    assert sorted(order(week.content)) == [path + "in.ics", path + "series.ics"]
+    assert "DTSTART:20251201T100000Z" in responses(week.content)[path + "series.ics"][
+        "{urn:ietf:params:xml:ns:caldav}calendar-data"]
