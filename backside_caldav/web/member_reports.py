@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from http import client
+from typing import Any
 from urllib.parse import quote, unquote, urlparse
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
@@ -147,17 +148,10 @@ class MemberReports(radicale.Application):
         if multiget is not None:
             names, props = multiget
             items = store.get_members(shared.conn, shared.tenant, href, names)
-        else:
-            calendar = store.get_calendar(shared.conn, shared.tenant, href)
-            if calendar is None:
-                return None
-            start, end, props = query  # type: ignore[misc]
-            found = store.get_filtered(shared.conn, shared.tenant, calendar.id, "VEVENT",
-                                       start, end)
-            if not all(certain for _item, certain in found):
-                return None  # Radicale parses what the index cannot answer for
-            items = [item for item, _certain in found]
-            names = [item.href for item in items]
+        elif query is not None:
+            start, end, props = query
+            items = _certain_matches(shared, href, start, end)
+            names = [item.href for item in items or []]
         if items is None:
             return None
         limit = self.configuration.get("reporting", "max_expand_occurrence")
@@ -165,6 +159,20 @@ class MemberReports(radicale.Application):
                 and sum(i.text.upper().count("BEGIN:VEVENT") for i in items) > limit):
             return None  # Radicale counts exactly and refuses the request
         return render(f"{base_prefix}/{sane}/", names, props, items)
+
+
+def _certain_matches(shared: Any, href: str, start: datetime, end: datetime
+                     ) -> list[store.StoredItem] | None:
+    """The VEVENT resources of calendar `href` in [start, end), or None when
+    there is no such calendar or the index cannot answer for every match
+    (Radicale then parses those)."""
+    calendar = store.get_calendar(shared.conn, shared.tenant, href)
+    if calendar is None:
+        return None
+    found = store.get_filtered(shared.conn, shared.tenant, calendar.id, "VEVENT", start, end)
+    if not all(certain for _item, certain in found):
+        return None
+    return [item for item, _certain in found]
 
 
 def render(prefix: str, names: list[str], props: list[str],
