@@ -63,8 +63,6 @@ class StoredItem:
         return f'"{self.revision}"'
 
 
-
-
 # --- accounts and tenants -------------------------------------------------
 
 def enter_tenant_of(conn: Connection, username: str, write: bool = False) -> str | None:

@@ -34,8 +34,6 @@ EVENT_COLS = (
 )
 
 
-
-
 # --- API keys ----------------------------------------------------------------
 
 def insert_api_key(conn: Connection, tenant: str, key_hash: str, read_only: bool) -> str:

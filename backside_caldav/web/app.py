@@ -94,8 +94,8 @@ def _object_problem(body: bytes, charset: str) -> str | None:
 
 class Application(member_reports.MemberReports, listing.StreamedListing, put.ObjectPut,
                   radicale.Application):
-    """Radicale, answering a single-object PUT, a calendar's etag listing and the
-    common calendar-multiget itself."""
+    """Radicale, answering a single-object PUT, a calendar's etag listing, the
+    common calendar-multiget and a one-time-range calendar-query itself."""
 
 
 class BacksideMiddleware:

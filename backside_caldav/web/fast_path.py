@@ -9,10 +9,16 @@ users) and in UTF-8 (the only encoding they write).
 from __future__ import annotations
 
 from typing import Any
+from xml.sax.saxutils import escape
 
 from radicale import pathutils
+from radicale.app.base import Access
 
+from backside_caldav import store
 from backside_caldav.request_context import RequestInfo, current_request, shared_transaction
+
+GETETAG = "{DAV:}getetag"
+CONTENT_TYPE = "{DAV:}getcontenttype"
 
 
 def own_calendar(app: Any, path: str, user: str) -> tuple[str, Any, RequestInfo] | None:
@@ -25,3 +31,22 @@ def own_calendar(app: Any, path: str, user: str) -> tuple[str, Any, RequestInfo]
             or app._sharing._enabled or app._encoding != "utf-8"):
         return None
     return sane, shared, info
+
+
+def readable(app: Any, user: str, user_groups: set, path: str) -> bool:
+    """Whether `user` may read the collection at `path`, as Radicale's REPORT
+    checks it (the collection's own permissions, not only its parent's)."""
+    access = Access(app._rights, user, user_groups, path)
+    return access.check("r") and "r" in access.permissions
+
+
+def member_property(prop: str, item: store.ItemHead | store.StoredItem) -> str:
+    """A member's getetag, getcontenttype or (a StoredItem's) calendar-data,
+    written as Radicale writes it."""
+    if prop == GETETAG:
+        return f"<getetag>{escape(item.etag)}</getetag>"
+    if prop == CONTENT_TYPE:
+        return ("<getcontenttype>text/calendar;charset=utf-8;component="
+                f"{escape(item.component)}</getcontenttype>")
+    assert isinstance(item, store.StoredItem), prop
+    return f"<C:calendar-data>{escape(item.text)}</C:calendar-data>"

@@ -28,11 +28,10 @@ from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 from radicale import types
-from radicale.app.base import Access
 
 from backside_caldav import store
 from backside_caldav.request_context import RequestInfo
-from backside_caldav.web.fast_path import own_calendar
+from backside_caldav.web.fast_path import member_property, own_calendar, readable
 
 DAV = "{DAV:}"
 STREAMABLE = frozenset({f"{DAV}getetag", f"{DAV}resourcetype", f"{DAV}getcontenttype"})
@@ -127,9 +126,8 @@ class StreamedListing:
         if own is None or props is None:
             return parent(environ, base_prefix, path, user, user_groups, request_info)
         sane, shared, info = own
-        access = Access(self._rights, user, user_groups, path)  # type: ignore[attr-defined]
         calendar = store.get_calendar(shared.conn, shared.tenant, sane.split("/")[1])
-        if not access.check("r") or "r" not in access.permissions or calendar is None:
+        if not readable(self, user, user_groups, path) or calendar is None:
             return parent(environ, base_prefix, path, user, user_groups, request_info)
         multistatus = ElementTree.Element(f"{DAV}multistatus")
         ElementTree.SubElement(multistatus, f"{DAV}sync-token").text = store.sync_token(calendar)
@@ -197,13 +195,8 @@ class MemberListing:
     def _response(self, head: store.ItemHead) -> bytes:
         values = []
         for prop in self.props:
-            if prop == f"{DAV}getetag":
-                values.append(f"<getetag>{escape(head.etag)}</getetag>")
-            elif prop == f"{DAV}getcontenttype":
-                values.append("<getcontenttype>text/calendar;charset=utf-8;component="
-                              f"{escape(head.component)}</getcontenttype>")
-            else:
-                values.append("<resourcetype />")
+            values.append("<resourcetype />" if prop == f"{DAV}resourcetype"
+                          else member_property(prop, head))
         return (f"<response><href>{escape(quote(self.prefix + head.href))}</href><propstat>"
                 f"<prop>{''.join(values)}</prop><status>HTTP/1.1 200 OK</status></propstat>"
                 "</response>").encode()

@@ -30,17 +30,20 @@ from xml.sax.saxutils import escape
 
 import radicale
 from radicale import pathutils, types
-from radicale.app.base import Access
 from radicale.item import filter as radicale_filter
 
 from backside_caldav import store
-from backside_caldav.web.fast_path import own_calendar
+from backside_caldav.web.fast_path import (
+    CONTENT_TYPE,
+    GETETAG,
+    member_property,
+    own_calendar,
+    readable,
+)
 from storage_plugin.collection import from_epoch
 
 DAV = "{DAV:}"
 CALDAV = "{urn:ietf:params:xml:ns:caldav}"
-GETETAG = f"{DAV}getetag"
-CONTENT_TYPE = f"{DAV}getcontenttype"
 CALENDAR_DATA = f"{CALDAV}calendar-data"
 ANSWERED = frozenset({GETETAG, CONTENT_TYPE, CALENDAR_DATA})
 XML_DECLARATION = "<?xml version='1.0' encoding='utf-8'?>\n"
@@ -141,8 +144,7 @@ class MemberReports(radicale.Application):
         query = query_request(info.body) if multiget is None else None
         if multiget is None and query is None:
             return None
-        access = Access(self._rights, user, user_groups, path)
-        if not access.check("r") or "r" not in access.permissions:
+        if not readable(self, user, user_groups, path):
             return None
         href = sane.split("/")[1]
         if multiget is not None:
@@ -191,17 +193,8 @@ def render(prefix: str, names: list[str], props: list[str],
         item = found.get(name)
         if item is not None:
             parts.append(f"<response><href>{escape(quote(prefix + name))}</href><propstat><prop>")
-            parts.extend(_value(prop, item) for prop in props)
+            parts.extend(member_property(prop, item) for prop in props)
             parts.append("</prop><status>HTTP/1.1 200 OK</status></propstat></response>")
     parts.append("</multistatus>")
     return "".join(parts).encode()
-
-
-def _value(prop: str, item: store.StoredItem) -> str:
-    if prop == GETETAG:
-        return f"<getetag>{escape(item.etag)}</getetag>"
-    if prop == CONTENT_TYPE:
-        return ("<getcontenttype>text/calendar;charset=utf-8;component="
-                f"{escape(item.component)}</getcontenttype>")
-    return f"<C:calendar-data>{escape(item.text)}</C:calendar-data>"
 
