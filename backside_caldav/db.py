@@ -56,6 +56,10 @@ def _engine(url: str, app: bool) -> Engine:
                 max_overflow=POOL_OVERFLOW,
                 pool_timeout=POOL_TIMEOUT,
                 pool_recycle=1800,
+                # The most recently used connection first: a lone client's requests
+                # then keep landing on one backend, whose prepared statements and
+                # PL/pgSQL plans are warm, and surplus connections age out.
+                pool_use_lifo=True,
                 connect_args={
                     "connect_timeout": CONNECT_TIMEOUT,
                     "application_name": f"backside-caldav[{os.getpid()}]"

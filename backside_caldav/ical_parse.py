@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import icalendar
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
+from . import timezone_blocks
 from .errors import InvalidCalendarData
 from .records import (
     ENTITY_TYPES,
@@ -106,17 +107,28 @@ def parse_calendar(text: str, reuse: bool = False) -> icalendar.Calendar:
     """Parse one VCALENDAR. With reuse, the last text parsed with reuse in this
     thread is remembered: a PUT body is parsed by the middleware (to refuse bad
     input with a reason) and again by the store, and the second parse is then
-    free. Only callers that never change the result may ask for reuse.
+    free. Only callers that never change the result may ask for reuse: such a
+    parse also takes VTIMEZONEs seen before from a shared cache (see
+    timezone_blocks), and puts them first among the calendar's components.
     """
-    if reuse:
-        last = getattr(_last_parse, "entry", None)
-        if last is not None and last[0] == text:
-            return last[1]
-        calendar = parse_calendar(text)
-        _last_parse.entry = (text, calendar)
-        return calendar
     if "\x00" in text:
         raise InvalidCalendarData("iCalendar text must not contain NUL characters")
+    if not reuse:
+        return _parse_one(text)
+    last = getattr(_last_parse, "entry", None)
+    if last is not None and last[0] == text:
+        return last[1]
+    cut = timezone_blocks.split(text)
+    if cut is None:
+        calendar = _parse_one(text)
+    else:
+        calendar = _parse_one(cut[0])
+        calendar.subcomponents[:0] = cut[1]
+    _last_parse.entry = (text, calendar)
+    return calendar
+
+
+def _parse_one(text: str) -> icalendar.Calendar:
     try:
         calendars = icalendar.Calendar.from_ical(text, multiple=True)
     except Exception as exc:  # icalendar raises ValueError, KeyError, IndexError...

@@ -36,6 +36,11 @@ CASES = {
     "mixed components": (ics("DTSTART:20260101T090000Z\r\n").replace(
         "END:VCALENDAR", "BEGIN:VTODO\r\nUID:bad\r\nEND:VTODO\r\nEND:VCALENDAR").encode(),
         "one component type"),
+    "zone outside the calendar": ((ics("DTSTART;TZID=Europe/Berlin:20260101T090000\r\n")
+                                   + "BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nBEGIN:STANDARD\r\n"
+                                   "DTSTART:19701025T030000\r\nTZOFFSETFROM:+0200\r\n"
+                                   "TZOFFSETTO:+0100\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n"
+                                   ).encode(), "exactly one VCALENDAR"),
     "empty calendar": (b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nEND:VCALENDAR\r\n",
                        "no VEVENT"),
 }
