@@ -168,6 +168,11 @@ class PrincipalCollection(_Plain):
         self.tenant = tenant
 
 
+def collection_etag(row: store.CalendarRow) -> str:
+    """A calendar's ETag (its getctag): changes whenever a member changes."""
+    return f'"{row.id}-{row.sync_counter}"'
+
+
 class CalendarCollection(radicale_storage.BaseCollection):
 
     def __init__(self, storage: Storage, principal: PrincipalCollection,
@@ -238,7 +243,7 @@ class CalendarCollection(radicale_storage.BaseCollection):
 
     @property
     def etag(self) -> str:
-        return f'"{self.row.id}-{self.row.sync_counter}"'
+        return collection_etag(self.row)
 
     @property
     def last_modified(self) -> str:

@@ -7,16 +7,20 @@ that it drops at the end.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import caldav
 import psycopg
@@ -70,6 +74,37 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def counting_server(database_url: str, module: Any, name: str
+                    ) -> Iterator[tuple[str, list[str]]]:
+    """(URL, calls of module.name) of the application served in this process,
+    over HTTP on the loopback; each call is counted (its second argument, a
+    path) and passed through, so a test can say which requests reached it."""
+    from backside_caldav.web.app import build_app
+    calls: list[str] = []
+    real = getattr(module, name)
+
+    def counted(base_prefix: str, path: str, *args: object, **kwargs: object) -> object:
+        calls.append(path)
+        return real(base_prefix, path, *args, **kwargs)
+
+    setattr(module, name, counted)
+    httpd = make_server("127.0.0.1", free_port(), build_app(database_url), handler_class=_Quiet)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_port}/", calls
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        setattr(module, name, real)
 
 
 @dataclass

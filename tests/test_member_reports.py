@@ -13,21 +13,17 @@ say which requests did not reach it.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, urljoin, urlsplit
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 from xml.etree import ElementTree
 
 import pytest
 import radicale.app.report
 import requests
-from conftest import ROOT, free_port, make_account, start_server
+from conftest import ROOT, counting_server, make_account, start_server
 from test_listing import ICS, XML, event, responses, todo, without
-
-from backside_caldav.web.app import build_app
 
 DISPLAYNAME = "{DAV:}displayname"
 
@@ -226,32 +222,11 @@ def test_more_events_than_the_report_limit_is_refused_like_radicale(limited_serv
 
 # --- which requests reach Radicale's REPORT ----------------------------------------
 
-class Quiet(WSGIRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def spied(database_url: str) -> Iterator[tuple[str, list[str]]]:
     """(URL, calls of Radicale's xml_report) of the application served in this process."""
-    calls: list[str] = []
-    real = radicale.app.report.xml_report
-
-    def counted(base_prefix: str, path: str, *args: object, **kwargs: object) -> object:
-        calls.append(path)
-        return real(base_prefix, path, *args, **kwargs)
-
-    radicale.app.report.xml_report = counted
-    port = free_port()
-    httpd = make_server("127.0.0.1", port, build_app(database_url), handler_class=Quiet)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}/", calls
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        radicale.app.report.xml_report = real
+    with counting_server(database_url, radicale.app.report, "xml_report") as served:
+        yield served
 
 
 @pytest.fixture

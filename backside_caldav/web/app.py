@@ -30,6 +30,7 @@ from backside_caldav.web import (
     guards,
     listing,
     member_reports,
+    poll,
     put,
     vtimezone_cache,
 )
@@ -92,10 +93,11 @@ def _object_problem(body: bytes, charset: str) -> str | None:
     return None
 
 
-class Application(member_reports.MemberReports, listing.StreamedListing, put.ObjectPut,
-                  radicale.Application):
-    """Radicale, answering a single-object PUT, a calendar's etag listing, the
-    common calendar-multiget and a one-time-range calendar-query itself."""
+class Application(member_reports.MemberReports, poll.CollectionPoll, listing.StreamedListing,
+                  put.ObjectPut, radicale.Application):
+    """Radicale, answering a single-object PUT, the getctag / sync-token poll, a
+    calendar's etag listing, the common calendar-multiget and a one-time-range
+    calendar-query itself."""
 
 
 class BacksideMiddleware:

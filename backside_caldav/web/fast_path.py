@@ -1,7 +1,8 @@
 """When a request may be answered by this server's own code instead of Radicale's.
 
-The fast paths (web/listing.py, web/multiget.py) answer only what they can
-answer exactly as Radicale would: a calendar of the logged-in user, through
+The fast paths (web/poll.py, web/listing.py, web/member_reports.py) answer
+only what they can answer exactly as Radicale would: a calendar of the
+logged-in user, through
 the request's shared transaction, without sharing (which remaps paths and
 users) and in UTF-8 (the only encoding they write).
 """
@@ -9,6 +10,7 @@ users) and in UTF-8 (the only encoding they write).
 from __future__ import annotations
 
 from typing import Any
+from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 from radicale import pathutils
@@ -50,3 +52,23 @@ def member_property(prop: str, item: store.ItemHead | store.StoredItem) -> str:
                 f"{escape(item.component)}</getcontenttype>")
     assert isinstance(item, store.StoredItem), prop
     return f"<C:calendar-data>{escape(item.text)}</C:calendar-data>"
+
+
+def requested_props(body: bytes | None, allowed: frozenset[str]) -> list[str] | None:
+    """The properties of a <propfind><prop> body if all are allowed, else None."""
+    if not body:
+        return None  # no body means allprop
+    try:
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError:
+        return None
+    if root.tag != "{DAV:}propfind" or len(root) != 1 or root[0].tag != "{DAV:}prop":
+        return None
+    return only([p.tag for p in root[0]], allowed)
+
+
+def only(props: list[str] | None, allowed: frozenset[str]) -> list[str] | None:
+    """props if there are some, all allowed and none twice; else None."""
+    if not props or not set(props) <= allowed or len(set(props)) != len(props):
+        return None
+    return props

@@ -31,7 +31,13 @@ from radicale import types
 
 from backside_caldav import store
 from backside_caldav.request_context import RequestInfo
-from backside_caldav.web.fast_path import member_property, own_calendar, readable
+from backside_caldav.web.fast_path import (
+    member_property,
+    only,
+    own_calendar,
+    readable,
+    requested_props,
+)
 
 DAV = "{DAV:}"
 STREAMABLE = frozenset({f"{DAV}getetag", f"{DAV}resourcetype", f"{DAV}getcontenttype"})
@@ -63,27 +69,7 @@ def initial_sync_props(body: bytes | None) -> list[str] | None:
             props = [p.tag for p in child]
             continue
         return None  # a token, infinite depth, a limit: Radicale answers
-    return _only(props, SYNC_STREAMABLE)
-
-
-def requested_props(body: bytes | None) -> list[str] | None:
-    """The properties of a <propfind><prop> body if every one can be streamed."""
-    if not body:
-        return None  # no body means allprop
-    try:
-        root = ElementTree.fromstring(body)
-    except ElementTree.ParseError:
-        return None
-    if root.tag != f"{DAV}propfind" or len(root) != 1 or root[0].tag != f"{DAV}prop":
-        return None
-    return _only([p.tag for p in root[0]], STREAMABLE)
-
-
-def _only(props: list[str] | None, allowed: frozenset[str]) -> list[str] | None:
-    """props if there are some, all allowed and none twice; else None."""
-    if not props or not set(props) <= allowed or len(set(props)) != len(props):
-        return None
-    return props
+    return only(props, SYNC_STREAMABLE)
 
 
 class StreamedListing:
@@ -101,7 +87,7 @@ class StreamedListing:
                     user_groups: set, request_info: dict) -> types.WSGIResponse:
         parent = super().do_PROPFIND  # type: ignore[misc]
         own = own_calendar(self, path, user) if environ.get("HTTP_DEPTH") == "1" else None
-        props = requested_props(own[2].body) if own else None
+        props = requested_props(own[2].body, STREAMABLE) if own else None
         if own is None or props is None:
             return parent(environ, base_prefix, path, user, user_groups, request_info)
         sane, shared, info = own
