@@ -2,9 +2,8 @@
 
 The fast paths (web/poll.py, web/listing.py, web/member_reports.py) answer
 only what they can answer exactly as Radicale would: a calendar of the
-logged-in user, through
-the request's shared transaction, without sharing (which remaps paths and
-users) and in UTF-8 (the only encoding they write).
+logged-in user, through the request's shared transaction, without sharing
+(which remaps paths and users) and in UTF-8 (the only encoding they write).
 """
 
 from __future__ import annotations
