@@ -103,6 +103,11 @@ def nominal_rest(start: datetime, end: datetime | None, days: int,
 _last_parse = threading.local()
 
 
+def forget_last_parse() -> None:
+    """Make the next parse in this thread start from the text (see parse_calendar)."""
+    _last_parse.entry = _last_parse.record = None
+
+
 def parse_calendar(text: str, reuse: bool = False) -> icalendar.Calendar:
     """Parse one VCALENDAR. With reuse, the last text parsed with reuse in this
     thread is remembered: a PUT body is parsed by the middleware (to refuse bad
@@ -139,7 +144,21 @@ def _parse_one(text: str) -> icalendar.Calendar:
 
 
 def parse_resource(text: str, default_zone: str | None = None) -> ResourceRecord:
-    """Parse one calendar object resource; default_zone places all-day dates."""
+    """Parse one calendar object resource; default_zone places all-day dates.
+
+    A PUT asks three times for the same text (the middleware's check, the PUT
+    handler, the store): the last record of this thread is handed out again
+    for the same text and zone. Callers must not change it.
+    """
+    last = getattr(_last_parse, "record", None)
+    if last is not None and last[0] == text and last[1] == default_zone:
+        return last[2]
+    resource = _parse_resource(text, default_zone)
+    _last_parse.record = (text, default_zone, resource)
+    return resource
+
+
+def _parse_resource(text: str, default_zone: str | None) -> ResourceRecord:
     cal = parse_calendar(text, reuse=True)
     objects = [c for c in cal.subcomponents if c.name in OBJECT_COMPONENTS]
     if not objects:

@@ -41,12 +41,12 @@ def whole_parse(text: str, monkeypatch: pytest.MonkeyPatch) -> object:
     """parse_resource as it was before the cache: the whole text, every time."""
     with monkeypatch.context() as m:
         m.setattr(timezone_blocks, "split", lambda _text: None)
-        ical_parse._last_parse.entry = None
+        ical_parse.forget_last_parse()
         return ical_parse.parse_resource(text)
 
 
 def cached_parse(text: str) -> object:
-    ical_parse._last_parse.entry = None
+    ical_parse.forget_last_parse()
     return ical_parse.parse_resource(text)
 
 
@@ -73,7 +73,7 @@ def test_blocks_are_cut_out_and_parsed_once() -> None:
 
 
 def test_the_calendar_keeps_its_zones() -> None:
-    ical_parse._last_parse.entry = None
+    ical_parse.forget_last_parse()
     calendar = ical_parse.parse_calendar(HEAD + BERLIN + CUSTOM + event("Europe/Berlin") + TAIL,
                                          reuse=True)
     assert [c.name for c in calendar.subcomponents] == ["VTIMEZONE", "VTIMEZONE", "VEVENT"]
@@ -128,6 +128,16 @@ def test_a_large_block_is_parsed_inline() -> None:
      + event("Europe/Berlin") + TAIL, "NUL"),
 ])
 def test_bad_text_around_zones_is_still_refused(text: str, reason: str) -> None:
-    ical_parse._last_parse.entry = None
+    ical_parse.forget_last_parse()
     with pytest.raises(InvalidCalendarData, match=reason):
         ical_parse.parse_resource(text)
+
+
+def test_the_same_text_and_zone_give_the_same_record() -> None:
+    text = HEAD + BERLIN + event("Europe/Berlin") + TAIL
+    ical_parse.forget_last_parse()
+    first = ical_parse.parse_resource(text)
+    assert ical_parse.parse_resource(text) is first
+    in_berlin = ical_parse.parse_resource(text, "Europe/Berlin")
+    assert in_berlin is not first and in_berlin == first  # no all-day date to place
+    assert ical_parse.parse_resource(text.replace("tz-1", "tz-2")).uid == "tz-2"
