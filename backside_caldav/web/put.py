@@ -26,6 +26,18 @@ from backside_caldav.ical_parse import parse_resource
 from backside_caldav.request_context import original_text_for
 from storage_plugin import context
 
+# Calendars PUT into lately, by (tenant, href): a create then needs no lookup
+# first. A stale entry costs nothing but that lookup: create_if_new checks the
+# calendar again in its statement.
+_known_calendars: dict[tuple[str, str], store.CalendarRow] = {}
+KNOWN_CALENDARS = 4096
+
+
+def _remember(tenant: str, calendar: store.CalendarRow) -> None:
+    if len(_known_calendars) >= KNOWN_CALENDARS:
+        _known_calendars.clear()
+    _known_calendars[(tenant, calendar.href)] = calendar
+
 
 class ObjectPut(radicale.Application):
     """Application mixin: PUT of a single calendar object (see module doc)."""
@@ -59,9 +71,14 @@ class ObjectPut(radicale.Application):
             s = context.session()
             if s.tenant is None or owner != s.user:
                 return httputils.CONFLICT  # Radicale: no such parent collection
+            created = self._create(environ, s, calendar_href, href, text)
+            if created is not None:
+                return client.CREATED, {"ETag": created.etag}, None, None
             target = store.put_target(s.conn, s.tenant, calendar_href, href, resource.uid)
             if target.calendar is None:
+                _known_calendars.pop((s.tenant, calendar_href), None)
                 return httputils.CONFLICT
+            _remember(s.tenant, target.calendar)
             existing = target.existing
             refusal = self._precondition_failure(environ, existing)
             if refusal is not None:
@@ -80,6 +97,16 @@ class ObjectPut(radicale.Application):
         if existing is not None:
             return client.NO_CONTENT, {"ETag": stored.etag}, None, None
         return client.CREATED, {"ETag": stored.etag}, None, None
+
+    @staticmethod
+    def _create(environ: types.WSGIEnviron, s: context.Session, calendar_href: str, href: str,
+                text: str) -> store.StoredItem | None:
+        """A new event written in one statement (store.create_if_new), or None."""
+        calendar = _known_calendars.get((s.tenant, calendar_href))
+        if calendar is None or environ.get("HTTP_IF_MATCH"):
+            return None  # If-Match on a create is a 412 the ordinary path gives
+        with context.failing_writes():
+            return store.create_if_new(s.conn, s.tenant, calendar, href, text)
 
     def _precondition_failure(self, environ: types.WSGIEnviron,
                               existing: store.ItemHead | None) -> types.WSGIResponse | None:
