@@ -76,6 +76,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def calendar_session(base_url: str, database_url: str
+                     ) -> Iterator[tuple[str, requests.Session, Account]]:
+    """(URL of a new calendar "cal", a session logged in, its account) on the
+    server at base_url, for a fresh account."""
+    account = make_account(database_url)
+    with requests.Session() as http:
+        http.auth = (account.username, account.password)
+        url = f"{base_url}{account.username}/cal/"
+        assert http.request("MKCALENDAR", url).status_code == 201
+        yield url, http, account
+
+
 class _Quiet(WSGIRequestHandler):
     def log_message(self, *args: object) -> None:
         pass

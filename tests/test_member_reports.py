@@ -22,7 +22,7 @@ from xml.etree import ElementTree
 import pytest
 import radicale.app.report
 import requests
-from conftest import ROOT, counting_server, make_account, start_server
+from conftest import ROOT, calendar_session, counting_server, make_account, start_server
 from test_listing import ICS, XML, event, responses, todo, without
 
 DISPLAYNAME = "{DAV:}displayname"
@@ -233,11 +233,7 @@ def spied(database_url: str) -> Iterator[tuple[str, list[str]]]:
 def spied_cal(spied, database_url) -> Iterator[tuple[str, requests.Session, list[str]]]:
     """(calendar URL, a session logged in, xml_report calls) on the spied server."""
     base, calls = spied
-    account = make_account(database_url)
-    with requests.Session() as http:
-        http.auth = (account.username, account.password)
-        url = f"{base}{account.username}/cal/"
-        assert http.request("MKCALENDAR", url).status_code == 201
+    with calendar_session(base, database_url) as (url, http, _account):
         yield url, http, calls
 
 

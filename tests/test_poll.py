@@ -14,7 +14,7 @@ from xml.etree import ElementTree
 import pytest
 import radicale.app.propfind
 import requests
-from conftest import counting_server, make_account
+from conftest import calendar_session, counting_server, make_account
 from test_listing import ICS, XML, event, propfind
 
 CTAG = "cs:getctag"
@@ -31,11 +31,7 @@ def spied(database_url: str) -> Iterator[tuple[str, list[str]]]:
 @pytest.fixture
 def spied_cal(spied, database_url) -> Iterator[tuple[str, requests.Session, list[str]]]:
     base, calls = spied
-    account = make_account(database_url)
-    with requests.Session() as http:
-        http.auth = (account.username, account.password)
-        url = f"{base}{account.username}/cal/"
-        assert http.request("MKCALENDAR", url).status_code == 201
+    with calendar_session(base, database_url) as (url, http, _account):
         yield url, http, calls
 
 

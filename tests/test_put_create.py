@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 import requests
-from conftest import counting_server, make_account
+from conftest import calendar_session, counting_server
 from test_put import ICS, event, resources, todo
 
 from backside_caldav import store
@@ -34,11 +34,7 @@ def spied_cal(spied, database_url) -> Iterator[tuple[str, requests.Session, list
     """(calendar URL, a logged-in session, put_target calls, tenant id); the
     calendar has had one PUT, so the server knows it."""
     base, calls = spied
-    account = make_account(database_url)
-    with requests.Session() as http:
-        http.auth = (account.username, account.password)
-        url = f"{base}{account.username}/cal/"
-        assert http.request("MKCALENDAR", url).status_code == 201
+    with calendar_session(base, database_url) as (url, http, account):
         assert http.put(url + "first.ics", data=event("first"), headers=ICS).status_code == 201
         yield url, http, calls, account.tenant_id
 
