@@ -89,6 +89,24 @@ def calendar_session(base_url: str, database_url: str
         yield url, http, account
 
 
+@pytest.fixture(scope="module")
+def spied(request: pytest.FixtureRequest, database_url: str) -> Iterator[tuple[str, list[str]]]:
+    """counting_server for the test module, counting the calls of the function
+    its SPIED names: (module, attribute name)."""
+    module, name = request.module.SPIED
+    with counting_server(database_url, module, name) as served:
+        yield served
+
+
+@pytest.fixture
+def spied_cal(spied: tuple[str, list[str]], database_url: str
+              ) -> Iterator[tuple[str, requests.Session, list[str]]]:
+    """(calendar URL, a session logged in, the counted calls) on the spied server."""
+    base, calls = spied
+    with calendar_session(base, database_url) as (url, http, _account):
+        yield url, http, calls
+
+
 class _Quiet(WSGIRequestHandler):
     def log_message(self, *args: object) -> None:
         pass

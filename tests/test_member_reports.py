@@ -14,7 +14,6 @@ say which requests did not reach it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, urljoin, urlsplit
 from xml.etree import ElementTree
@@ -22,7 +21,7 @@ from xml.etree import ElementTree
 import pytest
 import radicale.app.report
 import requests
-from conftest import ROOT, calendar_session, counting_server, make_account, start_server
+from conftest import ROOT, make_account, start_server
 from test_listing import ICS, XML, event, responses, todo, without
 
 DISPLAYNAME = "{DAV:}displayname"
@@ -222,19 +221,7 @@ def test_more_events_than_the_report_limit_is_refused_like_radicale(limited_serv
 
 # --- which requests reach Radicale's REPORT ----------------------------------------
 
-@pytest.fixture(scope="module")
-def spied(database_url: str) -> Iterator[tuple[str, list[str]]]:
-    """(URL, calls of Radicale's xml_report) of the application served in this process."""
-    with counting_server(database_url, radicale.app.report, "xml_report") as served:
-        yield served
-
-
-@pytest.fixture
-def spied_cal(spied, database_url) -> Iterator[tuple[str, requests.Session, list[str]]]:
-    """(calendar URL, a session logged in, xml_report calls) on the spied server."""
-    base, calls = spied
-    with calendar_session(base, database_url) as (url, http, _account):
-        yield url, http, calls
+SPIED = (radicale.app.report, "xml_report")  # counted by conftest's spied fixture
 
 
 def week_query(start: str = "20260105T000000Z", end: str = "20260112T000000Z",

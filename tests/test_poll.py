@@ -8,13 +8,12 @@ process and counts the calls of Radicale's xml_propfind.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from xml.etree import ElementTree
 
 import pytest
 import radicale.app.propfind
 import requests
-from conftest import calendar_session, counting_server, make_account
+from conftest import make_account
 from test_listing import ICS, XML, event, propfind
 
 CTAG = "cs:getctag"
@@ -22,17 +21,7 @@ TOKEN = "d:sync-token"
 DAV = "{DAV:}"
 
 
-@pytest.fixture(scope="module")
-def spied(database_url: str) -> Iterator[tuple[str, list[str]]]:
-    with counting_server(database_url, radicale.app.propfind, "xml_propfind") as served:
-        yield served
-
-
-@pytest.fixture
-def spied_cal(spied, database_url) -> Iterator[tuple[str, requests.Session, list[str]]]:
-    base, calls = spied
-    with calendar_session(base, database_url) as (url, http, _account):
-        yield url, http, calls
+SPIED = (radicale.app.propfind, "xml_propfind")  # counted by conftest's spied fixture
 
 
 def canonical(root: ElementTree.Element) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 import requests
-from conftest import calendar_session, counting_server
+from conftest import calendar_session
 from test_put import ICS, event, resources, todo
 
 from backside_caldav import store
@@ -23,10 +23,7 @@ ALL_DAY = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT
            "DTEND;VALUE=DATE:20260311\r\nSUMMARY:Holiday\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
 
 
-@pytest.fixture(scope="module")
-def spied(database_url: str) -> Iterator[tuple[str, list[str]]]:
-    with counting_server(database_url, store, "put_target") as served:
-        yield served
+SPIED = (store, "put_target")  # counted by conftest's spied fixture
 
 
 @pytest.fixture
