@@ -1,5 +1,5 @@
 import sys
 
-from .cli import main
+from backside_caldav.cli import main
 
 sys.exit(main())

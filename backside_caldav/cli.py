@@ -14,11 +14,11 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from . import __version__
-from .errors import BacksideError, ConfigError, DatabaseUnavailable
-from .settings import configured_database_url, default_data_dir, libpq_url
-from .web import server as web_server
-from .web.server import ServeOptions, WSGIApp, check_options
+from backside_caldav import __version__
+from backside_caldav import server as web_server
+from backside_caldav.db.settings import configured_database_url, default_data_dir, libpq_url
+from backside_caldav.domain.errors import BacksideError, ConfigError, DatabaseUnavailable
+from backside_caldav.server import ServeOptions, WSGIApp, check_options
 
 
 def resolve_database_url(keep_embedded_running: bool = True) -> str:
@@ -26,14 +26,14 @@ def resolve_database_url(keep_embedded_running: bool = True) -> str:
     url = configured_database_url()
     if url:
         return url
-    from .embedded import start_embedded
+    from backside_caldav.db.embedded import start_embedded
     return start_embedded(default_data_dir(), keep_running=keep_embedded_running)
 
 
 def _engine_checked(url: str):
     import sqlalchemy as sa
 
-    from . import db
+    from backside_caldav.db import engines as db
     engine = db.get_engine(url)
     try:
         with engine.connect() as conn:
@@ -93,7 +93,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = Path(args.config) if args.config else None
 
     def prepare() -> None:
-        from . import login_guard, migrate
+        from backside_caldav.db import login_failures as login_guard
+        from backside_caldav.db import migrate
 
         login_guard.configured_limits()  # a bad setting is refused here, not in every worker
         migrate.upgrade(_engine_checked(url))
@@ -103,14 +104,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     in_child_process(prepare)
 
     def app() -> WSGIApp:
-        from .web.app import build_app
+        from backside_caldav.dav.app import build_app
         return build_app(url, config)
 
     def start_maintenance() -> None:
         # In each worker (the master stays small); passes take turns by a lock.
         if args.maintenance_interval > 0:
-            from . import db
-            from .maintenance import PeriodicMaintenance
+            from backside_caldav.db import engines as db
+            from backside_caldav.db.maintenance import PeriodicMaintenance
             PeriodicMaintenance(db.get_engine(url), interval=args.maintenance_interval).start()
 
     web_server.serve(app, options, f"backside-caldav {__version__} serving CalDAV",
@@ -119,7 +120,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from . import migrate
+    from backside_caldav.db import migrate
 
     engine = _engine_checked(resolve_database_url())
     applied = migrate.upgrade(engine)
@@ -145,7 +146,7 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def cmd_account_add(args: argparse.Namespace) -> int:
-    from . import accounts, migrate
+    from backside_caldav.db import accounts, migrate
 
     password = _read_password(args)
     engine = _engine_checked(resolve_database_url())
@@ -156,7 +157,7 @@ def cmd_account_add(args: argparse.Namespace) -> int:
 
 
 def cmd_account_passwd(args: argparse.Namespace) -> int:
-    from . import accounts
+    from backside_caldav.db import accounts
 
     password = _read_password(args)
     engine = _engine_checked(resolve_database_url())
@@ -166,8 +167,8 @@ def cmd_account_passwd(args: argparse.Namespace) -> int:
 
 
 def cmd_apikey_add(args: argparse.Namespace) -> int:
-    from . import migrate
-    from .sidecar import auth as apikeys
+    from backside_caldav.api import auth as apikeys
+    from backside_caldav.db import migrate
 
     engine = _engine_checked(resolve_database_url())
     migrate.upgrade(engine)
@@ -179,8 +180,8 @@ def cmd_apikey_add(args: argparse.Namespace) -> int:
 
 
 def cmd_apikey_list(args: argparse.Namespace) -> int:
-    from . import migrate
-    from .sidecar import auth as apikeys
+    from backside_caldav.api import auth as apikeys
+    from backside_caldav.db import migrate
 
     engine = _engine_checked(resolve_database_url())
     migrate.upgrade(engine)
@@ -192,7 +193,7 @@ def cmd_apikey_list(args: argparse.Namespace) -> int:
 
 
 def cmd_apikey_revoke(args: argparse.Namespace) -> int:
-    from .sidecar import auth as apikeys
+    from backside_caldav.api import auth as apikeys
 
     engine = _engine_checked(resolve_database_url())
     apikeys.revoke_key(engine, args.tenant, args.key_id)
@@ -207,13 +208,13 @@ def cmd_sidecar(args: argparse.Namespace) -> int:
     url = resolve_database_url()
 
     def prepare() -> None:
-        from . import migrate
+        from backside_caldav.db import migrate
         migrate.upgrade(_engine_checked(url))
 
     in_child_process(prepare)
 
     def app() -> WSGIApp:
-        from .sidecar import build_sidecar
+        from backside_caldav.api import build_sidecar
         return build_sidecar(url)
 
     web_server.serve(app, options,
@@ -222,7 +223,7 @@ def cmd_sidecar(args: argparse.Namespace) -> int:
 
 
 def cmd_maintain(args: argparse.Namespace) -> int:
-    from . import maintenance, migrate
+    from backside_caldav.db import maintenance, migrate
 
     if args.trash_days < 0 or args.change_log_days < 0:
         raise ConfigError("retention periods must not be negative")

@@ -185,7 +185,7 @@ def bench_database(admin_url: str | None) -> Iterator[Database]:
     The database is dropped at the end, and an embedded server is stopped.
     """
     if admin_url:
-        from backside_caldav.settings import libpq_url
+        from backside_caldav.db.settings import libpq_url
         with _created_database(libpq_url(admin_url), "external") as database:
             yield database
         return
@@ -211,7 +211,7 @@ def _created_database(admin_url: str, where: str) -> Iterator[Database]:
     try:
         yield Database(_with_database(admin_url, name), name, version, where, autovacuum)
     finally:
-        from backside_caldav import db
+        from backside_caldav.db import engines as db
         db.dispose_all()
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -219,7 +219,8 @@ def _created_database(admin_url: str, where: str) -> Iterator[Database]:
 
 def create_account(database_url: str) -> tuple[str, str]:
     """Schema plus the benchmark's login; returns (username, password)."""
-    from backside_caldav import accounts, db, migrate
+    from backside_caldav.db import accounts, migrate
+    from backside_caldav.db import engines as db
     engine = db.get_engine(database_url)
     migrate.upgrade(engine)
     accounts.add_account(engine, BENCH_USER, "bench", BENCH_PASSWORD)

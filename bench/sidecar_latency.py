@@ -26,11 +26,12 @@ import psycopg
 import requests
 import sqlalchemy as sa
 
-from backside_caldav import db, maintenance, migrate
-from backside_caldav.settings import libpq_url
-from backside_caldav.sidecar import auth as apikeys
-from backside_caldav.sidecar import queries, search
-from backside_caldav.sidecar.app import SidecarApp
+from backside_caldav.api import auth as apikeys
+from backside_caldav.api import search
+from backside_caldav.api.app import SidecarApp
+from backside_caldav.db import engines as db
+from backside_caldav.db import maintenance, migrate, queries
+from backside_caldav.db.settings import libpq_url
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 

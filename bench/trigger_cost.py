@@ -14,8 +14,9 @@ import uuid
 
 import psycopg
 
-from backside_caldav import db, migrate
-from backside_caldav.settings import libpq_url
+from backside_caldav.db import engines as db
+from backside_caldav.db import migrate
+from backside_caldav.db.settings import libpq_url
 
 TRIGGERS = ("caldav_events_before", "caldav_events_after_insert", "caldav_events_after_update",
             "caldav_events_after_delete")

@@ -1,9 +1,9 @@
 """Radicale storage plugin: `[storage] type = storage_plugin`.
 
-A thin adapter from Radicale's BaseStorage/BaseCollection to backside_caldav;
-the SQL and the iCalendar mapping live there.
+Radicale imports `storage_plugin.Storage` by this module name; the adapter
+itself lives in backside_caldav.dav.storage.
 """
 
-from .storage import Storage
+from backside_caldav.dav.storage import Storage
 
 __all__ = ["Storage"]

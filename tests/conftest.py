@@ -27,8 +27,9 @@ import psycopg
 import pytest
 import requests
 
-from backside_caldav import accounts, db, migrate
-from backside_caldav.settings import libpq_url
+from backside_caldav.db import accounts, migrate
+from backside_caldav.db import engines as db
+from backside_caldav.db.settings import libpq_url
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -118,7 +119,7 @@ def counting_server(database_url: str, module: Any, name: str
     """(URL, calls of module.name) of the application served in this process,
     over HTTP on the loopback; each call is counted (its second argument, a
     path) and passed through, so a test can say which requests reached it."""
-    from backside_caldav.web.app import build_app
+    from backside_caldav.dav.app import build_app
     calls: list[str] = []
     real = getattr(module, name)
 

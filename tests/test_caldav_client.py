@@ -254,7 +254,8 @@ def test_cross_tenant_access_is_refused(server, database_url, account) -> None:
 
 
 def test_two_logins_of_one_tenant_see_the_same_calendars(server, database_url, account) -> None:
-    from backside_caldav import accounts, db
+    from backside_caldav.db import accounts
+    from backside_caldav.db import engines as db
     accounts.add_account(db.get_engine(database_url), account.username + "b", account.tenant,
                          "second password")
     with caldav.DAVClient(url=server.url, username=account.username,

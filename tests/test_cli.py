@@ -12,7 +12,7 @@ import pytest
 import requests
 from conftest import Server, free_port, one_line_error, run_cli, start_server
 
-from backside_caldav.settings import libpq_url
+from backside_caldav.db.settings import libpq_url
 
 
 @pytest.mark.parametrize("args", [[], ["serve"], ["migrate"], ["db-url"], ["account", "add"],

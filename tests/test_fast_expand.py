@@ -17,9 +17,9 @@ import icalendar
 import pytest
 from test_recurrence_oracle import CASES, Row, Window, _show, _text, oracle, ours
 
-from backside_caldav import instance_index
-from backside_caldav.expand_render import Expansion, render
-from backside_caldav.ical_parse import parse_resource
+from backside_caldav.domain import instance_index
+from backside_caldav.domain.expand_render import Expansion, render
+from backside_caldav.domain.ical_parse import parse_resource
 
 UTC = timezone.utc
 NOW = datetime.now(UTC)
@@ -128,7 +128,7 @@ def test_render_refuses_text_that_disagrees_with_the_rows() -> None:
 
 
 # Every corpus resource is stored: PUT no longer goes through Radicale's vobject,
-# which refused RDATE;VALUE=PERIOD (web/put.py).
+# which refused RDATE;VALUE=PERIOD (dav/put.py).
 REFUSED_ON_PUT: frozenset[str] = frozenset()
 
 

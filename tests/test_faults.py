@@ -16,8 +16,9 @@ import pytest
 import requests
 from conftest import Account, Server, make_account, start_server, wait_for_lock_wait
 
-from backside_caldav import db, migrate
-from backside_caldav.settings import libpq_url
+from backside_caldav.db import engines as db
+from backside_caldav.db import migrate
+from backside_caldav.db.settings import libpq_url
 
 BIG_EVENT_HEAD = """BEGIN:VCALENDAR\r
 VERSION:2.0\r

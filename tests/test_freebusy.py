@@ -15,9 +15,10 @@ from datetime import datetime, timezone
 import pytest
 import requests
 
-from backside_caldav import accounts, db, maintenance
-from backside_caldav.errors import InvalidCalendarData
-from backside_caldav.ical_parse import parse_resource
+from backside_caldav.db import accounts, maintenance
+from backside_caldav.db import engines as db
+from backside_caldav.domain.errors import InvalidCalendarData
+from backside_caldav.domain.ical_parse import parse_resource
 
 UTC = timezone.utc
 

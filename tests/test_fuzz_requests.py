@@ -20,7 +20,7 @@ from hostile import basic, send, snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backside_caldav.ical_parse import parse_resource
+from backside_caldav.domain.ical_parse import parse_resource
 
 EXAMPLES = int(os.environ.get("BACKSIDE_FUZZ_EXAMPLES", "25"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from conftest import Account, Server, make_account
 
-from backside_caldav import db
+from backside_caldav.db import engines as db
 
 TENANT_TABLES = ("calendars", "events", "event_attendees", "event_links", "calendar_objects",
                  "calendar_changes", "event_instances", "accounts", "api_keys", "tenants")
@@ -125,7 +125,7 @@ def test_request_connections_come_from_the_application_engine(
         server: Server, database_url: str, two_tenants: tuple[Account, Account]) -> None:
     """Requests run on db.get_app_engine (the sessions above), the owner's pool only
     on start-up and maintenance: the two label their sessions differently."""
-    from backside_caldav.settings import libpq_url
+    from backside_caldav.db.settings import libpq_url
     with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
         names = {row[0] for row in conn.execute(
             "SELECT application_name FROM pg_stat_activity WHERE datname = current_database() "

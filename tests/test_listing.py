@@ -1,4 +1,4 @@
-"""PROPFIND Depth 1 of a calendar's etags, streamed by web/listing.py.
+"""PROPFIND Depth 1 of a calendar's etags, streamed by dav/listing.py.
 
 The streamed answer must say what Radicale's own answer says (the reference
 is the same request plus getlastmodified, which only Radicale answers), be

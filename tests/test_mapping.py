@@ -12,9 +12,9 @@ import icalendar
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backside_caldav.ical_parse import parse_resource
-from backside_caldav.ical_render import render_resource
-from backside_caldav.records import AttendeeRecord, EventRecord
+from backside_caldav.domain.ical_parse import parse_resource
+from backside_caldav.domain.ical_render import render_resource
+from backside_caldav.domain.records import AttendeeRecord, EventRecord
 
 UTC = timezone.utc
 STAMP = datetime(2026, 1, 1, tzinfo=UTC)
@@ -126,7 +126,7 @@ def test_override_rows_render_as_recurrence_id_components() -> None:
 
 
 def test_windows_and_mozilla_tzids_map_to_iana() -> None:
-    from backside_caldav.ical_parse import iana_zone
+    from backside_caldav.domain.ical_parse import iana_zone
     assert iana_zone("W. Europe Standard Time") == "Europe/Berlin"
     assert iana_zone("/mozilla.org/20050126_1/Europe/Berlin") == "Europe/Berlin"
     assert iana_zone("Not/AZone") is None

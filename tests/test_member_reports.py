@@ -1,4 +1,4 @@
-"""calendar-multiget and calendar-query answered by web/member_reports.py,
+"""calendar-multiget and calendar-query answered by dav/member_reports.py,
 not Radicale's REPORT.
 
 The reference for every answer is Radicale's own: the same request plus
@@ -322,7 +322,7 @@ def test_queries_it_does_not_answer_reach_radicale(spied_cal, database_url) -> N
 def test_a_series_the_index_cannot_answer_for_goes_to_radicale(spied_cal, database_url) -> None:
     import psycopg
 
-    from backside_caldav.settings import libpq_url
+    from backside_caldav.db.settings import libpq_url
     url, http, calls = spied_cal
     fill_week(http, url)
     path = urlsplit(url).path

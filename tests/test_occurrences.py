@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 
-from backside_caldav import db, maintenance
+from backside_caldav.db import engines as db
+from backside_caldav.db import maintenance
 
 UTC = timezone.utc
 
@@ -160,7 +161,7 @@ def test_free_busy_report(http, account, sql, cal) -> None:
 def test_free_busy_is_answered_from_the_index(database_url) -> None:
     from radicale.app import report
 
-    from backside_caldav.web import freebusy
-    from backside_caldav.web.app import build_app
+    from backside_caldav.dav import freebusy
+    from backside_caldav.dav.app import build_app
     build_app(database_url)
     assert report.freebusy_collection_text is freebusy._freebusy_collection_text

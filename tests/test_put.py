@@ -1,4 +1,4 @@
-"""PUT of one calendar object, answered by web/put.py with Radicale's rules.
+"""PUT of one calendar object, answered by dav/put.py with Radicale's rules.
 
 Each refusal must change nothing; what the fast path does not handle (a
 whole-calendar PUT) must still reach Radicale.

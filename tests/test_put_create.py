@@ -16,7 +16,7 @@ import requests
 from conftest import calendar_session
 from test_put import ICS, event, resources, todo
 
-from backside_caldav import store
+from backside_caldav.db import store
 
 ALL_DAY = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\n"
            "UID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;VALUE=DATE:20260310\r\n"

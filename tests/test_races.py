@@ -16,8 +16,8 @@ import pytest
 import requests
 from conftest import Account, Server, make_account, start_server, worker_pids
 
-from backside_caldav import db
-from backside_caldav.settings import libpq_url
+from backside_caldav.db import engines as db
+from backside_caldav.db.settings import libpq_url
 
 WORKERS = 4
 CLIENTS = 20

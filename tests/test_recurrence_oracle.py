@@ -47,8 +47,8 @@ import icalendar
 import pytest
 import recurring_ical_events
 
-from backside_caldav.ical_parse import parse_resource
-from backside_caldav.recurrence import TooManyInstances, expand
+from backside_caldav.domain.ical_parse import parse_resource
+from backside_caldav.domain.recurrence import TooManyInstances, expand
 
 UTC = timezone.utc
 CASE_DIR = Path(__file__).parent / "recurrence"

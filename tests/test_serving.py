@@ -25,7 +25,7 @@ from conftest import (
     worker_pids,
 )
 
-from backside_caldav.settings import libpq_url
+from backside_caldav.db.settings import libpq_url
 
 EVENT = """BEGIN:VCALENDAR\r
 VERSION:2.0\r
@@ -213,6 +213,6 @@ def test_workers_run_the_periodic_maintenance(database_url: str, tmp_path: Path)
 def test_workers_cap_malloc_arenas_where_libc_allows_it() -> None:
     import platform
 
-    from backside_caldav.web.server import limit_malloc_arenas
+    from backside_caldav.server import limit_malloc_arenas
     expected = platform.libc_ver()[0] == "glibc"
     assert limit_malloc_arenas() is expected

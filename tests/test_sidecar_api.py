@@ -20,9 +20,9 @@ import requests
 import sqlalchemy as sa
 from conftest import ROOT, Account, free_port, make_account
 
-from backside_caldav import db
-from backside_caldav.sidecar import auth as apikeys
-from backside_caldav.sidecar import queries
+from backside_caldav.api import auth as apikeys
+from backside_caldav.db import engines as db
+from backside_caldav.db import queries
 
 PROBLEM = "application/problem+json"
 

@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from test_sidecar_api import add_attendee, add_event, new_api
 
-from backside_caldav.web.server import LIMIT_REQUEST_LINE
+from backside_caldav.server import LIMIT_REQUEST_LINE
 
 EXAMPLES = 20
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,

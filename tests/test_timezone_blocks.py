@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from backside_caldav import ical_parse, timezone_blocks
-from backside_caldav.errors import InvalidCalendarData
+from backside_caldav.domain import ical_parse, timezone_blocks
+from backside_caldav.domain.errors import InvalidCalendarData
 
 CORPUS = sorted((Path(__file__).parent / "corpus").glob("*.ics"))
 WITH_ZONES = [p for p in CORPUS if "BEGIN:VTIMEZONE" in p.read_text()]

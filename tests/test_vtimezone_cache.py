@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import vobject
 
-from backside_caldav.web import vtimezone_cache
+from backside_caldav.dav import vtimezone_cache
 
 BERLIN = """BEGIN:VCALENDAR\r
 VERSION:2.0\r

@@ -16,8 +16,9 @@ import sqlalchemy as sa
 from alembic import command
 from conftest import _with_database
 
-from backside_caldav import db, migrate
-from backside_caldav.settings import libpq_url
+from backside_caldav.db import engines as db
+from backside_caldav.db import migrate
+from backside_caldav.db.settings import libpq_url
 
 SERIES = """BEGIN:VCALENDAR\r
 VERSION:2.0\r

@@ -1,0 +1,200 @@
+"""GET /api/v1/events/search: ranked full-text search over title, location, description.
+
+Two ways to match, both indexed (migration 0003):
+- every word of q as a word prefix ("meet" finds "Meeting"), with PostgreSQL
+  full-text search in the 'simple' configuration (no stemming, so names,
+  codes and any language behave the same);
+- q as a substring of a field ("ondon" finds "London"), with ILIKE, which the
+  pg_trgm GIN indexes answer when the extension is installed (without it the
+  same query scans the tenant's rows). Only for q of 3 characters or more:
+  shorter substrings match nearly everything and trigrams cannot index them.
+Rank: ts_rank (title weighs most, then location, then description) plus
+bonuses for a title equal to, starting with or containing q. Pages are
+keyset-paginated on (score, id) with an opaque cursor.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from dataclasses import replace
+from datetime import datetime
+
+from backside_caldav.api import validate
+from backside_caldav.api.app import Call, Reply
+from backside_caldav.api.problems import invalid
+from backside_caldav.db import queries
+from backside_caldav.db.store import _event_record
+from backside_caldav.domain.recurrence import TooManyInstances, expand
+
+MAX_Q = 200
+MAX_WORDS = 16
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+MIN_SUBSTRING = 3
+MAX_BATCHES = 5  # bounded work per page when the window check drops candidates
+EXPAND_LIMIT = 2000  # a denser series is kept as a hit (conservatively)
+
+_WORD_RE = re.compile(r"[^\W_]+")
+PARAMS = ("q", "calendar_id", "start", "end", "limit", "cursor")
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def tsquery_of(text: str) -> str | None:
+    """'word:* & word:*' from the words of q; only letters and digits reach to_tsquery."""
+    words = _WORD_RE.findall(text.lower())[:MAX_WORDS]
+    return " & ".join(f"{w}:*" for w in words) if words else None
+
+
+def _fingerprint(q: str, calendar_id: str | None, start: datetime | None,
+                 end: datetime | None) -> str:
+    key = json.dumps([q, calendar_id, validate.iso(start), validate.iso(end)])
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def encode_cursor(score: str, event_id: str, fingerprint: str) -> str:
+    raw = json.dumps({"s": score, "i": event_id, "f": fingerprint}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, fingerprint: str) -> tuple[str, str]:
+    problem = invalid("cursor", "is not a cursor from this search; repeat the search "
+                                "without cursor to start from the first page")
+    if len(cursor) > 400:
+        raise problem
+    try:
+        doc = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise problem from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("s"), str) \
+            or not re.fullmatch(r"-?\d{1,6}(\.\d{1,6})?", doc["s"]) \
+            or not isinstance(doc.get("i"), str):
+        raise problem
+    if doc.get("f") != fingerprint:
+        raise invalid("cursor", "belongs to a search with other parameters; repeat the "
+                                "search without cursor")
+    try:
+        event_id = validate.uuid_value("cursor", doc["i"])
+    except Exception:  # noqa: BLE001 - any defect means a foreign cursor
+        raise problem from None
+    return doc["s"], event_id
+
+
+def handle(call: Call) -> Reply:
+    req = call.request
+    req.only(*PARAMS)
+    raw_q = req.param("q")
+    if raw_q is None:
+        raise invalid("q", "is required: the text to search for")
+    q = validate.text("q", raw_q, MAX_Q).strip()
+    calendar_id = req.param("calendar_id")
+    if calendar_id is not None:
+        calendar_id = validate.uuid_value("calendar_id", calendar_id)
+    start_text, end_text = req.param("start"), req.param("end")
+    start = validate.date_time("start", start_text) if start_text is not None else None
+    end = validate.date_time("end", end_text) if end_text is not None else None
+    if start is not None and end is not None:
+        validate.time_range(start, end, max_range=None)
+    limit_text = req.param("limit")
+    limit = DEFAULT_LIMIT if limit_text is None else validate.integer(
+        "limit", limit_text, 1, MAX_LIMIT)
+    fingerprint = _fingerprint(q, calendar_id, start, end)
+    cursor = req.param("cursor")
+    after = decode_cursor(cursor, fingerprint) if cursor is not None else None
+    if calendar_id is not None and queries.missing_calendars(call.conn, call.tenant,
+                                                             [calendar_id]):
+        raise invalid("calendar_id", f"no calendar {calendar_id} in this tenant "
+                                     "(GET /api/v1/calendars lists them)")
+
+    window = None
+    if start is not None or end is not None:
+        window = (start or validate.EARLIEST, end or validate.LATEST)
+    exact = start is not None and end is not None
+    query = queries.SearchQuery(
+        tenant=call.tenant, text=q, tsquery=tsquery_of(q),
+        pattern=f"%{_like_escape(q)}%" if len(q) >= MIN_SUBSTRING else None,
+        prefix=f"{_like_escape(q)}%", calendar_id=calendar_id, window=window, after=after,
+        limit=max(2 * (limit + 1), 50) if exact else limit + 1)
+
+    hits: list[dict] = []
+    keys: list[tuple[str, str]] = []
+    next_after: tuple[str, str] | None = None
+    for _ in range(MAX_BATCHES):
+        rows = queries.search(call.conn, query)
+        occurrences = _occurrences(call, rows, window) if exact else {}
+        for row in rows:
+            key = (str(row.score), row.id)
+            query = replace(query, after=key)
+            if exact and row.id not in occurrences:
+                continue
+            hits.append(_hit(row, occurrences.get(row.id) if exact else None, exact))
+            keys.append(key)
+            if len(hits) > limit:
+                break
+        if len(hits) > limit:
+            hits, next_after = hits[:limit], keys[limit - 1]
+            break
+        if len(rows) < query.limit:
+            break  # no more candidates
+    else:
+        next_after = query.after  # work bound reached: continue after the last row looked at
+    return Reply(200, {
+        "hits": hits,
+        "next_cursor": encode_cursor(*next_after, fingerprint) if next_after else None,
+    })
+
+
+def _occurrences(call: Call, rows: list, window: tuple[datetime, datetime] | None
+                 ) -> dict[str, dict | None]:
+    """For each candidate with an occurrence in the window: its first one (None if unknown)."""
+    assert window is not None
+    if not rows:
+        return {}
+    ids = [r.id for r in rows]
+    masters = {r.id: r for r in queries.masters_by_id(call.conn, call.tenant, ids)}
+    overrides: dict[str, list] = {}
+    for r in queries.overrides_of(call.conn, call.tenant, ids):
+        overrides.setdefault(r.series_id, []).append(_event_record(r))
+    found: dict[str, dict | None] = {}
+    for event_id, row in masters.items():
+        records = [_event_record(row), *overrides.get(event_id, [])]
+        try:
+            instances = expand(records, window[0], window[1], limit=EXPAND_LIMIT)
+        except TooManyInstances:
+            found[event_id] = None
+            continue
+        live = [i for i in instances if not i.cancelled]
+        if live:
+            first = live[0]
+            found[event_id] = {
+                "start": validate.iso(first.start), "end": validate.iso(first.end),
+                "recurrence_id": validate.iso(first.recurrence_id)
+                if (row.rrule or row.rdates) else None,
+            }
+    return found
+
+
+def _hit(row, occurrence: dict | None, exact: bool) -> dict:
+    hit = {
+        "id": row.id,
+        "calendar_id": row.calendar_id,
+        "title": row.title,
+        "description": row.description,
+        "location": row.location,
+        "start": validate.iso(row.start_time),
+        "end": validate.iso(row.end_time),
+        "all_day": row.is_all_day,
+        "timezone": row.timezone,
+        "recurring": bool(row.rrule or row.rdates),
+        "status": row.status,
+        "score": float(row.score),
+    }
+    if exact:
+        hit["occurrence"] = occurrence
+    return hit

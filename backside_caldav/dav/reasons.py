@@ -1,0 +1,48 @@
+"""Puts the storage's reason into Radicale's bare "Bad Request" answers.
+
+Radicale turns a ValueError from the storage into 400 with the body "Bad
+Request" for some methods (PROPPATCH, MKCALENDAR); the storage notes its
+message in the request context, and this wrapper shows it to the client.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from backside_caldav.request import RequestInfo
+
+BARE = {b"Bad Request", b"Bad Request\n"}
+
+
+def _plain(body: bytes, headers: list[tuple[str, str]]) -> bytes:
+    """The body as Radicale wrote it: it gzips answers for clients that accept it."""
+    if any(k.lower() == "content-encoding" and v.strip().lower() == "gzip" for k, v in headers):
+        try:
+            return gzip.decompress(body)
+        except (OSError, EOFError):
+            return body
+    return body
+
+
+def answer_with_reason(app: Callable[..., Iterable[bytes]], environ: dict,
+                       start_response: Callable[..., Any], info: RequestInfo) -> Iterable[bytes]:
+    captured: list[Any] = []
+
+    def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        captured[:] = [status, headers]
+
+    body = b"".join(app(environ, capture))
+    status, headers = captured
+    if info.streams:
+        return info.streams[0].respond(status, headers, environ, start_response)
+    if status.startswith("400") and info.reasons and _plain(body, headers) in BARE:
+        body = (info.reasons[-1] + "\n").encode()
+        headers = [(k, v) for k, v in headers if k.lower() not in ("content-length",
+                                                                    "content-type",
+                                                                    "content-encoding")]
+        headers += [("Content-Type", "text/plain; charset=utf-8"),
+                    ("Content-Length", str(len(body)))]
+    start_response(status, headers)
+    return [body]

@@ -1,0 +1,263 @@
+"""Radicale's BaseStorage over PostgreSQL.
+
+acquire_lock opens the request's transaction and sets its tenant; a write
+lock also takes a per-tenant advisory lock, so Radicale's If-Match check and
+the write commit together and two clients can never both win.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from radicale import config, pathutils, types
+from radicale import item as radicale_item
+from radicale import storage as radicale_storage
+from radicale.log import logger
+
+from backside_caldav.dav import context, outage
+from backside_caldav.dav.collection import CalendarCollection, PrincipalCollection, RootCollection
+from backside_caldav.db import engines as db
+from backside_caldav.db import migrate, store
+from backside_caldav.db.settings import ENV_DATABASE_URL
+from backside_caldav.domain import collection_meta
+from backside_caldav.request import shared_transaction, shared_transaction_of
+
+PLUGIN_SCHEMA: types.CONFIG_SCHEMA = {"storage": {
+    "database_url": {
+        "value": "",
+        "help": f"PostgreSQL URL (falls back to ${ENV_DATABASE_URL})",
+        "type": str},
+    "auto_migrate": {
+        "value": "True",
+        "help": "apply schema migrations when the plugin starts",
+        "type": bool},
+}}
+
+_migrated: set[str] = set()
+
+
+def database_url_from(configuration: config.Configuration) -> str:
+    plugin_config = configuration.copy(PLUGIN_SCHEMA)
+    url = plugin_config.get("storage", "database_url") or os.environ.get(ENV_DATABASE_URL, "")
+    if not url:
+        raise RuntimeError(f"[storage] database_url is not set and ${ENV_DATABASE_URL} is empty")
+    return url
+
+
+class Storage(radicale_storage.BaseStorage):
+    # PostgreSQL text holds any name; without this Radicale refuses non-Latin-1 paths.
+    _supports_unicode = True
+
+    def __init__(self, configuration: config.Configuration) -> None:
+        super().__init__(configuration)
+        plugin_config = configuration.copy(PLUGIN_SCHEMA)
+        self.url = database_url_from(configuration)
+        if plugin_config.get("storage", "auto_migrate") and self.url not in _migrated:
+            migrate.upgrade(db.get_engine(self.url))
+            _migrated.add(self.url)
+        self.engine = db.get_app_engine(self.url)
+
+    # --- locking = the request's transaction -------------------------------
+
+    @types.contextmanager
+    def acquire_lock(self, mode: str, user: str = "", *args: Any, **kwargs: Any) -> Iterator[None]:
+        existing = context.current.get()
+        if existing is not None:
+            existing.depth += 1
+            try:
+                yield
+            finally:
+                existing.depth -= 1
+            return
+        try:
+            with self._transaction(mode, user):
+                yield
+        except Exception as exc:
+            outage.note_error(exc)  # Radicale answers 500; the middleware makes it 503
+            raise
+
+    @contextlib.contextmanager
+    def _transaction(self, mode: str, user: str) -> Iterator[None]:
+        shared = shared_transaction(user) if user else None
+        if shared is not None and (mode == "r" or shared.writable):
+            # The transaction the login check opened for this request.
+            if mode != "r" and not shared.locked:
+                store.lock_tenant(shared.conn, shared.tenant)
+                shared.locked = True
+            session = context.Session(shared.conn, user, shared.tenant, mode)
+            token = context.current.set(session)
+            try:
+                yield
+            finally:
+                context.current.reset(token)
+                shared.failed = shared.failed or session.failed
+            return
+        with self.engine.connect() as conn:
+            if mode == "r":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin() as transaction:
+                tenant = store.enter_tenant_of(conn, user, write=mode != "r") if user else None
+                session = context.Session(conn, user, tenant, mode)
+                token = context.current.set(session)
+                try:
+                    yield
+                finally:
+                    context.current.reset(token)
+                # Radicale turns a storage error into a 4xx and leaves the lock
+                # normally: a refused request must write nothing.
+                if session.failed:
+                    transaction.rollback()
+
+    @contextlib.contextmanager
+    def connection(self, tenant: str | None) -> Iterator[sa.engine.Connection]:
+        """The request's connection, or a short read transaction outside a lock."""
+        s = context.current.get()
+        if s is not None:
+            yield s.conn
+            return
+        shared = shared_transaction_of(tenant)
+        if shared is not None:  # Radicale renders after the lock: still this request's reads
+            yield shared.conn
+            return
+        try:
+            with db.transaction(self.engine, tenant, read_only=True) as conn:
+                yield conn
+        except Exception as exc:
+            outage.note_error(exc)
+            raise
+
+    # --- discovery ------------------------------------------------------------
+
+    def discover(self, path: str, depth: str = "0",
+                 child_context_manager: Callable[[str, str | None],
+                                                 contextlib.AbstractContextManager[None]] | None = None,
+                 user_groups: set[str] | None = None) -> Iterable[types.CollectionOrItem]:
+        s = context.current.get()
+        if s is None:
+            return
+        sane = pathutils.strip_path(pathutils.sanitize_path(path))
+        parts = sane.split("/") if sane else []
+        if not parts:
+            yield RootCollection(self)
+            if depth != "0" and s.tenant is not None:
+                yield PrincipalCollection(self, s.user, s.tenant)
+            return
+        if s.tenant is None or parts[0] != s.user:
+            return  # only the logged-in user's own tree exists for them
+        principal = PrincipalCollection(self, s.user, s.tenant)
+        if len(parts) == 1:
+            yield principal
+            if depth != "0":
+                for row in store.list_calendars(s.conn, s.tenant):
+                    yield CalendarCollection(self, principal, row)
+            return
+        row = s.calendars.get(parts[1]) or store.get_calendar(s.conn, s.tenant, parts[1])
+        if row is None:
+            return
+        s.calendars[parts[1]] = row  # Radicale discovers an item's parent again
+        calendar = CalendarCollection(self, principal, row)
+        calendar.loaded_by = s.conn
+        if len(parts) == 2:
+            yield calendar
+            if depth != "0":
+                yield from calendar.list_items()
+            return
+        if len(parts) == 3:
+            items = store.get_items(s.conn, s.tenant, row.id, [parts[2]],
+                                    for_update=s.mode != "r")
+            # upload() asks again for what was here: keep the answer for it.
+            s.found[(row.id, parts[2])] = items[0] if items else None
+            if items:
+                yield calendar.make_item(items[0])
+
+    # --- collections ----------------------------------------------------------
+
+    def create_collection(self, *args: Any, **kwargs: Any
+                          ) -> tuple[radicale_storage.BaseCollection,
+                                     dict[str, radicale_item.Item], list[str]]:
+        with context.failing_writes():
+            return self._create_collection(*args, **kwargs)
+
+    def _create_collection(self, href: str,
+                          items: Iterable[radicale_item.Item] | None = None,
+                          props: Mapping[str, str] | None = None,
+                          ) -> tuple[radicale_storage.BaseCollection,
+                                     dict[str, radicale_item.Item], list[str]]:
+        s = context.session()
+        sane = pathutils.strip_path(pathutils.sanitize_path(href))
+        parts = sane.split("/") if sane else []
+        if not parts:
+            return RootCollection(self), {}, []
+        if s.tenant is None or parts[0] != s.user:
+            raise ValueError("collections can only be created in your own home")
+        principal = PrincipalCollection(self, s.user, s.tenant)
+        if len(parts) == 1:
+            return principal, {}, []
+        if len(parts) != 2:
+            raise ValueError("calendars cannot be nested")
+        props = dict(props or {})
+        existing = store.get_calendar(s.conn, s.tenant, parts[1])
+        if existing is not None and items is None and not props:
+            return CalendarCollection(self, principal, existing), {}, []
+        tag = props.get("tag")
+        if tag != "VCALENDAR":
+            raise ValueError("only calendars can be created here (address books are not "
+                             "supported)")
+        values = collection_meta.columns_from_props(props)
+        if values["name"] is None:
+            values["name"] = parts[1]
+        if existing is None:
+            row = store.create_calendar(s.conn, s.tenant, parts[1], values)
+        else:
+            store.update_calendar(s.conn, s.tenant, existing.id, values)
+            row = store.get_calendar(s.conn, s.tenant, parts[1])
+            assert row is not None
+        calendar = CalendarCollection(self, principal, row)
+        replaced: dict[str, radicale_item.Item] = {}
+        new_hrefs: list[str] = []
+        if items is not None:
+            old = {i.href: calendar.make_item(i) for i in store.get_items(s.conn, s.tenant, row.id)}
+            wanted: set[str] = set()
+            for item in items:
+                item_href = radicale_item.find_available_uid(
+                    lambda h: h in wanted, suffix=".ics") if not item.uid else item.uid + ".ics"
+                if not pathutils.is_safe_filesystem_path_component(item_href):
+                    item_href = radicale_item.find_available_uid(lambda h: h in wanted, ".ics")
+                wanted.add(item_href)
+                calendar.store_text(item_href, item.serialize())
+                if item_href in old:
+                    replaced[item_href] = old[item_href]
+                else:
+                    new_hrefs.append(item_href)
+            for stale in set(old) - wanted:
+                store.delete_item(s.conn, s.tenant, row.id, stale)
+        return calendar, replaced, new_hrefs
+
+    def move(self, item: radicale_item.Item, to_collection: radicale_storage.BaseCollection,
+             to_href: str) -> None:
+        with context.failing_writes():
+            self._move(item, to_collection, to_href)
+
+    def _move(self, item: radicale_item.Item, to_collection: radicale_storage.BaseCollection,
+              to_href: str) -> None:
+        s = context.session()
+        source = item.collection
+        if not isinstance(source, CalendarCollection) or not isinstance(
+                to_collection, CalendarCollection) or item.href is None:
+            raise ValueError("only calendar objects can be moved")
+        store.move_item(s.conn, s.tenant or "", source.row.id, item.href, to_collection.row.id,
+                        to_href)
+
+    def verify(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - verify reports, it does not raise
+            logger.error("database check failed: %s", exc)
+            return False
+        return True
+

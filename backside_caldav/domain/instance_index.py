@@ -1,0 +1,97 @@
+"""What the instance index holds for one series: its occurrences up to a horizon.
+
+Endless rules are indexed one year ahead (Apple CalendarServer's approach) and
+re-indexed by the maintenance pass as time moves on; queries beyond a
+series' horizon fall back to its conservative span.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from backside_caldav.domain.records import EventRecord
+from backside_caldav.domain.recurrence import (
+    INFINITY,
+    Instance,
+    TooManyInstances,
+    expand,
+    last_start,
+    shift,
+)
+
+UTC = timezone.utc
+HORIZON = timedelta(days=365)
+MAX_INDEXED = 20_000  # beyond this a series is answered from its span alone
+LONG = timedelta(days=7)
+BEGINNING = datetime(1, 1, 2, tzinfo=UTC)
+
+
+@dataclass
+class IndexedSeries:
+    rows: list[tuple[datetime, datetime, datetime, bool, bool, str]]
+    instances_until: datetime  # INFINITY when every occurrence is in rows
+    next_occurrence: datetime | None
+
+
+def busy_of(event: EventRecord) -> str:
+    """FBTYPE of an occurrence: transparent and cancelled ones do not block."""
+    if event.transparency == "transparent" or event.status == "cancelled":
+        return "FREE"
+    if event.status == "tentative":
+        return "BUSY-TENTATIVE"
+    return "BUSY"
+
+
+def owner_answered(busy: str, answer: str | None) -> str:
+    """An occurrence's FBTYPE once the calendar owner's own PARTSTAT is known:
+    declined frees it, tentative makes BUSY tentative (RFC 5545 FBTYPE).
+
+    The answer is looked up when free-busy is asked, not kept in the index:
+    other writers change event_attendees and accounts directly.
+    """
+    if answer == "declined":
+        return "FREE"
+    if answer == "tentative" and busy == "BUSY":
+        return "BUSY-TENTATIVE"
+    return busy
+
+
+def is_exact(event: EventRecord) -> bool:
+    """A fixed instant: its range match is the same in every client's timezone."""
+    return not event.is_all_day and not event.is_floating and event.timezone is not None
+
+
+def _row(instance: Instance) -> tuple[datetime, datetime, datetime, bool, bool, str]:
+    return (instance.recurrence_id, instance.start, instance.end, is_exact(instance.event),
+            instance.end - instance.start > LONG, busy_of(instance.event))
+
+
+def build(events: list[EventRecord], now: datetime, strict: bool = False) -> IndexedSeries:
+    """Index a series; strict raises TooManyInstances instead of giving up quietly
+    (a client's PUT is refused, a row written by SQL is left to its span)."""
+    master = next((e for e in events if e.recurrence_id is None), None)
+    # A year past now, or past the series' start when it lies in the future.
+    horizon = shift(max(now, master.start_time) if master is not None else now, HORIZON)
+    complete = master is None or not (master.rrule or master.rdates)
+    if master is not None and not complete:
+        last = last_start(master)
+        complete = last is not None and last <= horizon
+    try:
+        instances = expand(events, BEGINNING, INFINITY if complete else horizon,
+                           limit=MAX_INDEXED)
+    except TooManyInstances:
+        if strict:
+            raise
+        return IndexedSeries([], BEGINNING, None)
+    upcoming = [i.start for i in instances if i.start >= now and not i.cancelled]
+    next_occurrence = min(upcoming) if upcoming else None
+    if next_occurrence is None and not complete:
+        try:
+            later = expand(events, horizon, shift(horizon, timedelta(days=3650)),
+                           limit=MAX_INDEXED)
+        except TooManyInstances:
+            later = []
+        next_occurrence = next((i.start for i in later if not i.cancelled), None)
+    return IndexedSeries([_row(i) for i in instances], INFINITY if complete else horizon,
+                         next_occurrence)

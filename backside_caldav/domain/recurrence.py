@@ -1,0 +1,230 @@
+"""Instances of a series, with python-dateutil, in the event's own timezone.
+
+Expansion happens in local wall time so daylight-saving changes keep the
+meeting at 09:00 local; results are returned in UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from dateutil.rrule import rruleset, rrulestr
+
+from backside_caldav.domain.ical_parse import add_duration, nominal_rest, zone
+from backside_caldav.domain.records import EventRecord
+
+UTC = timezone.utc
+INFINITY = datetime.max.replace(tzinfo=UTC)
+SLACK = timedelta(hours=14)  # widest UTC offset: dates and floating times
+MAX_SPAN_INSTANCES = 50_000
+
+
+def shift(value: datetime, delta: timedelta) -> datetime:
+    """value + delta, saturating at the ends of the calendar instead of overflowing."""
+    try:
+        return value + delta
+    except OverflowError:
+        return INFINITY if delta > timedelta(0) else datetime.min.replace(tzinfo=UTC)
+
+
+def _local(value: datetime, event: EventRecord) -> datetime:
+    if event.timezone is None or event.is_floating:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value.astimezone(zone(event.timezone))
+
+
+def _to_utc(value: datetime, event: EventRecord) -> datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def last_start(event: EventRecord, max_instances: int = MAX_SPAN_INSTANCES) -> datetime | None:
+    """The start of the series' last instance, or None when it is endless or too long."""
+    if not event.rrule:
+        starts = [event.start_time, *event.rdates]
+        return max(starts)
+    rule_text = event.rrule
+    upper = rule_text.upper()
+    if "COUNT=" not in upper and "UNTIL=" not in upper:
+        return None
+    start = _local(event.start_time, event)
+    if "UNTIL=" in upper and start.tzinfo is not None:
+        # RFC 5545: with a zoned DTSTART, UNTIL is in UTC; dateutil wants it aware.
+        parts = []
+        for part in rule_text.split(";"):
+            if part.upper().startswith("UNTIL=") and len(part) == 14:
+                part += "T235959Z"
+            parts.append(part)
+        rule_text = ";".join(parts)
+    try:
+        rule = rrulestr(rule_text, dtstart=start)
+    except (ValueError, TypeError):
+        return None
+    excluded = {_to_utc(e, event) for e in event.exdates}
+    last = None
+    for count, instance in enumerate(rule):
+        if count >= max_instances:
+            return None
+        utc = _to_utc(instance, event)
+        if utc not in excluded:
+            last = utc
+    candidates = [c for c in (last, *event.rdates) if c is not None]
+    return max(candidates) if candidates else event.start_time
+
+
+DST_SLACK = timedelta(hours=3)  # the most a nominal day can differ from 24 h, with margin
+
+
+def longest(event: EventRecord) -> timedelta:
+    """An upper bound of any instance's length: nominal days may grow by a DST
+    change, and RDATE periods have lengths of their own."""
+    duration = (event.end_time or event.start_time) - event.start_time
+    if event.is_all_day and duration <= timedelta(0):
+        duration = timedelta(days=1)
+    if event.duration_days or event.is_all_day:
+        duration += DST_SLACK
+    return max([duration, *(end - start for start, end in event.rdate_periods)])
+
+
+def instance_end(master: EventRecord, start: datetime, duration: timedelta,
+                 periods: dict[datetime, datetime]) -> datetime:
+    """Where the instance of `master` starting at `start` (UTC) ends.
+
+    An RDATE period ends at its own end (RFC 5545 3.8.5.2). A DURATION in
+    whole days keeps the wall-clock end (3.3.6); its rest, like a DTEND
+    (3.8.5.3), is an exact length. Rows written by others carry no nominal
+    days, or ones that no longer fit their times: those are read as exact.
+    """
+    if start in periods:
+        return periods[start]
+    if master.is_all_day and master.timezone:
+        # A day is a day in local time, whatever the DST offset.
+        local = _local(start, master)
+        end = shift(local, duration)
+        return end if end >= INFINITY else _to_utc(end, master)
+    rest = nominal_rest(master.start_time, master.end_time, master.duration_days,
+                        master.timezone)
+    if rest is not None:
+        try:
+            return add_duration(start, timedelta(days=master.duration_days),
+                                master.timezone) + rest
+        except OverflowError:
+            return INFINITY
+    return shift(start, duration)
+
+
+def span(event: EventRecord) -> tuple[datetime, datetime]:
+    """A time span that contains every instance of the row (for range pre-filtering)."""
+    duration = longest(event)
+    slack = SLACK if event.is_all_day or event.timezone is None or event.is_floating \
+        else timedelta(0)
+    last = last_start(event)
+    end = INFINITY if last is None else shift(last, duration + slack)
+    return shift(event.start_time, -slack), end
+
+
+class TooManyInstances(ValueError):
+    """A request would expand more instances than one request may cost."""
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One occurrence: its original start (RECURRENCE-ID) and where it really is."""
+
+    recurrence_id: datetime  # UTC; the series' own start for a single event
+    start: datetime  # UTC
+    end: datetime  # UTC
+    event: EventRecord  # the master, or the override that replaces this occurrence
+
+    @property
+    def cancelled(self) -> bool:
+        return self.event.status == "cancelled"
+
+
+MAX_ITERATIONS = 1_000_000  # occurrences walked before a window, at most
+
+
+def _series_starts(master: EventRecord, since: datetime, until: datetime,
+                   limit: int) -> list[datetime]:
+    """Original starts (UTC) of the master's occurrences in [since, until), at most `limit`.
+
+    Occurrences before `since` are walked but not counted, so an old daily
+    series asked about today is not refused; the walk itself is bounded.
+    """
+    if not master.rrule and not master.rdates:
+        return [master.start_time]
+    local_start = _local(master.start_time, master)
+    rules = rruleset()
+    if master.rrule:
+        rule_text = master.rrule
+        if local_start.tzinfo is not None:
+            rule_text = ";".join(
+                part + "T235959Z" if part.upper().startswith("UNTIL=") and len(part) == 14 else part
+                for part in rule_text.split(";"))
+        rules.rrule(rrulestr(rule_text, dtstart=local_start))
+    else:
+        rules.rdate(local_start)
+    for rdate in master.rdates:
+        rules.rdate(_local(rdate, master))
+    excluded = {_to_utc(_local(e, master), master) for e in master.exdates}
+    starts: list[datetime] = []
+    previous = None
+    for walked, local in enumerate(rules):
+        utc = _to_utc(local, master)
+        if utc >= until:
+            break
+        if utc == previous or utc in excluded or utc < since:
+            # Wall times in a DST gap collapse onto one instant: RFC 5545
+            # ignores duplicate instances.
+            previous = utc
+            if walked > MAX_ITERATIONS:
+                raise TooManyInstances(f"more than {MAX_ITERATIONS} occurrences before the range")
+            continue
+        previous = utc
+        starts.append(utc)
+        if len(starts) > limit:
+            raise TooManyInstances(f"more than {limit} occurrences")
+    return starts
+
+
+def expand(events: list[EventRecord], start: datetime, end: datetime,
+           limit: int = 10_000) -> list[Instance]:
+    """Occurrences of one resource (master first, then overrides) that overlap [start, end).
+
+    Overlap follows RFC 4791 9.9: a zero-length occurrence matches when it
+    starts inside the range. Cancelled overrides are returned (and marked).
+    """
+    master = next((e for e in events if e.recurrence_id is None), None)
+    overrides = {e.recurrence_id: e for e in events if e.recurrence_id is not None}
+    found: list[Instance] = []
+    if master is not None:
+        duration = (master.end_time or master.start_time) - master.start_time
+        if master.is_all_day and duration <= timedelta(0):
+            duration = timedelta(days=1)
+        # Overrides can move an occurrence in from far away: expand to the end
+        # plus the longest move, bounded by the limit.
+        moved = max([abs(o.start_time - o.recurrence_id) for o in overrides.values()]
+                    + [timedelta(0)])
+        periods = dict(master.rdate_periods)
+        since = shift(start, -(abs(longest(master)) + moved + timedelta(days=1)))
+        for original in _series_starts(master, since, shift(end, moved), limit):
+            override = overrides.pop(original, None)
+            if override is not None:
+                found.append(Instance(original, override.start_time,
+                                      override.end_time or override.start_time, override))
+            else:
+                found.append(Instance(original, original,
+                                      instance_end(master, original, duration, periods), master))
+    for original, override in overrides.items():  # overrides of no generated occurrence
+        found.append(Instance(original, override.start_time,
+                              override.end_time or override.start_time, override))
+    return sorted((i for i in found if overlaps(i.start, i.end, start, end)),
+                  key=lambda i: (i.start, i.recurrence_id))
+
+
+def overlaps(occ_start: datetime, occ_end: datetime, start: datetime, end: datetime) -> bool:
+    if occ_end <= occ_start:
+        return start <= occ_start < end
+    return occ_start < end and occ_end > start
