@@ -93,10 +93,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = Path(args.config) if args.config else None
 
     def prepare() -> None:
-        from backside_caldav.db import login_failures as login_guard
         from backside_caldav.db import migrate
+        from backside_caldav.domain import login_limits
 
-        login_guard.configured_limits()  # a bad setting is refused here, not in every worker
+        login_limits.configured_limits()  # a bad setting is refused here, not in every worker
         migrate.upgrade(_engine_checked(url))
         if config is not None and not config.is_file():
             raise ConfigError(f"no Radicale config file at {config}")
@@ -167,7 +167,7 @@ def cmd_account_passwd(args: argparse.Namespace) -> int:
 
 
 def cmd_apikey_add(args: argparse.Namespace) -> int:
-    from backside_caldav.api import auth as apikeys
+    from backside_caldav.db import keys as apikeys
     from backside_caldav.db import migrate
 
     engine = _engine_checked(resolve_database_url())
@@ -180,7 +180,7 @@ def cmd_apikey_add(args: argparse.Namespace) -> int:
 
 
 def cmd_apikey_list(args: argparse.Namespace) -> int:
-    from backside_caldav.api import auth as apikeys
+    from backside_caldav.db import keys as apikeys
     from backside_caldav.db import migrate
 
     engine = _engine_checked(resolve_database_url())
@@ -193,7 +193,7 @@ def cmd_apikey_list(args: argparse.Namespace) -> int:
 
 
 def cmd_apikey_revoke(args: argparse.Namespace) -> int:
-    from backside_caldav.api import auth as apikeys
+    from backside_caldav.db import keys as apikeys
 
     engine = _engine_checked(resolve_database_url())
     apikeys.revoke_key(engine, args.tenant, args.key_id)

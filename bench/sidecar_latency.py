@@ -26,11 +26,11 @@ import psycopg
 import requests
 import sqlalchemy as sa
 
-from backside_caldav.api import auth as apikeys
 from backside_caldav.api import search
 from backside_caldav.api.app import SidecarApp
 from backside_caldav.db import engines as db
-from backside_caldav.db import maintenance, migrate, queries
+from backside_caldav.db import keys as apikeys
+from backside_caldav.db import maintenance, migrate, search_queries, tenancy
 from backside_caldav.db.settings import libpq_url
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -112,14 +112,14 @@ def _time(call: Callable[[], requests.Response], runs: int) -> tuple[float, floa
 
 def _matches(url: str, tenant: str, q: str) -> int:
     """How many events the query matches in all (the API pages them, best first)."""
-    query = queries.SearchQuery(
+    query = search_queries.SearchQuery(
         tenant=tenant, text=q, tsquery=search.tsquery_of(q),
         pattern=f"%{q}%" if len(q) >= search.MIN_SUBSTRING else None, prefix=f"{q}%",
         calendar_id=None, window=None, after=None, limit=1_000_000)
-    built = queries.search_sql(query)
+    built = search_queries.search_sql(query)
     if built is None:
         return 0
-    with db.transaction(db.get_engine(url), tenant) as conn:
+    with tenancy.transaction(db.get_engine(url), tenant) as conn:
         return conn.execute(sa.text(f"SELECT count(*) FROM ({built[0]}) x"),
                             built[1]).scalar_one()
 

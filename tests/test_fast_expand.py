@@ -32,7 +32,7 @@ def _utc(value: date | datetime) -> datetime:
 
 
 def expansion_of(text: str) -> tuple[Expansion, datetime]:
-    """What store.get_filtered attaches for this resource, and the index horizon."""
+    """What occurrences.get_filtered attaches for this resource, and the index horizon."""
     events = parse_resource(text, default_zone=None).events
     master = events[0]
     built = instance_index.build(events, NOW)

@@ -3,7 +3,7 @@ other writers changing it with SQL, and instance lengths the index must get
 right (nominal DURATION days across DST, RDATE periods).
 
 Expected periods are written by hand from RFC 5545; the owner of a calendar
-is the tenant's login when it is an email address (store.owner_addresses).
+is the tenant's login when it is an email address (accounts.owner_addresses).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from conftest import Account, Server, make_account
 
 from backside_caldav.db import engines as db
+from backside_caldav.db import tenancy
 
 TENANT_TABLES = ("calendars", "events", "event_attendees", "event_links", "calendar_objects",
                  "calendar_changes", "event_instances", "accounts", "api_keys", "tenants")
@@ -34,7 +35,7 @@ END:VCALENDAR\r
 """
 
 
-def _put_event(server: Server, account: Account, summary: str) -> None:
+def put_event(server: Server, account: Account, summary: str) -> None:
     import requests
     uid = uuid.uuid4().hex
     response = requests.put(f"{server.url}{account.username}/calendar/{uid}.ics",
@@ -49,7 +50,7 @@ def two_tenants(server: Server, database_url: str) -> tuple[Account, Account]:
     first, second = make_account(database_url), make_account(database_url)
     for account in (first, second):
         for n in range(2):
-            _put_event(server, account, f"{account.tenant} meeting {n}")
+            put_event(server, account, f"{account.tenant} meeting {n}")
     return first, second
 
 
@@ -61,7 +62,7 @@ def _unfiltered_counts(conn: sa.engine.Connection) -> dict[str, int]:
 def test_query_without_tenant_filter_sees_only_the_current_tenant(
         database_url: str, two_tenants: tuple[Account, Account]) -> None:
     first, second = two_tenants
-    with db.transaction(db.get_app_engine(database_url), first.tenant_id) as conn:
+    with tenancy.transaction(db.get_app_engine(database_url), first.tenant_id) as conn:
         tenants_seen = conn.execute(sa.text(
             "SELECT DISTINCT tenant_id::text FROM events")).scalars().all()
         titles = conn.execute(sa.text("SELECT title FROM events")).scalars().all()
@@ -81,7 +82,7 @@ def test_query_without_tenant_filter_sees_only_the_current_tenant(
 
 def test_no_tenant_set_sees_no_tenant_rows(database_url: str,
                                            two_tenants: tuple[Account, Account]) -> None:
-    with db.transaction(db.get_app_engine(database_url)) as conn:
+    with tenancy.transaction(db.get_app_engine(database_url)) as conn:
         counts = _unfiltered_counts(conn)
     # Logins are looked up by name before the tenant is known: only those stay readable.
     assert counts.pop("accounts") >= 2
@@ -94,10 +95,10 @@ def test_writing_into_another_tenant_is_refused(database_url: str,
     first, second = two_tenants
     engine = db.get_app_engine(database_url)
     with pytest.raises(sa.exc.ProgrammingError, match="row-level security"):
-        with db.transaction(engine, first.tenant_id) as conn:
+        with tenancy.transaction(engine, first.tenant_id) as conn:
             conn.execute(sa.text("INSERT INTO calendars (tenant_id, name, href) "
                                  "VALUES (:t, 'Intruder', 'intruder')"), {"t": second.tenant_id})
-    with db.transaction(engine, first.tenant_id) as conn:
+    with tenancy.transaction(engine, first.tenant_id) as conn:
         changed = conn.execute(sa.text("UPDATE events SET title = 'hijacked' "
                                        "WHERE tenant_id = :t"), {"t": second.tenant_id}).rowcount
         deleted = conn.execute(sa.text("DELETE FROM event_attendees")).rowcount
@@ -107,7 +108,7 @@ def test_writing_into_another_tenant_is_refused(database_url: str,
 
 
 def test_the_application_role_owns_nothing_and_cannot_bypass(database_url: str) -> None:
-    with db.transaction(db.get_app_engine(database_url)) as conn:
+    with tenancy.transaction(db.get_app_engine(database_url)) as conn:
         who = conn.execute(sa.text(
             "SELECT current_user, r.rolsuper, r.rolbypassrls FROM pg_roles r "
             "WHERE r.rolname = current_user")).one()

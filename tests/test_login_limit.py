@@ -133,5 +133,5 @@ def test_bad_limit_setting_is_a_one_line_error(database_url: str, tmp_path: Path
     ("not an address", "not an address"),
 ])
 def test_ipv6_clients_are_counted_per_64(address: str, counted_as: str) -> None:
-    from backside_caldav.db.login_failures import address_key
+    from backside_caldav.domain.login_limits import address_key
     assert address_key(address) == counted_as

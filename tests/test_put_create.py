@@ -1,9 +1,9 @@
 """A new event in a calendar PUT into before is written in one statement
-(store.create_if_new), without the put_target lookup; whenever anything is
+(event_writes.create_if_new), without the put_target lookup; whenever anything is
 in the way, the answer is the ordinary path's.
 
 The `spied` server runs the application in this process and counts the
-calls of store.put_target.
+calls of event_writes.put_target.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ import requests
 from conftest import calendar_session
 from test_put import ICS, event, resources, todo
 
-from backside_caldav.db import store
+from backside_caldav.db import event_writes
 
 ALL_DAY = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\n"
            "UID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;VALUE=DATE:20260310\r\n"
            "DTEND;VALUE=DATE:20260311\r\nSUMMARY:Holiday\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
 
 
-SPIED = (store, "put_target")  # counted by conftest's spied fixture
+SPIED = (event_writes, "put_target")  # counted by conftest's spied fixture
 
 
 @pytest.fixture

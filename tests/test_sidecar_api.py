@@ -20,9 +20,9 @@ import requests
 import sqlalchemy as sa
 from conftest import ROOT, Account, free_port, make_account
 
-from backside_caldav.api import auth as apikeys
 from backside_caldav.db import engines as db
-from backside_caldav.db import queries
+from backside_caldav.db import keys as apikeys
+from backside_caldav.db import search_queries, tenancy
 
 PROBLEM = "application/problem+json"
 
@@ -607,13 +607,13 @@ def test_search_uses_its_indexes(api: Api, sql, database_url: str) -> None:
                 "'2026-01-01'::timestamptz + n * interval '1 hour' "
                 "FROM generate_series(1, 3000) n", (api.account.tenant_id, api.calendar_id))
     sql.execute("VACUUM ANALYZE events")  # as autovacuum would: flush the GIN pending lists
-    words = queries.SearchQuery(
+    words = search_queries.SearchQuery(
         tenant=api.account.tenant_id, text="zebra", tsquery="zebra:*", pattern=None,
         prefix="zebra%", calendar_id=None, window=None, after=None, limit=10)
     both = replace(words, pattern="%zebra%")
-    with db.transaction(db.get_engine(database_url), api.account.tenant_id) as conn:
+    with tenancy.transaction(db.get_engine(database_url), api.account.tenant_id) as conn:
         plans = ["\n".join(r[0] for r in conn.execute(sa.text("EXPLAIN " + statement), params))
-                 for statement, params in (queries.search_sql(words), queries.search_sql(both))]
+                 for statement, params in (search_queries.search_sql(words), search_queries.search_sql(both))]
         trgm = conn.execute(sa.text(
             "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm')")).scalar()
     assert "events_search_fts" in plans[0], plans[0]

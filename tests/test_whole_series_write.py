@@ -1,4 +1,4 @@
-"""A new event written in one statement (store._create_series, migration 0007).
+"""A new event written in one statement (event_writes.create_series, migration 0007).
 
 The rows, children and occurrences of a new series go in together, and the
 triggers trust that write for that series only: these tests hold the result

@@ -28,8 +28,9 @@ from backside_caldav.api.problems import (
     not_found,
     status_line,
 )
+from backside_caldav.db import calendars as calendar_rows
 from backside_caldav.db import engines as db
-from backside_caldav.db import queries
+from backside_caldav.db import tenancy
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +165,7 @@ def calendars(call: Call) -> Reply:
     return Reply(200, {"calendars": [
         {"id": r.id, "name": r.name, "href": r.href, "timezone": r.timezone, "color": r.color,
          "description": r.description, "components": list(r.components)}
-        for r in queries.list_calendars(call.conn, call.tenant)]})
+        for r in calendar_rows.list_calendars(call.conn, call.tenant)]})
 
 
 def _routes() -> list[Route]:
@@ -251,7 +252,7 @@ class SidecarApp:
 
     def _handle(self, route: Route, request: Request, path_params: dict[str, str]) -> Reply:
         assert route.handler is not None
-        with db.transaction(self.engine) as conn:
+        with tenancy.transaction(self.engine) as conn:
             key = auth.authenticate(conn, request.environ.get("HTTP_AUTHORIZATION"))
             if route.write:
                 auth.require_write(key)

@@ -22,8 +22,8 @@ from typing import Any
 from backside_caldav.api import validate
 from backside_caldav.api.app import Call, Reply, body_fields
 from backside_caldav.api.problems import Problem, invalid
-from backside_caldav.db import queries
-from backside_caldav.db.store import _event_record
+from backside_caldav.db import busy_queries, calendars, event_reads
+from backside_caldav.db.event_reads import event_record
 from backside_caldav.domain.ical_parse import zone
 from backside_caldav.domain.recurrence import TooManyInstances, expand
 
@@ -68,10 +68,10 @@ def busy_instances(call: Call, start: datetime, end: datetime, calendar_ids: lis
     expanded here.
     """
     wide_start, wide_end = start - timedelta(days=1), end + timedelta(days=1)
-    indexed = queries.indexed_busy(call.conn, call.tenant, wide_start, wide_end, calendar_ids)
+    indexed = busy_queries.indexed_busy(call.conn, call.tenant, wide_start, wide_end, calendar_ids)
     declined_rows: set[str] = set()
     if attendee_email is not None and indexed:
-        declined_rows = queries.declined_by(call.conn, call.tenant,
+        declined_rows = busy_queries.declined_by(call.conn, call.tenant,
                                             list({r.row_id for r in indexed}), attendee_email)
     found: list[Busy] = []
     for row in indexed:
@@ -84,17 +84,17 @@ def busy_instances(call: Call, start: datetime, end: datetime, calendar_ids: lis
             continue
         found.append(Busy(occ_start, occ_end, row.event_id, row.calendar_id, row.title,
                           row.is_all_day, row.recurrence_id if row.recurring else None))
-    masters = queries.unindexed_masters(call.conn, call.tenant, start, end, calendar_ids)
+    masters = busy_queries.unindexed_masters(call.conn, call.tenant, start, end, calendar_ids)
     recurring = [m.id for m in masters if m.rrule or m.rdates]
     overrides: dict[str, list[Any]] = {}
-    for row in queries.overrides_of(call.conn, call.tenant, recurring):
+    for row in event_reads.overrides_of(call.conn, call.tenant, recurring):
         overrides.setdefault(row.series_id, []).append(row)
     declined: set[str] = set()
     if attendee_email is not None:
         row_ids = [m.id for m in masters] + [o.id for rows in overrides.values() for o in rows]
-        declined = queries.declined_by(call.conn, call.tenant, row_ids, attendee_email)
+        declined = busy_queries.declined_by(call.conn, call.tenant, row_ids, attendee_email)
     for master in masters:
-        records = [_event_record(master), *(_event_record(o) for o in overrides.get(master.id, []))]
+        records = [event_record(master), *(event_record(o) for o in overrides.get(master.id, []))]
         day_zone = master.timezone or master.calendar_timezone
         # All-day instances may begin up to a day before the range in UTC.
         try:
@@ -140,7 +140,7 @@ def _calendar_ids(call: Call, values: list[str], name: str) -> list[str] | None:
     if len(values) > MAX_CALENDARS:
         raise invalid(name, f"at most {MAX_CALENDARS} calendars per request")
     ids = list(dict.fromkeys(validate.uuid_value(name, v) for v in values))
-    missing = queries.missing_calendars(call.conn, call.tenant, ids)
+    missing = calendars.missing_calendars(call.conn, call.tenant, ids)
     if missing:
         raise invalid(name, f"no calendar {missing[0]} in this tenant "
                             "(GET /api/v1/calendars lists them)")

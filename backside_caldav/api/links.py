@@ -17,7 +17,7 @@ from datetime import datetime
 from backside_caldav.api import validate
 from backside_caldav.api.app import Call, Reply, body_fields
 from backside_caldav.api.problems import Problem, invalid, not_found
-from backside_caldav.db import queries
+from backside_caldav.db import link_queries
 
 ENTITY_TYPES = ("contact", "task", "note", "deal")
 MAX_ENTITY_ID = 200
@@ -34,7 +34,7 @@ def _link(row) -> dict:
 
 def _event(call: Call, lock: bool = False) -> str:
     event_id = call.path["event_id"]
-    if not queries.master_exists(call.conn, call.tenant, event_id, lock=lock):
+    if not link_queries.master_exists(call.conn, call.tenant, event_id, lock=lock):
         raise not_found(f"no event {event_id} (it does not exist, is in the trash, or is an "
                         "override of a series: use the series id)")
     return event_id
@@ -52,7 +52,7 @@ def list_links(call: Call) -> Reply:
     call.request.only()
     event_id = _event(call)
     return Reply(200, {"links": [_link(r) for r in
-                                 queries.links_of(call.conn, call.tenant, event_id)]})
+                                 link_queries.links_of(call.conn, call.tenant, event_id)]})
 
 
 def add_link(call: Call) -> Reply:
@@ -63,10 +63,10 @@ def add_link(call: Call) -> Reply:
     entity_type = _entity_type(doc["entity_type"])
     entity_id = validate.text("entity_id", doc["entity_id"], MAX_ENTITY_ID)
     event_id = _event(call, lock=True)
-    existing = queries.find_link(call.conn, call.tenant, event_id, entity_type, entity_id)
+    existing = link_queries.find_link(call.conn, call.tenant, event_id, entity_type, entity_id)
     if existing is not None:
         return Reply(200, _link(existing))
-    row = queries.insert_link(call.conn, call.tenant, event_id, entity_type, entity_id)
+    row = link_queries.insert_link(call.conn, call.tenant, event_id, entity_type, entity_id)
     return Reply(201, _link(row),
                  headers=[("Location", f"/api/v1/events/{event_id}/links/{row.id}")])
 
@@ -75,7 +75,7 @@ def delete_link(call: Call) -> Reply:
     """DELETE /api/v1/events/{event_id}/links/{link_id}: 204."""
     call.request.only()
     event_id = _event(call, lock=True)
-    if not queries.delete_link(call.conn, call.tenant, event_id, call.path["link_id"]):
+    if not link_queries.delete_link(call.conn, call.tenant, event_id, call.path["link_id"]):
         raise not_found(f"event {event_id} has no link {call.path['link_id']}")
     return Reply(204)
 
@@ -105,7 +105,7 @@ def reverse(call: Call) -> Reply:
             contact_uuid = entity_id.lower()
         elif "@" in entity_id:
             contact_email = entity_id
-    rows = queries.events_for_entity(call.conn, call.tenant, entity_type, entity_id,
+    rows = link_queries.events_for_entity(call.conn, call.tenant, entity_type, entity_id,
                                      contact_uuid, contact_email, after, limit + 1)
     next_cursor = None
     if len(rows) > limit:
@@ -154,12 +154,12 @@ def respond(call: Call) -> Reply:
     else:
         contact_id = validate.uuid_value("contact_id", contact_id)
     event_id = _event(call, lock=True)
-    found, changed = queries.set_rsvp(call.conn, call.tenant, event_id, status, email,
+    found, changed = link_queries.set_rsvp(call.conn, call.tenant, event_id, status, email,
                                       contact_id)
     if not found:
         who = f"email {email}" if email is not None else f"contact_id {contact_id}"
         raise not_found(f"event {event_id} has no attendee with {who}")
-    attendee = queries.attendee_of(call.conn, call.tenant, event_id, email, contact_id)
+    attendee = link_queries.attendee_of(call.conn, call.tenant, event_id, email, contact_id)
     return Reply(200, {
         "event_id": event_id, "status": status, "changed": changed,
         "attendee": None if attendee is None else {

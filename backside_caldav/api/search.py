@@ -26,8 +26,8 @@ from datetime import datetime
 from backside_caldav.api import validate
 from backside_caldav.api.app import Call, Reply
 from backside_caldav.api.problems import invalid
-from backside_caldav.db import queries
-from backside_caldav.db.store import _event_record
+from backside_caldav.db import calendars, event_reads, search_queries
+from backside_caldav.db.event_reads import event_record
 from backside_caldav.domain.recurrence import TooManyInstances, expand
 
 MAX_Q = 200
@@ -107,7 +107,7 @@ def handle(call: Call) -> Reply:
     fingerprint = _fingerprint(q, calendar_id, start, end)
     cursor = req.param("cursor")
     after = decode_cursor(cursor, fingerprint) if cursor is not None else None
-    if calendar_id is not None and queries.missing_calendars(call.conn, call.tenant,
+    if calendar_id is not None and calendars.missing_calendars(call.conn, call.tenant,
                                                              [calendar_id]):
         raise invalid("calendar_id", f"no calendar {calendar_id} in this tenant "
                                      "(GET /api/v1/calendars lists them)")
@@ -116,7 +116,7 @@ def handle(call: Call) -> Reply:
     if start is not None or end is not None:
         window = (start or validate.EARLIEST, end or validate.LATEST)
     exact = start is not None and end is not None
-    query = queries.SearchQuery(
+    query = search_queries.SearchQuery(
         tenant=call.tenant, text=q, tsquery=tsquery_of(q),
         pattern=f"%{_like_escape(q)}%" if len(q) >= MIN_SUBSTRING else None,
         prefix=f"{_like_escape(q)}%", calendar_id=calendar_id, window=window, after=after,
@@ -126,7 +126,7 @@ def handle(call: Call) -> Reply:
     keys: list[tuple[str, str]] = []
     next_after: tuple[str, str] | None = None
     for _ in range(MAX_BATCHES):
-        rows = queries.search(call.conn, query)
+        rows = search_queries.search(call.conn, query)
         occurrences = _occurrences(call, rows, window) if exact else {}
         for row in rows:
             key = (str(row.score), row.id)
@@ -157,13 +157,13 @@ def _occurrences(call: Call, rows: list, window: tuple[datetime, datetime] | Non
     if not rows:
         return {}
     ids = [r.id for r in rows]
-    masters = {r.id: r for r in queries.masters_by_id(call.conn, call.tenant, ids)}
+    masters = {r.id: r for r in event_reads.masters_by_id(call.conn, call.tenant, ids)}
     overrides: dict[str, list] = {}
-    for r in queries.overrides_of(call.conn, call.tenant, ids):
-        overrides.setdefault(r.series_id, []).append(_event_record(r))
+    for r in event_reads.overrides_of(call.conn, call.tenant, ids):
+        overrides.setdefault(r.series_id, []).append(event_record(r))
     found: dict[str, dict | None] = {}
     for event_id, row in masters.items():
-        records = [_event_record(row), *overrides.get(event_id, [])]
+        records = [event_record(row), *overrides.get(event_id, [])]
         try:
             instances = expand(records, window[0], window[1], limit=EXPAND_LIMIT)
         except TooManyInstances:

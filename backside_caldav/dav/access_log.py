@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
 
-from backside_caldav.dav.login_limit import basic_credentials
+from backside_caldav.dav.throttle import basic_credentials
 
 log = logging.getLogger("backside_caldav.access")
 

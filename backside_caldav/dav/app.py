@@ -32,10 +32,10 @@ from backside_caldav.dav import (
 )
 from backside_caldav.dav.access_log import AccessLogMiddleware
 from backside_caldav.dav.body import read_body
-from backside_caldav.dav.login_limit import LoginLimitMiddleware
 from backside_caldav.dav.outage import OutageMiddleware
 from backside_caldav.dav.reasons import answer_with_reason
 from backside_caldav.dav.refusal import Refusal
+from backside_caldav.dav.throttle import LoginLimitMiddleware
 from backside_caldav.dav.xml_guard import check_xml_body
 from backside_caldav.db import engines as db
 from backside_caldav.domain.errors import InvalidCalendarData

@@ -7,10 +7,11 @@ import os
 
 from radicale import auth, config
 
-from backside_caldav.dav import login_limit, outage
-from backside_caldav.db import accounts, store
+from backside_caldav.dav import outage, throttle
+from backside_caldav.db import accounts
 from backside_caldav.db import engines as db
 from backside_caldav.db.settings import ENV_DATABASE_URL
+from backside_caldav.domain import passwords
 from backside_caldav.request import (
     READ_METHODS,
     WRITE_METHODS,
@@ -39,7 +40,7 @@ class Auth(auth.BaseAuth):
         except Exception as exc:
             outage.note_error(exc)
             raise
-        login_limit.record(self._engine, login, context.remote_addr or "", ok)
+        throttle.record(self._engine, login, context.remote_addr or "", ok)
         return login if ok else ""
 
     def _check(self, login: str, password: str) -> bool:
@@ -57,9 +58,9 @@ class Auth(auth.BaseAuth):
             # A write by credentials this process verified lately takes the tenant's
             # lock in the login query (one round trip less); never for unknown
             # credentials, which must not be able to hold the lock.
-            lock = writable and accounts.recently_verified(login, password)
-            found = store.login_of(conn, login, lock=lock)
-            ok = accounts.check_password(login, found[1] if found else None, password)
+            lock = writable and passwords.recently_verified(login, password)
+            found = accounts.login_of(conn, login, lock=lock)
+            ok = passwords.check_password(login, found[1] if found else None, password)
         except BaseException:
             stack.close()
             raise

@@ -13,8 +13,8 @@ from radicale import storage as radicale_storage
 from radicale.item import filter as radicale_filter
 
 from backside_caldav.dav import context
-from backside_caldav.db import store
-from backside_caldav.domain import collection_meta
+from backside_caldav.db import busy_queries, calendars, event_reads, event_writes, occurrences
+from backside_caldav.domain import collection_meta, records, sync_tokens
 from backside_caldav.domain.errors import BacksideError
 from backside_caldav.domain.recurrence import TooManyInstances
 from backside_caldav.request import expand_window, original_text_for
@@ -93,7 +93,7 @@ class _Texts:
         if not self.items:
             return
         with self.collection._conn() as conn:
-            stored = store.get_items(conn, self.collection.tenant, self.collection.row.id)
+            stored = event_reads.get_items(conn, self.collection.tenant, self.collection.row.id)
         for found in stored:
             item = self.items.get(found.href)
             if item is not None:
@@ -133,7 +133,7 @@ class _Plain(radicale_storage.BaseCollection):
 
     def _all_hrefs(self) -> Iterator[str]:
         with self._conn() as conn:
-            hrefs = store.all_hrefs(conn, self.tenant, self.row.id)
+            hrefs = event_reads.all_hrefs(conn, self.tenant, self.row.id)
         yield from hrefs
 
     def get_multi(self, hrefs: Iterable[str]) -> Iterable[tuple[str, radicale_item.Item | None]]:
@@ -168,7 +168,7 @@ class PrincipalCollection(_Plain):
         self.tenant = tenant
 
 
-def collection_etag(row: store.CalendarRow) -> str:
+def collection_etag(row: records.CalendarRow) -> str:
     """A calendar's ETag (its getctag): changes whenever a member changes."""
     return f'"{row.id}-{row.sync_counter}"'
 
@@ -176,7 +176,7 @@ def collection_etag(row: store.CalendarRow) -> str:
 class CalendarCollection(radicale_storage.BaseCollection):
 
     def __init__(self, storage: Storage, principal: PrincipalCollection,
-                 row: store.CalendarRow) -> None:
+                 row: records.CalendarRow) -> None:
         self._storage = storage
         self.tenant = principal.tenant
         self.row = row
@@ -196,11 +196,11 @@ class CalendarCollection(radicale_storage.BaseCollection):
         s = context.current.get()
         if conn is self.loaded_by and (s is None or s.mode == "r"):
             return  # the same read snapshot: the row cannot have changed
-        row = store.get_calendar(conn, self.tenant, self.row.href)
+        row = calendars.get_calendar(conn, self.tenant, self.row.href)
         if row is not None:
             self.row = row
 
-    def make_item(self, stored: store.StoredItem) -> radicale_item.Item:
+    def make_item(self, stored: event_reads.StoredItem) -> radicale_item.Item:
         item = Item.of(self, stored.href, http_date(stored.updated_at), stored.text,
                        stored.etag, stored.uid, stored.component)
         # web.expand renders C:expand from these instead of parsing the text.
@@ -210,7 +210,7 @@ class CalendarCollection(radicale_storage.BaseCollection):
     def list_items(self) -> list[radicale_item.Item]:
         """Every item, its text loaded only if someone asks (see _Texts)."""
         with self._conn() as conn:
-            heads = store.list_item_heads(conn, self.tenant, self.row.id)
+            heads = event_reads.list_item_heads(conn, self.tenant, self.row.id)
         texts = _Texts(self)
         dates: dict[datetime, str] = {}
         for head in heads:
@@ -220,11 +220,11 @@ class CalendarCollection(radicale_storage.BaseCollection):
                                              head.component, texts)
         return list(texts.items.values())
 
-    def store_text(self, href: str, text: str, replaces: str | None = "?") -> store.StoredItem:
+    def store_text(self, href: str, text: str, replaces: str | None = "?") -> event_reads.StoredItem:
         s = context.session()
         with context.failing_writes():
             try:
-                return store.put_item(s.conn, self.tenant, self.row, href, text, replaces)
+                return event_writes.put_item(s.conn, self.tenant, self.row, href, text, replaces)
             except BacksideError as exc:
                 raise ValueError(str(exc)) from exc
 
@@ -238,7 +238,7 @@ class CalendarCollection(radicale_storage.BaseCollection):
         s = context.session()
         with context.failing_writes():
             values = collection_meta.columns_from_props(dict(props), self.row)
-            store.update_calendar(s.conn, self.tenant, self.row.id, values)
+            calendars.update_calendar(s.conn, self.tenant, self.row.id, values)
             self._refresh(s.conn)
 
     @property
@@ -254,27 +254,27 @@ class CalendarCollection(radicale_storage.BaseCollection):
     def sync(self, old_token: str = "") -> tuple[str, Iterable[str]]:
         with self._conn() as conn:
             self._refresh(conn)
-            token = store.sync_token(self.row)
+            token = sync_tokens.sync_token(self.row)
             if not old_token:
                 # PROPFIND asks for the token alone on every poll: list lazily.
                 return token, self._all_hrefs()
-            since = store.parse_sync_token(self.row, old_token)
-            return token, store.changed_hrefs(conn, self.tenant, self.row.id, since)
+            since = sync_tokens.parse_sync_token(self.row, old_token)
+            return token, event_reads.changed_hrefs(conn, self.tenant, self.row.id, since)
 
     def _all_hrefs(self) -> Iterator[str]:
         with self._conn() as conn:
-            hrefs = store.all_hrefs(conn, self.tenant, self.row.id)
+            hrefs = event_reads.all_hrefs(conn, self.tenant, self.row.id)
         yield from hrefs
 
     def get_multi(self, hrefs: Iterable[str]) -> Iterable[tuple[str, radicale_item.Item | None]]:
         wanted = list(dict.fromkeys(hrefs))
         with self._conn() as conn:
-            found = {i.href: i for i in store.get_items(conn, self.tenant, self.row.id, wanted)}
+            found = {i.href: i for i in event_reads.get_items(conn, self.tenant, self.row.id, wanted)}
         return [(h, self.make_item(found[h]) if h in found else None) for h in wanted]
 
     def get_all(self) -> Iterator[radicale_item.Item]:
         with self._conn() as conn:
-            items = store.get_items(conn, self.tenant, self.row.id)
+            items = event_reads.get_items(conn, self.tenant, self.row.id)
         return iter([self.make_item(i) for i in items])
 
     def get_filtered(self, filters: Iterable[ET.Element]
@@ -287,21 +287,21 @@ class CalendarCollection(radicale_storage.BaseCollection):
             # the request itself still says which window will be expanded.
             window = expanding or window
         with self._conn() as conn:
-            found = store.get_filtered(conn, self.tenant, self.row.id, tag, *window,
+            found = occurrences.get_filtered(conn, self.tenant, self.row.id, tag, *window,
                                        expand=expanding is not None)
         # "Certain" is only final when the filter is nothing but component + range.
         return [(self.make_item(i), certain and simple) for i, certain in found]
 
     def has_uid(self, uid: str) -> bool:
         with self._conn() as conn:
-            return store.has_uid(conn, self.tenant, self.row.id, uid)
+            return event_reads.has_uid(conn, self.tenant, self.row.id, uid)
 
     def busy_periods(self, start: datetime, end: datetime,
                      limit: int) -> list[tuple[datetime, datetime, str]]:
         """Free-busy from the instance index (see web.freebusy for the hook)."""
         with self._conn() as conn:
             try:
-                return store.busy_periods(conn, self.tenant, self.row.id, start, end, limit)
+                return busy_queries.busy_periods(conn, self.tenant, self.row.id, start, end, limit)
             except TooManyInstances as exc:
                 raise ValueError(str(exc)) from exc
 
@@ -314,7 +314,7 @@ class CalendarCollection(radicale_storage.BaseCollection):
         if key in s.found:
             previous = s.found.pop(key)
         else:
-            found = store.get_items(s.conn, self.tenant, self.row.id, [href], for_update=True)
+            found = event_reads.get_items(s.conn, self.tenant, self.row.id, [href], for_update=True)
             previous = found[0] if found else None
         text = original_text_for("PUT", posixpath.join(self.path, href)) or item.serialize()
         stored = self.store_text(href, text, previous.component if previous else None)
@@ -324,8 +324,8 @@ class CalendarCollection(radicale_storage.BaseCollection):
         s = context.session()
         with context.failing_writes():
             if href is None:
-                store.delete_calendar(s.conn, self.tenant, self.row.id)
+                calendars.delete_calendar(s.conn, self.tenant, self.row.id)
                 return
-            if not store.delete_item(s.conn, self.tenant, self.row.id, href):
+            if not event_writes.delete_item(s.conn, self.tenant, self.row.id, href):
                 raise radicale_storage.ComponentNotFoundError(href)
             self._refresh(s.conn)

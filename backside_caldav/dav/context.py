@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection
 
-from backside_caldav.db.store import CalendarRow, StoredItem
+from backside_caldav.db.event_reads import StoredItem
+from backside_caldav.domain.records import CalendarRow
 from backside_caldav.request import note_refusal
 
 

@@ -15,7 +15,7 @@ from xml.sax.saxutils import escape
 from radicale import pathutils
 from radicale.app.base import Access
 
-from backside_caldav.db import store
+from backside_caldav.db import event_reads
 from backside_caldav.request import RequestInfo, current_request, shared_transaction
 
 GETETAG = "{DAV:}getetag"
@@ -41,7 +41,7 @@ def readable(app: Any, user: str, user_groups: set, path: str) -> bool:
     return access.check("r") and "r" in access.permissions
 
 
-def member_property(prop: str, item: store.ItemHead | store.StoredItem) -> str:
+def member_property(prop: str, item: event_reads.ItemHead | event_reads.StoredItem) -> str:
     """A member's getetag, getcontenttype or (a StoredItem's) calendar-data,
     written as Radicale writes it."""
     if prop == GETETAG:
@@ -49,7 +49,7 @@ def member_property(prop: str, item: store.ItemHead | store.StoredItem) -> str:
     if prop == CONTENT_TYPE:
         return ("<getcontenttype>text/calendar;charset=utf-8;component="
                 f"{escape(item.component)}</getcontenttype>")
-    assert isinstance(item, store.StoredItem), prop
+    assert isinstance(item, event_reads.StoredItem), prop
     return f"<C:calendar-data>{escape(item.text)}</C:calendar-data>"
 
 

@@ -10,7 +10,7 @@ Radicale. Radicale is pinned to 3.9, where this hook was checked.
 Unlike Radicale (and sabre/dav's FreeBusyGenerator, which look only at
 TRANSP and STATUS), the answer leaves out occurrences the calendar's owner
 declined and marks those the owner answered TENTATIVE as BUSY-TENTATIVE, as
-Google and Exchange do; store.busy_periods says who the owner is.
+Google and Exchange do; busy_queries.busy_periods says who the owner is.
 """
 
 from __future__ import annotations

@@ -36,7 +36,8 @@ from backside_caldav.dav.fast_path import (
     readable,
     requested_props,
 )
-from backside_caldav.db import store
+from backside_caldav.db import calendars, event_reads
+from backside_caldav.domain import records, sync_tokens
 from backside_caldav.request import RequestInfo
 
 DAV = "{DAV:}"
@@ -78,7 +79,7 @@ class StreamedListing:
 
     @staticmethod
     def _stream(head: bytes, sane: str, shared: Any, info: RequestInfo,
-                calendar: store.CalendarRow, base_prefix: str, props: list[str]) -> None:
+                calendar: records.CalendarRow, base_prefix: str, props: list[str]) -> None:
         info.streams.append(MemberListing(head[:-len(CLOSE_ROOT)], shared.conn, shared.tenant,
                                           calendar.id, base_prefix + "/" + sane + "/", props,
                                           info))
@@ -98,7 +99,7 @@ class StreamedListing:
             if status == 207:  # not the shape this module writes into: Radicale answers
                 return parent(environ, base_prefix, path, user, user_groups, request_info)
             return status, headers, answer, xml_request
-        calendar = store.get_calendar(shared.conn, shared.tenant, sane.split("/")[1])
+        calendar = calendars.get_calendar(shared.conn, shared.tenant, sane.split("/")[1])
         if calendar is None:  # Radicale answered for it in this same snapshot
             return status, headers, answer, xml_request
         self._stream(head, sane, shared, info, calendar, base_prefix, props)
@@ -112,11 +113,11 @@ class StreamedListing:
         if own is None or props is None:
             return parent(environ, base_prefix, path, user, user_groups, request_info)
         sane, shared, info = own
-        calendar = store.get_calendar(shared.conn, shared.tenant, sane.split("/")[1])
+        calendar = calendars.get_calendar(shared.conn, shared.tenant, sane.split("/")[1])
         if not readable(self, user, user_groups, path) or calendar is None:
             return parent(environ, base_prefix, path, user, user_groups, request_info)
         multistatus = ElementTree.Element(f"{DAV}multistatus")
-        ElementTree.SubElement(multistatus, f"{DAV}sync-token").text = store.sync_token(calendar)
+        ElementTree.SubElement(multistatus, f"{DAV}sync-token").text = sync_tokens.sync_token(calendar)
         head = self._xml_response(multistatus, request_info).rstrip()  # type: ignore[attr-defined]
         if not head.endswith(CLOSE_ROOT) or OPEN_ROOT not in head[:200]:
             return parent(environ, base_prefix, path, user, user_groups, request_info)
@@ -167,7 +168,7 @@ class MemberListing:
     def _chunks(self) -> Iterator[bytes]:
         pending = [self.head]
         size = len(self.head)
-        for batch in store.stream_item_heads(self.conn, self.tenant, self.calendar_id):
+        for batch in event_reads.stream_item_heads(self.conn, self.tenant, self.calendar_id):
             for head in batch:
                 part = self._response(head)
                 pending.append(part)
@@ -178,7 +179,7 @@ class MemberListing:
         pending.append(CLOSE_ROOT)
         yield b"".join(pending)
 
-    def _response(self, head: store.ItemHead) -> bytes:
+    def _response(self, head: event_reads.ItemHead) -> bytes:
         values = []
         for prop in self.props:
             values.append("<resourcetype />" if prop == f"{DAV}resourcetype"

@@ -12,7 +12,7 @@ retrieval or expand, a reference to the collection itself or outside it, a
 calendar that does not exist, no read right) goes to Radicale's do_REPORT.
 
 A calendar-query whose filter is one VEVENT time-range (what clients send for
-the weeks they show) is answered the same way from store.get_filtered, when
+the weeks they show) is answered the same way from occurrences.get_filtered, when
 the instance index answers for every match; Radicale's REPORT spent two
 thirds of a 400-event week query building and serializing its ElementTree.
 A series the index cannot answer for yet, any other filter, or expand go to
@@ -40,7 +40,7 @@ from backside_caldav.dav.fast_path import (
     own_calendar,
     readable,
 )
-from backside_caldav.db import store
+from backside_caldav.db import calendars, event_reads, occurrences
 
 DAV = "{DAV:}"
 CALDAV = "{urn:ietf:params:xml:ns:caldav}"
@@ -149,7 +149,7 @@ class MemberReports(radicale.Application):
         href = sane.split("/")[1]
         if multiget is not None:
             names, props = multiget
-            items = store.get_members(shared.conn, shared.tenant, href, names)
+            items = event_reads.get_members(shared.conn, shared.tenant, href, names)
         elif query is not None:
             start, end, props = query
             items = _certain_matches(shared, href, start, end)
@@ -164,21 +164,21 @@ class MemberReports(radicale.Application):
 
 
 def _certain_matches(shared: Any, href: str, start: datetime, end: datetime
-                     ) -> list[store.StoredItem] | None:
+                     ) -> list[event_reads.StoredItem] | None:
     """The VEVENT resources of calendar `href` in [start, end), or None when
     there is no such calendar or the index cannot answer for every match
     (Radicale then parses those)."""
-    calendar = store.get_calendar(shared.conn, shared.tenant, href)
+    calendar = calendars.get_calendar(shared.conn, shared.tenant, href)
     if calendar is None:
         return None
-    found = store.get_filtered(shared.conn, shared.tenant, calendar.id, "VEVENT", start, end)
+    found = occurrences.get_filtered(shared.conn, shared.tenant, calendar.id, "VEVENT", start, end)
     if not all(certain for _item, certain in found):
         return None
     return [item for item, _certain in found]
 
 
 def render(prefix: str, names: list[str], props: list[str],
-           items: list[store.StoredItem]) -> bytes:
+           items: list[event_reads.StoredItem]) -> bytes:
     """Radicale's multistatus for these members: a 404 response for each
     missing one first (Radicale adds those while it reads), then the found
     ones in the request's order."""

@@ -22,7 +22,8 @@ from radicale import httputils, types, xmlutils
 
 from backside_caldav.dav.collection import collection_etag
 from backside_caldav.dav.fast_path import own_calendar, readable, requested_props
-from backside_caldav.db import store
+from backside_caldav.db import calendars
+from backside_caldav.domain import sync_tokens
 
 GETCTAG = "{http://calendarserver.org/ns/}getctag"
 SYNC_TOKEN = "{DAV:}sync-token"
@@ -50,10 +51,10 @@ class CollectionPoll(radicale.Application):
         if own is None or props is None or not readable(self, user, user_groups, path):
             return None
         sane, shared, _info = own
-        calendar = store.get_calendar(shared.conn, shared.tenant, sane.split("/")[1])
+        calendar = calendars.get_calendar(shared.conn, shared.tenant, sane.split("/")[1])
         if calendar is None:
             return None  # Radicale answers 404
-        values = {GETCTAG: collection_etag(calendar), SYNC_TOKEN: store.sync_token(calendar)}
+        values = {GETCTAG: collection_etag(calendar), SYNC_TOKEN: sync_tokens.sync_token(calendar)}
         multistatus = ElementTree.Element(xmlutils.make_clark("D:multistatus"))
         response = ElementTree.SubElement(multistatus, xmlutils.make_clark("D:response"))
         ElementTree.SubElement(response, xmlutils.make_clark("D:href")).text = \

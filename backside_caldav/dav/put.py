@@ -21,7 +21,8 @@ from radicale import httputils, pathutils, types
 from radicale.app.base import Access
 
 from backside_caldav.dav import context
-from backside_caldav.db import store
+from backside_caldav.db import event_reads, event_writes
+from backside_caldav.domain import records
 from backside_caldav.domain.errors import InvalidCalendarData
 from backside_caldav.domain.ical_parse import parse_resource
 from backside_caldav.request import original_text_for
@@ -29,11 +30,11 @@ from backside_caldav.request import original_text_for
 # Calendars PUT into lately, by (tenant, href): a create then needs no lookup
 # first. A stale entry costs nothing but that lookup: create_if_new checks the
 # calendar again in its statement.
-_known_calendars: dict[tuple[str, str], store.CalendarRow] = {}
+_known_calendars: dict[tuple[str, str], records.CalendarRow] = {}
 KNOWN_CALENDARS = 4096
 
 
-def _remember(tenant: str, calendar: store.CalendarRow) -> None:
+def _remember(tenant: str, calendar: records.CalendarRow) -> None:
     if len(_known_calendars) >= KNOWN_CALENDARS:
         _known_calendars.clear()
     _known_calendars[(tenant, calendar.href)] = calendar
@@ -74,7 +75,7 @@ class ObjectPut(radicale.Application):
             created = self._create(environ, s, calendar_href, href, text)
             if created is not None:
                 return client.CREATED, {"ETag": created.etag}, None, None
-            target = store.put_target(s.conn, s.tenant, calendar_href, href, resource.uid)
+            target = event_writes.put_target(s.conn, s.tenant, calendar_href, href, resource.uid)
             if target.calendar is None:
                 _known_calendars.pop((s.tenant, calendar_href), None)
                 return httputils.CONFLICT
@@ -90,7 +91,7 @@ class ObjectPut(radicale.Application):
                                                    request_info)
             try:
                 with context.failing_writes():
-                    stored = store.put_item(s.conn, s.tenant, target.calendar, href, text,
+                    stored = event_writes.put_item(s.conn, s.tenant, target.calendar, href, text,
                                             existing.component if existing else None)
             except InvalidCalendarData:
                 return httputils.BAD_REQUEST  # the middleware shows the noted reason
@@ -100,16 +101,16 @@ class ObjectPut(radicale.Application):
 
     @staticmethod
     def _create(environ: types.WSGIEnviron, s: context.Session, calendar_href: str, href: str,
-                text: str) -> store.StoredItem | None:
-        """A new event written in one statement (store.create_if_new), or None."""
+                text: str) -> event_reads.StoredItem | None:
+        """A new event written in one statement (event_writes.create_if_new), or None."""
         calendar = _known_calendars.get((s.tenant, calendar_href))
         if calendar is None or environ.get("HTTP_IF_MATCH"):
             return None  # If-Match on a create is a 412 the ordinary path gives
         with context.failing_writes():
-            return store.create_if_new(s.conn, s.tenant, calendar, href, text)
+            return event_writes.create_if_new(s.conn, s.tenant, calendar, href, text)
 
     def _precondition_failure(self, environ: types.WSGIEnviron,
-                              existing: store.ItemHead | None) -> types.WSGIResponse | None:
+                              existing: event_reads.ItemHead | None) -> types.WSGIResponse | None:
         """Radicale's If-Match and If-None-Match rules for PUT, in its order."""
         etag = environ.get("HTTP_IF_MATCH", "")
         if existing is not None and not etag and self._strict_preconditions:

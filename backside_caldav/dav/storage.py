@@ -20,8 +20,8 @@ from radicale.log import logger
 
 from backside_caldav.dav import context, outage
 from backside_caldav.dav.collection import CalendarCollection, PrincipalCollection, RootCollection
+from backside_caldav.db import accounts, calendars, event_reads, event_writes, migrate, tenancy
 from backside_caldav.db import engines as db
-from backside_caldav.db import migrate, store
 from backside_caldav.db.settings import ENV_DATABASE_URL
 from backside_caldav.domain import collection_meta
 from backside_caldav.request import shared_transaction, shared_transaction_of
@@ -86,7 +86,7 @@ class Storage(radicale_storage.BaseStorage):
         if shared is not None and (mode == "r" or shared.writable):
             # The transaction the login check opened for this request.
             if mode != "r" and not shared.locked:
-                store.lock_tenant(shared.conn, shared.tenant)
+                tenancy.lock_tenant(shared.conn, shared.tenant)
                 shared.locked = True
             session = context.Session(shared.conn, user, shared.tenant, mode)
             token = context.current.set(session)
@@ -100,7 +100,8 @@ class Storage(radicale_storage.BaseStorage):
             if mode == "r":
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin() as transaction:
-                tenant = store.enter_tenant_of(conn, user, write=mode != "r") if user else None
+                login = accounts.login_of(conn, user, lock=mode != "r") if user else None
+                tenant = login[0] if login else None
                 session = context.Session(conn, user, tenant, mode)
                 token = context.current.set(session)
                 try:
@@ -124,7 +125,7 @@ class Storage(radicale_storage.BaseStorage):
             yield shared.conn
             return
         try:
-            with db.transaction(self.engine, tenant, read_only=True) as conn:
+            with tenancy.transaction(self.engine, tenant, read_only=True) as conn:
                 yield conn
         except Exception as exc:
             outage.note_error(exc)
@@ -152,10 +153,10 @@ class Storage(radicale_storage.BaseStorage):
         if len(parts) == 1:
             yield principal
             if depth != "0":
-                for row in store.list_calendars(s.conn, s.tenant):
+                for row in calendars.list_calendars(s.conn, s.tenant):
                     yield CalendarCollection(self, principal, row)
             return
-        row = s.calendars.get(parts[1]) or store.get_calendar(s.conn, s.tenant, parts[1])
+        row = s.calendars.get(parts[1]) or calendars.get_calendar(s.conn, s.tenant, parts[1])
         if row is None:
             return
         s.calendars[parts[1]] = row  # Radicale discovers an item's parent again
@@ -167,7 +168,7 @@ class Storage(radicale_storage.BaseStorage):
                 yield from calendar.list_items()
             return
         if len(parts) == 3:
-            items = store.get_items(s.conn, s.tenant, row.id, [parts[2]],
+            items = event_reads.get_items(s.conn, s.tenant, row.id, [parts[2]],
                                     for_update=s.mode != "r")
             # upload() asks again for what was here: keep the answer for it.
             s.found[(row.id, parts[2])] = items[0] if items else None
@@ -200,7 +201,7 @@ class Storage(radicale_storage.BaseStorage):
         if len(parts) != 2:
             raise ValueError("calendars cannot be nested")
         props = dict(props or {})
-        existing = store.get_calendar(s.conn, s.tenant, parts[1])
+        existing = calendars.get_calendar(s.conn, s.tenant, parts[1])
         if existing is not None and items is None and not props:
             return CalendarCollection(self, principal, existing), {}, []
         tag = props.get("tag")
@@ -211,16 +212,16 @@ class Storage(radicale_storage.BaseStorage):
         if values["name"] is None:
             values["name"] = parts[1]
         if existing is None:
-            row = store.create_calendar(s.conn, s.tenant, parts[1], values)
+            row = calendars.create_calendar(s.conn, s.tenant, parts[1], values)
         else:
-            store.update_calendar(s.conn, s.tenant, existing.id, values)
-            row = store.get_calendar(s.conn, s.tenant, parts[1])
+            calendars.update_calendar(s.conn, s.tenant, existing.id, values)
+            row = calendars.get_calendar(s.conn, s.tenant, parts[1])
             assert row is not None
         calendar = CalendarCollection(self, principal, row)
         replaced: dict[str, radicale_item.Item] = {}
         new_hrefs: list[str] = []
         if items is not None:
-            old = {i.href: calendar.make_item(i) for i in store.get_items(s.conn, s.tenant, row.id)}
+            old = {i.href: calendar.make_item(i) for i in event_reads.get_items(s.conn, s.tenant, row.id)}
             wanted: set[str] = set()
             for item in items:
                 item_href = radicale_item.find_available_uid(
@@ -234,7 +235,7 @@ class Storage(radicale_storage.BaseStorage):
                 else:
                     new_hrefs.append(item_href)
             for stale in set(old) - wanted:
-                store.delete_item(s.conn, s.tenant, row.id, stale)
+                event_writes.delete_item(s.conn, s.tenant, row.id, stale)
         return calendar, replaced, new_hrefs
 
     def move(self, item: radicale_item.Item, to_collection: radicale_storage.BaseCollection,
@@ -249,7 +250,7 @@ class Storage(radicale_storage.BaseStorage):
         if not isinstance(source, CalendarCollection) or not isinstance(
                 to_collection, CalendarCollection) or item.href is None:
             raise ValueError("only calendar objects can be moved")
-        store.move_item(s.conn, s.tenant or "", source.row.id, item.href, to_collection.row.id,
+        event_writes.move_item(s.conn, s.tenant or "", source.row.id, item.href, to_collection.row.id,
                         to_href)
 
     def verify(self) -> bool:

@@ -1,153 +1,82 @@
-"""Tenants and CalDAV logins. Passwords are stored only as Argon2 hashes."""
+"""SQL of tenants and logins. Passwords are stored only as Argon2 hashes
+(domain/passwords.py makes and checks them)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import os
-import re
-import threading
-import time
+from sqlalchemy.engine import Connection, Engine
 
-import sqlalchemy as sa
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy.engine import Engine
-
-from backside_caldav.domain.errors import BacksideError
-
-# OWASP's Argon2id setting (19 MiB, 2 passes, 1 lane). The library default
-# takes 64 MiB per check: 8 threads checking at once held half a GiB.
-# Hashes stored with other settings still verify with their own.
-_hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
-# Argon2 computations at once per process: bounds memory and CPU under a
-# storm of logins; credentials already in the cache never wait here.
-_ARGON2_SLOTS = threading.BoundedSemaphore(2)
-USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
-MIN_PASSWORD = 8
-
-
-class AccountError(BacksideError):
-    pass
+from backside_caldav.db import tenancy as tenant_entry
+from backside_caldav.db.engines import statement as _q
+from backside_caldav.domain.passwords import (
+    AccountError,
+    check_password,
+    check_username,
+    hash_password,
+)
 
 
 def add_account(engine: Engine, username: str, tenant: str, password: str) -> str:
     """Create the tenant if needed and a login for it; returns the tenant id."""
-    if not USERNAME_RE.match(username):
-        raise AccountError(
-            "username must be 1-128 characters of letters, digits and . _ @ + - "
-            "(it becomes the first segment of the CalDAV path)")
+    check_username(username)
     if not tenant.strip():
         raise AccountError("tenant name must not be empty")
-    if len(password) < MIN_PASSWORD:
-        raise AccountError(f"password must be at least {MIN_PASSWORD} characters")
-    password_hash = _hasher.hash(password)
+    password_hash = hash_password(password)
     with engine.begin() as conn:
-        conn.execute(sa.text("INSERT INTO tenants (name) VALUES (:n) ON CONFLICT (name) DO NOTHING"),
+        conn.execute(_q("INSERT INTO tenants (name) VALUES (:n) ON CONFLICT (name) DO NOTHING"),
                      {"n": tenant})
-        tenant_id = conn.execute(sa.text("SELECT id::text FROM tenants WHERE name = :n"),
+        tenant_id = conn.execute(_q("SELECT id::text FROM tenants WHERE name = :n"),
                                  {"n": tenant}).scalar_one()
-        exists = conn.execute(sa.text("SELECT 1 FROM accounts WHERE username = :u"),
+        exists = conn.execute(_q("SELECT 1 FROM accounts WHERE username = :u"),
                               {"u": username}).first()
         if exists:
             raise AccountError(f"account {username!r} already exists")
-        conn.execute(sa.text(
+        conn.execute(_q(
             "INSERT INTO accounts (tenant_id, username, password_hash) VALUES (:t, :u, :h)"),
             {"t": tenant_id, "u": username, "h": password_hash})
-        has_calendar = conn.execute(sa.text("SELECT 1 FROM calendars WHERE tenant_id = :t LIMIT 1"),
+        has_calendar = conn.execute(_q("SELECT 1 FROM calendars WHERE tenant_id = :t LIMIT 1"),
                                     {"t": tenant_id}).first()
         if not has_calendar:
-            conn.execute(sa.text(
+            conn.execute(_q(
                 "INSERT INTO calendars (tenant_id, name, href) VALUES (:t, 'Calendar', 'calendar')"),
                 {"t": tenant_id})
     return tenant_id
 
 
 def set_password(engine: Engine, username: str, password: str) -> None:
-    if len(password) < MIN_PASSWORD:
-        raise AccountError(f"password must be at least {MIN_PASSWORD} characters")
+    password_hash = hash_password(password)
     with engine.begin() as conn:
-        done = conn.execute(sa.text(
+        done = conn.execute(_q(
             "UPDATE accounts SET password_hash = :h, updated_at = now() WHERE username = :u"),
-            {"h": _hasher.hash(password), "u": username}).rowcount
+            {"h": password_hash, "u": username}).rowcount
     if not done:
         raise AccountError(f"no account {username!r}")
 
 
-class CredentialCache:
-    """Verified credentials for a short while, keyed by the stored hash.
-
-    Argon2 costs tens of milliseconds and clients send Basic credentials with
-    every request. A changed password changes the stored hash, which misses
-    the cache at once.
-    """
-
-    def __init__(self, ttl: float = 300.0, max_entries: int = 10000) -> None:
-        self._ttl = ttl
-        self._max = max_entries
-        self._key = os.urandom(32)
-        self._entries: dict[tuple[str, str], tuple[bytes, float]] = {}
-        self._by_user: dict[str, tuple[bytes, float]] = {}
-        self._lock = threading.Lock()
-
-    def _digest(self, password: str) -> bytes:
-        return hmac.new(self._key, password.encode(), hashlib.sha256).digest()
-
-    def hit(self, username: str, stored_hash: str, password: str) -> bool:
-        with self._lock:
-            entry = self._entries.get((username, stored_hash))
-        return bool(entry and entry[1] > time.monotonic()
-                    and hmac.compare_digest(entry[0], self._digest(password)))
-
-    def seen(self, username: str, password: str) -> bool:
-        """Whether these exact credentials passed a check here lately (whatever the
-        hash is now): enough to exempt them from login limiting, never to log in."""
-        with self._lock:
-            entry = self._by_user.get(username)
-        return bool(entry and entry[1] > time.monotonic()
-                    and hmac.compare_digest(entry[0], self._digest(password)))
-
-    def remember(self, username: str, stored_hash: str, password: str) -> None:
-        with self._lock:
-            if len(self._entries) >= self._max:
-                self._entries.clear()
-                self._by_user.clear()
-            entry = (self._digest(password), time.monotonic() + self._ttl)
-            self._entries[(username, stored_hash)] = entry
-            self._by_user[username] = entry
-
-
-_cache = CredentialCache()
-
-
-def recently_verified(username: str, password: str) -> bool:
-    """These credentials were verified by this process within the cache's lifetime."""
-    return _cache.seen(username, password)
-
-
 def verify_login(engine: Engine, username: str, password: str) -> bool:
+    """A password check outside any request transaction."""
     if not username or not password or len(password) > 1024:
         return False
     with engine.connect() as conn:
-        stored = conn.execute(sa.text("SELECT password_hash FROM accounts WHERE username = :u"),
+        stored = conn.execute(_q("SELECT password_hash FROM accounts WHERE username = :u"),
                               {"u": username}).scalar()
     return check_password(username, stored, password)
 
 
-def check_password(username: str, stored: str | None, password: str) -> bool:
-    """Check a password against the stored hash the caller already read (None: no account)."""
-    if not username or not password or len(password) > 1024:
-        return False
-    if stored is None:
-        with _ARGON2_SLOTS:
-            _hasher.hash(password)  # same cost as a real check: no user-existence oracle
-        return False
-    if _cache.hit(username, stored, password):
-        return True
-    try:
-        with _ARGON2_SLOTS:
-            _hasher.verify(stored, password)
-    except (VerificationError, InvalidHashError):
-        return False
-    _cache.remember(username, stored, password)
-    return True
+def login_of(conn: Connection, username: str, lock: bool = False) -> tuple[str, str] | None:
+    """(tenant id, password hash) of a login, setting the tenant for this
+    transaction in the same round trip; None when there is no such login.
+    lock also takes the tenant's write lock in that trip."""
+    also = ", " + tenant_entry.lock("tenant_id::text") if lock else ""
+    row = conn.execute(_q(
+        f"SELECT tenant_id::text, password_hash, {tenant_entry.enter('tenant_id::text')}{also} "
+        "FROM accounts WHERE username = :u"), {"u": username}).first()
+    return (row[0], row[1]) if row else None
+
+
+def owner_addresses(conn: Connection, tenant: str) -> list[str]:
+    """The calendar owner's addresses (lower case): the tenant's logins that are
+    email addresses. Calendars belong to the tenant, and accounts carry no
+    other address; an ATTENDEE row with one of these emails is the owner."""
+    return list(conn.execute(_q(
+        "SELECT DISTINCT lower(username) FROM accounts WHERE tenant_id = :t "
+        "AND username LIKE '_%@_%'"), {"t": tenant}).scalars())

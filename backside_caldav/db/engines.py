@@ -15,11 +15,9 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from backside_caldav.db.settings import sqlalchemy_url
 
@@ -115,21 +113,6 @@ def is_unavailable(exc: BaseException) -> bool:
     return False
 
 
-@contextmanager
-def transaction(engine: Engine, tenant_id: str | None = None,
-                read_only: bool = False) -> Iterator[Connection]:
-    """A transaction that knows its tenant from the start (for row-level security)."""
-    with engine.connect() as conn:
-        if read_only:
-            conn = conn.execution_options(isolation_level="REPEATABLE READ")
-        with conn.begin():
-            if read_only:
-                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-            if tenant_id is not None:
-                set_tenant(conn, tenant_id)
-            yield conn
-
-
 @functools.lru_cache(maxsize=1024)
 def statement(sql: str) -> sa.TextClause:
     """The statement for this SQL text, built once. Building a TextClause
@@ -137,6 +120,3 @@ def statement(sql: str) -> sa.TextClause:
     of a getctag poll's CPU; the object is immutable, so threads share it."""
     return sa.text(sql)
 
-
-def set_tenant(conn: Connection, tenant_id: str) -> None:
-    conn.execute(statement("SELECT set_config('backside.tenant_id', :t, true)"), {"t": tenant_id})

@@ -15,9 +15,9 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from backside_caldav.db import login_failures as login_guard
-from backside_caldav.db import store
-from backside_caldav.db.engines import transaction
+from backside_caldav.db import login_failures, occurrences
+from backside_caldav.db.tenancy import transaction
+from backside_caldav.domain.login_limits import configured_limits
 
 logger = logging.getLogger(__name__)
 
@@ -82,9 +82,9 @@ def reindex(engine: Engine, now: datetime | None = None, batch: int = 500,
     for tenant in _tenants(engine):
         for _ in range(max_batches):
             with transaction(engine, tenant) as conn:
-                ids = store.series_needing_index(conn, tenant, at, batch)
+                ids = occurrences.series_needing_index(conn, tenant, at, batch)
                 for series_id in ids:
-                    store.reindex_series(conn, tenant, series_id, at)
+                    occurrences.reindex_series(conn, tenant, series_id, at)
             total += len(ids)
             if len(ids) < batch:
                 break
@@ -132,7 +132,7 @@ class PeriodicMaintenance:
                 return False
             try:
                 reindex(self.engine)
-                login_guard.prune(self.engine, login_guard.configured_limits())
+                login_failures.prune(self.engine, configured_limits())
             finally:
                 conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": PASS_LOCK})
         return True

@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from backside_caldav.db.store import CalendarRow
 from backside_caldav.domain.errors import InvalidCalendarData
 from backside_caldav.domain.ical_parse import iana_zone, parse_calendar
+from backside_caldav.domain.records import CalendarRow
 
 TAG = "VCALENDAR"
 COLUMN_OF = {

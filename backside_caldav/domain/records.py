@@ -106,3 +106,21 @@ class ResourceRecord:
     events: list[EventRecord] = field(default_factory=list)  # master first, VEVENT only
     range_start: datetime | None = None
     range_end: datetime | None = None
+
+
+@dataclass
+class CalendarRow:
+    """One calendars row: a collection and its sync counter."""
+
+    id: str
+    href: str
+    name: str | None
+    color: str | None
+    description: str | None
+    timezone: str | None
+    calendar_order: int | None
+    components: list[str]
+    props: dict[str, str]
+    sync_counter: int
+    sync_floor: int
+    updated_at: datetime

@@ -11,8 +11,9 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from backside_caldav.dav import basic_auth
-from backside_caldav.db import accounts
-from backside_caldav.db import login_failures as login_guard
+from backside_caldav.db import login_failures
+from backside_caldav.domain import passwords
+from backside_caldav.domain.login_limits import configured_limits
 
 log = logging.getLogger("backside_caldav.auth")
 
@@ -33,24 +34,24 @@ def record(engine: Engine, login: str, address: str, ok: bool) -> None:
     """Called by the auth plugin after each real password check."""
     if ok:
         return
-    limits = login_guard.configured_limits()
+    limits = configured_limits()
     log.warning("failed login for %r from %s", login, address or "unknown address")
-    login_guard.record_failure(engine, login, address, limits)
+    login_failures.record_failure(engine, login, address, limits)
 
 
 class LoginLimitMiddleware:
     def __init__(self, app: WSGIApp, engine: Engine) -> None:
         self.app = app
         self.engine = engine
-        self.limits = login_guard.configured_limits()
+        self.limits = configured_limits()
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         credentials = basic_credentials(environ)
-        if credentials is None or accounts.recently_verified(*credentials):
+        if credentials is None or passwords.recently_verified(*credentials):
             return self.app(environ, start_response)
         login, _ = credentials
         address = environ.get("REMOTE_ADDR", "")
-        wait = login_guard.seconds_blocked(self.engine, login, address, self.limits)
+        wait = login_failures.seconds_blocked(self.engine, login, address, self.limits)
         if wait <= 0:
             return self.app(environ, start_response)
         retry = max(1, math.ceil(wait))

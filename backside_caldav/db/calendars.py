@@ -1,0 +1,63 @@
+"""SQL of the calendars table: the collections of a tenant."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from backside_caldav.db.engines import statement as _q
+from backside_caldav.domain.records import CalendarRow
+
+CAL_COLS = ("id::text, href, name, color, description, timezone, calendar_order, components, "
+             "props, sync_counter, sync_floor, updated_at")
+
+
+def list_calendars(conn: Connection, tenant: str) -> list[CalendarRow]:
+    rows = conn.execute(_q(f"SELECT {CAL_COLS} FROM calendars WHERE tenant_id = :t "
+                           "ORDER BY calendar_order NULLS LAST, name, href"), {"t": tenant})
+    return [CalendarRow(*r) for r in rows]
+
+
+def get_calendar(conn: Connection, tenant: str, href: str) -> CalendarRow | None:
+    row = conn.execute(_q(f"SELECT {CAL_COLS} FROM calendars WHERE tenant_id = :t AND href = :h"),
+                       {"t": tenant, "h": href}).first()
+    return CalendarRow(*row) if row else None
+
+
+def create_calendar(conn: Connection, tenant: str, href: str, values: dict[str, Any]) -> CalendarRow:
+    values = dict(values)
+    values.setdefault("name", href)
+    cols = ", ".join(values)
+    binds = ", ".join(f"CAST(:{k} AS jsonb)" if k == "props" else f":{k}" for k in values)
+    row = conn.execute(_q(f"INSERT INTO calendars (tenant_id, href, {cols}) "
+                          f"VALUES (:t, :href, {binds}) RETURNING {CAL_COLS}"),
+                       {"t": tenant, "href": href, **_jsonify(values)}).one()
+    return CalendarRow(*row)
+
+
+def update_calendar(conn: Connection, tenant: str, calendar_id: str, values: dict[str, Any]) -> None:
+    if not values:
+        return
+    sets = ", ".join(f"{k} = CAST(:{k} AS jsonb)" if k == "props" else f"{k} = :{k}"
+                     for k in values)
+    conn.execute(_q(f"UPDATE calendars SET {sets} WHERE tenant_id = :t AND id = :c"),
+                 {"t": tenant, "c": calendar_id, **_jsonify(values)})
+
+
+def delete_calendar(conn: Connection, tenant: str, calendar_id: str) -> None:
+    conn.execute(_q("DELETE FROM calendars WHERE tenant_id = :t AND id = :c"),
+                 {"t": tenant, "c": calendar_id})
+
+
+def _jsonify(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: json.dumps(v) if k == "props" else v for k, v in values.items()}
+
+
+def missing_calendars(conn: Connection, tenant: str, calendar_ids: list[str]) -> list[str]:
+    """Those of the ids that are not calendars of this tenant."""
+    found = set(conn.execute(_q(
+        "SELECT id::text FROM calendars WHERE tenant_id = :t AND id = ANY(CAST(:ids AS uuid[]))"),
+        {"t": tenant, "ids": calendar_ids}).scalars())
+    return [c for c in calendar_ids if c not in found]

@@ -1,0 +1,208 @@
+"""The instance index (event_instances): occurrences of every series, and
+the time-range questions answered from it.
+
+See domain/instance_index.py for what is indexed; this module keeps the
+rows in step with the events and reads them back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from backside_caldav.db.engines import statement as _q
+from backside_caldav.db.event_reads import (
+    EVENT_COLS,
+    StoredItem,
+    event_record,
+    get_items,
+    load_events,
+)
+from backside_caldav.domain import instance_index
+from backside_caldav.domain.expand_render import Expansion
+from backside_caldav.domain.instance_index import BEGINNING, LONG
+from backside_caldav.domain.recurrence import INFINITY, SLACK, shift
+
+# Occurrences i of series m that the index answers for (not changed by another
+# writer since indexing, indexed past :e) and that overlap [:s, :e); :ls is
+# :s - LONG, so only long occurrences are looked for further back.
+INDEXED_SERIES_JOIN = (
+    "JOIN events m ON m.tenant_id = i.tenant_id AND m.id = i.event_id "
+    "AND m.deleted_at IS NULL AND NOT m.occurrence_stale AND m.instances_until >= :e ")
+
+
+INSTANCE_OVERLAPS = "i.start_time < :e AND i.end_time > :s AND (i.start_time >= :ls OR i.is_long)"
+
+
+def overlap_params(start: datetime, end: datetime) -> dict[str, datetime]:
+    return {"s": start, "e": end, "ls": _shift(start, -LONG)}
+
+
+def _shift(value: datetime, delta: timedelta) -> datetime:
+    """recurrence.shift, kept inside the index's own range of dates."""
+    return max(shift(value, delta), BEGINNING)
+
+
+def get_filtered(conn: Connection, tenant: str, calendar_id: str, component: str | None,
+                 start: datetime, end: datetime, expand: bool = False
+                 ) -> list[tuple[StoredItem, bool]]:
+    """Resources that may have an occurrence in [start, end), with a flag that
+    says the match is certain.
+
+    For a series whose index answers for the window the match is exact (RFC
+    4791 9.9 overlap of its indexed occurrences, which were computed with the
+    calendar's timezone for dates, as 9.9 asks), so Radicale need not parse it
+    again; with `expand` the item also carries those occurrences. Series
+    changed by other writers since they were indexed, or asked about beyond
+    their indexed horizon, are found by their conservative span and left for
+    Radicale to check.
+    """
+    params = {"t": tenant, "c": calendar_id, "s": start, "e": end,
+              "ls": _shift(start, -LONG)}
+    results: list[tuple[StoredItem, bool]] = []
+    if start <= BEGINNING and end >= INFINITY:  # no time-range: every resource of the type
+        return [(i, True) for i in get_items(conn, tenant, calendar_id)
+                if component is None or i.component == component]
+    if component in (None, "VEVENT"):
+        # The instances first (an index range scan), their series by id after:
+        # a join lets the planner pick a scan of every event of the tenant.
+        instances: dict[str, list[tuple[datetime, datetime, datetime]]] = {}
+        for r in conn.execute(_q(
+                "SELECT i.event_id::text, i.recurrence_id, i.start_time, i.end_time "
+                "FROM event_instances i WHERE i.tenant_id = :t AND i.calendar_id = :c "
+                "AND i.start_time < :e AND (i.start_time >= :ls OR i.is_long) "
+                "AND (i.end_time > :s OR (i.end_time = i.start_time AND i.start_time >= :s))"),
+                params):
+            instances.setdefault(r[0], []).append((r[1], r[2], r[3]))
+        wide = (_shift(start, -SLACK), _shift(end, SLACK))
+        unindexed = set(unindexed_series(conn, tenant, [calendar_id], *wide))
+        wanted = unindexed | set(instances)
+        if wanted:
+            masters = conn.execute(_q(
+                f"SELECT {EVENT_COLS}, "
+                "coalesce(NOT occurrence_stale AND instances_until >= :e, false) AS answers "
+                "FROM events "
+                "WHERE tenant_id = :t AND id = ANY(CAST(:ids AS uuid[])) "
+                "AND deleted_at IS NULL AND series_id IS NULL"),
+                {"t": tenant, "ids": list(wanted), "e": end}).all()
+            # Indexed and answering for the whole window: the index is the truth.
+            certain = {m.id: m.answers and m.id in instances and m.id not in unindexed
+                       for m in masters}
+            masters = [m for m in masters if m.id in unindexed or certain[m.id]]
+            overrides: dict[str, set[datetime]] = {}
+            if expand and masters:
+                for series_id, rid in conn.execute(_q(
+                        "SELECT series_id::text, recurrence_id FROM events WHERE tenant_id = :t "
+                        "AND series_id = ANY(CAST(:ids AS uuid[]))"),
+                        {"t": tenant, "ids": [m.id for m in masters if certain[m.id]]}):
+                    overrides.setdefault(series_id, set()).add(rid)
+            for item, master in zip(load_events(conn, tenant, masters), masters, strict=True):
+                if expand and certain[master.id] and master.recurrence_id is None:
+                    ids = frozenset(overrides.get(master.id, ()))
+                    item.expansion = Expansion(
+                        recurring=bool(master.rrule or master.rdates or ids),
+                        all_day=master.is_all_day, day_zone=master.timezone,
+                        override_ids=ids, instances=instances[master.id])
+                results.append((item, certain[master.id]))
+    if component != "VEVENT":
+        comp_filter = "" if component is None else "AND component = :comp"
+        for r in conn.execute(_q(
+                "SELECT href, uid, component, revision, ical_source, updated_at "
+                f"FROM calendar_objects WHERE tenant_id = :t AND calendar_id = :c {comp_filter} "
+                "AND (range_start IS NULL OR (range_start < :e AND range_end > :s))"),
+                {**params, "comp": component}):
+            results.append((StoredItem(r.href, r.uid, r.component, r.revision, r.ical_source,
+                                       r.updated_at), False))
+    return results
+
+
+def unindexed_series(conn: Connection, tenant: str, calendar_ids: list[str] | None,
+                     start: datetime, end: datetime) -> list[str]:
+    """Series whose instance index cannot answer for [start, end): changed by
+    another writer since indexing, or indexed only up to a horizon before
+    `end`; found by their conservative span.
+
+    Both kinds are read through partial indexes (events_unindexed,
+    events_horizon), so the query costs nothing when, as usual, there are none.
+    """
+    cal = "" if calendar_ids is None else "AND calendar_id = ANY(CAST(:cals AS uuid[])) "
+    return list(conn.execute(_q(
+        "WITH candidates AS ("
+        "  SELECT id FROM events WHERE tenant_id = :t AND series_id IS NULL "
+        f"  AND deleted_at IS NULL {cal}AND (occurrence_stale OR instances_until IS NULL) "
+        "  UNION SELECT id FROM events WHERE tenant_id = :t AND series_id IS NULL "
+        f"  AND deleted_at IS NULL {cal}AND instances_until < 'infinity' "
+        "  AND instances_until < :e) "
+        "SELECT c.id::text FROM candidates c WHERE EXISTS (SELECT 1 FROM events x "
+        "  WHERE x.tenant_id = :t AND (x.id = c.id OR x.series_id = c.id) "
+        "  AND x.range_start < :e AND x.range_end > :s)"),
+        {"t": tenant, "s": start, "e": end, "cals": calendar_ids}).scalars())
+
+
+def reindex_series(conn: Connection, tenant: str, series_id: str, at: datetime) -> None:
+    """Recompute a series' occurrences, next_occurrence and horizon from its rows."""
+    rows = conn.execute(_q(
+        f"SELECT {EVENT_COLS} FROM events "
+        "WHERE tenant_id = :t AND (id = :s OR series_id = :s)"), {"t": tenant, "s": series_id}).all()
+    master = next((r for r in rows if r.id == series_id), None)
+    if master is None:
+        return
+    built = instance_index.build([event_record(r) for r in rows], at)
+    write_index(conn, tenant, master.calendar_id, series_id, built)
+
+
+def instance_arrays(built: instance_index.IndexedSeries) -> dict[str, list[Any]]:
+    """A series' occurrence rows as one array per column (see insert_instances)."""
+    columns = (list(c) for c in zip(*built.rows, strict=True))
+    return dict(zip(("rid", "st", "en", "ex", "lo", "bu"), columns, strict=True))
+
+
+def insert_instances(series: str, source: str) -> str:
+    """SQL: insert the occurrences of instance_arrays for `series` (an
+    expression), reading it from `source` when that is a CTE."""
+    return ("INSERT INTO event_instances (tenant_id, calendar_id, event_id, recurrence_id, "
+            f"start_time, end_time, exact, is_long, busy) SELECT :t, :c, {series}, u.* "
+            f"FROM {source + ', ' if source else ''}unnest(CAST(:rid AS timestamptz[]), "
+            "CAST(:st AS timestamptz[]), CAST(:en AS timestamptz[]), CAST(:ex AS boolean[]), "
+            "CAST(:lo AS boolean[]), CAST(:bu AS text[])) AS u ON CONFLICT DO NOTHING")
+
+
+def write_index(conn: Connection, tenant: str, calendar_id: str, series_id: str,
+                 built: instance_index.IndexedSeries, client_text: bool = False,
+                 new: bool = False) -> tuple[int, datetime]:
+    """Replace a series' occurrences and bookkeeping; with client_text, also mark
+    the stored text as matching the rows (new: the series was just inserted, it
+    has no occurrences yet). Returns the master's revision and updated_at."""
+    # Two statements: a DELETE and an INSERT of the same keys in one statement
+    # would see each other's rows as conflicts.
+    if not new:
+        conn.execute(_q("DELETE FROM event_instances WHERE tenant_id = :t AND event_id = :s"),
+                     {"t": tenant, "s": series_id})
+    if built.rows:
+        conn.execute(_q(insert_instances(":s", "")),
+                     {"t": tenant, "c": calendar_id, "s": series_id, **instance_arrays(built)})
+    until = None if built.instances_until >= INFINITY else built.instances_until
+    ical = ", ical_revision = CASE WHEN id = :s THEN revision ELSE ical_revision END" \
+        if client_text else ""
+    rows = conn.execute(_q(
+        "UPDATE events SET occurrence_stale = false, "
+        "next_occurrence = CASE WHEN id = :s THEN CAST(:n AS timestamptz) END, "
+        f"instances_until = coalesce(CAST(:u AS timestamptz), 'infinity'){ical} "
+        "WHERE tenant_id = :t AND (id = :s OR series_id = :s) "
+        "RETURNING id::text, revision, updated_at"),
+        {"t": tenant, "s": series_id, "n": built.next_occurrence, "u": until}).all()
+    master = next(r for r in rows if r.id == series_id)
+    return master.revision, master.updated_at
+
+
+def series_needing_index(conn: Connection, tenant: str, at: datetime, limit: int) -> list[str]:
+    """Series that other writers changed, whose next occurrence has passed, or
+    whose indexed horizon is getting near; locked so workers share the load."""
+    return list(conn.execute(_q(
+        "SELECT id::text FROM events WHERE tenant_id = :t AND series_id IS NULL "
+        "AND deleted_at IS NULL AND (occurrence_stale OR next_occurrence < :now "
+        "OR instances_until < :soon) LIMIT :n FOR UPDATE SKIP LOCKED"),
+        {"t": tenant, "now": at, "soon": at + instance_index.HORIZON - timedelta(days=30),
+         "n": limit}).scalars())

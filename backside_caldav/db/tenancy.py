@@ -1,0 +1,56 @@
+"""The one way into a tenant's data: the row-level-security setting and the
+tenant's write lock, written once here and used by every transaction.
+
+APP_ROLE's policies (migration 0004) show only the rows whose tenant_id is
+`backside.tenant_id`, set per transaction (set_config(..., true) is SET
+LOCAL). Writers of one tenant take one transaction-scoped advisory lock, so
+a CalDAV precondition check and its write commit together. Login and key
+lookups set the tenant in the same statement that finds it (one round trip):
+they splice ENTER (and LOCK) into their SELECT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.engine import Connection, Engine
+
+from backside_caldav.db.engines import statement as _q
+
+SETTING = "backside.tenant_id"
+
+
+def enter(tenant: str) -> str:
+    """SQL: set the transaction's tenant to `tenant` (an SQL expression)."""
+    return f"set_config('{SETTING}', {tenant}, true)"
+
+
+def lock(tenant: str) -> str:
+    """SQL: take the tenant's write lock until the transaction ends."""
+    return f"pg_advisory_xact_lock(hashtext({tenant}))"
+
+
+def set_tenant(conn: Connection, tenant: str) -> None:
+    conn.execute(_q(f"SELECT {enter(':t')}"), {"t": tenant})
+
+
+@contextmanager
+def transaction(engine: Engine, tenant: str | None = None, read_only: bool = False,
+                write_lock: bool = False) -> Iterator[Connection]:
+    """A transaction that knows its tenant from the start (for row-level security)."""
+    with engine.connect() as conn:
+        if read_only:
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            if read_only:
+                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            if tenant is not None:
+                also = f", {lock(':t')}" if write_lock else ""
+                conn.execute(_q(f"SELECT {enter(':t')}{also}"), {"t": tenant})
+            yield conn
+
+
+def lock_tenant(conn: Connection, tenant: str) -> None:
+    """The tenant's write lock until the transaction ends."""
+    conn.execute(_q(f"SELECT {lock(':t')}"), {"t": tenant})
