@@ -104,7 +104,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     in_child_process(prepare)
 
     def app() -> WSGIApp:
-        from backside_caldav.dav.app import build_app
+        from backside_caldav.app import build_app
         return build_app(url, config)
 
     def start_maintenance() -> None:

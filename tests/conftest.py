@@ -119,7 +119,7 @@ def counting_server(database_url: str, module: Any, name: str
     """(URL, calls of module.name) of the application served in this process,
     over HTTP on the loopback; each call is counted (its second argument, a
     path) and passed through, so a test can say which requests reached it."""
-    from backside_caldav.dav.app import build_app
+    from backside_caldav.app import build_app
     calls: list[str] = []
     real = getattr(module, name)
 

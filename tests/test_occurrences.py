@@ -161,7 +161,7 @@ def test_free_busy_report(http, account, sql, cal) -> None:
 def test_free_busy_is_answered_from_the_index(database_url) -> None:
     from radicale.app import report
 
+    from backside_caldav.app import build_app
     from backside_caldav.dav import freebusy
-    from backside_caldav.dav.app import build_app
     build_app(database_url)
     assert report.freebusy_collection_text is freebusy._freebusy_collection_text

@@ -9,17 +9,14 @@ anything parses them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import radicale
-import sqlalchemy as sa
 from radicale import config as radicale_config
 from radicale import pathutils
 
-from backside_caldav.api import SidecarApp
 from backside_caldav.dav import (
     expand,
     freebusy,
@@ -30,7 +27,6 @@ from backside_caldav.dav import (
     put,
     vtimezone_cache,
 )
-from backside_caldav.dav.access_log import AccessLogMiddleware
 from backside_caldav.dav.body import read_body
 from backside_caldav.dav.outage import OutageMiddleware
 from backside_caldav.dav.reasons import answer_with_reason
@@ -101,20 +97,13 @@ class Application(member_reports.MemberReports, poll.CollectionPoll, listing.Str
 
 
 class BacksideMiddleware:
-    def __init__(self, app: WSGIApp, engine: sa.engine.Engine, max_content_length: int,
-                 sidecar: WSGIApp | None = None) -> None:
+    def __init__(self, app: WSGIApp, max_content_length: int) -> None:
         self.app = app
-        self.engine = engine
         self.max_content_length = max_content_length
-        self.sidecar = sidecar  # the JSON API under /api/v1/, answered before Radicale
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET").upper()
         raw_path = environ.get("PATH_INFO", "/")
-        if self.sidecar is not None and (raw_path == "/api/v1" or raw_path.startswith("/api/v1/")):
-            return self.sidecar(environ, start_response)
-        if raw_path in ("/health", "/healthz") and method == "GET":
-            return self._health(start_response)
         refusal = (guards.check_method(method) or guards.check_path(raw_path)
                    or guards.check_headers(environ, method))
         if refusal is None:
@@ -154,24 +143,12 @@ class BacksideMiddleware:
                 info.close()
             current_request.reset(token)
 
-    def _health(self, start_response: StartResponse) -> list[bytes]:
-        try:
-            with self.engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
-            status, payload = "200 OK", {"status": "ok", "database": "ok"}
-        except Exception:  # noqa: BLE001 - any failure means unhealthy
-            status, payload = "503 Service Unavailable", {"status": "unavailable",
-                                                          "database": "unreachable"}
-        body = json.dumps(payload).encode()
-        start_response(status, [("Content-Type", "application/json"),
-                                ("Content-Length", str(len(body))),
-                                ("Retry-After", "5")] if status.startswith("503") else
-                       [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-        return [body]
 
-
-def build_app(database_url: str, config_file: Path | None = None,
-              overrides: dict[str, dict[str, str]] | None = None) -> WSGIApp:
+def build_dav_app(database_url: str, config_file: Path | None = None,
+                  overrides: dict[str, dict[str, str]] | None = None) -> WSGIApp:
+    """CalDAV: Radicale with this storage, behind the guards, the login limits
+    and the outage answer (outermost first: 503 on an outage, 429 for a login
+    that failed too often, then the guards)."""
     configuration = load_configuration(database_url, config_file, overrides)
     freebusy.install()
     expand.install()
@@ -179,7 +156,5 @@ def build_app(database_url: str, config_file: Path | None = None,
     application = Application(configuration)
     max_length = configuration.get("server", "max_content_length")
     engine = db.get_app_engine(database_url)
-    inner = BacksideMiddleware(application, engine, max_length, SidecarApp(engine))
-    # Outermost first: log every answer, turn a database outage into 503, then
-    # refuse a login that failed too often before anything checks a password.
-    return AccessLogMiddleware(OutageMiddleware(LoginLimitMiddleware(inner, engine)))
+    return OutageMiddleware(LoginLimitMiddleware(BacksideMiddleware(application, max_length),
+                                                 engine))

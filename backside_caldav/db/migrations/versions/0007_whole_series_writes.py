@@ -174,7 +174,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     from importlib import import_module
-    initial = import_module("backside_caldav.migrations.versions.0001_initial")
+    initial = import_module("backside_caldav.db.migrations.versions.0001_initial")
     replaced = [f"CREATE FUNCTION {name}()" for name in
                 ("caldav_events_before", "caldav_events_after", "caldav_event_children_after")]
     for body in initial.TRIGGER_SQL:

@@ -1,0 +1,63 @@
+"""The one place where the server is composed: CalDAV (dav/) and the JSON API
+(api/) side by side on one address, behind one access log.
+
+dav and api never import each other; this module and the CLI are the only
+ones that import both.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from backside_caldav.api import SidecarApp
+from backside_caldav.dav.access_log import AccessLogMiddleware
+from backside_caldav.dav.app import build_dav_app
+from backside_caldav.db import engines
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict, StartResponse], Iterable[bytes]]
+API_PREFIX = "/api/v1"
+
+
+class Mount:
+    """/api/v1/ to the JSON API, /health to the health check, the rest to CalDAV."""
+
+    def __init__(self, dav: WSGIApp, api: WSGIApp, engine: sa.engine.Engine) -> None:
+        self.dav = dav
+        self.api = api
+        self.engine = engine
+
+    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "/")
+        if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
+            return self.api(environ, start_response)
+        if path in ("/health", "/healthz") and environ.get("REQUEST_METHOD", "GET").upper() == "GET":
+            return self._health(start_response)
+        return self.dav(environ, start_response)
+
+    def _health(self, start_response: StartResponse) -> list[bytes]:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            status, payload = "200 OK", {"status": "ok", "database": "ok"}
+            extra: list[tuple[str, str]] = []
+        except Exception:  # noqa: BLE001 - any failure means unhealthy
+            status, payload = "503 Service Unavailable", {"status": "unavailable",
+                                                          "database": "unreachable"}
+            extra = [("Retry-After", "5")]
+        body = json.dumps(payload).encode()
+        start_response(status, [("Content-Type", "application/json"),
+                                ("Content-Length", str(len(body))), *extra])
+        return [body]
+
+
+def build_app(database_url: str, config_file: Path | None = None,
+              overrides: dict[str, dict[str, str]] | None = None) -> WSGIApp:
+    engine = engines.get_app_engine(database_url)
+    dav = build_dav_app(database_url, config_file, overrides)
+    return AccessLogMiddleware(Mount(dav, SidecarApp(engine), engine))
