@@ -33,8 +33,8 @@ def resolve_database_url(keep_embedded_running: bool = True) -> str:
 def _engine_checked(url: str):
     import sqlalchemy as sa
 
-    from backside_caldav.db import engines as db
-    engine = db.get_engine(url)
+    from backside_caldav.db import engines
+    engine = engines.get_engine(url)
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
@@ -86,6 +86,12 @@ def in_child_process(job: Callable[[], None]) -> None:
         raise SystemExit(code)
 
 
+def _forget_pools() -> None:
+    """In a freshly forked worker: the parent's pools are not this process's."""
+    from backside_caldav.db import engines  # not imported by the master (see in_child_process)
+    engines.forget_after_fork()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     options = _serve_options(args)
     check_options(options)
@@ -110,12 +116,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     def start_maintenance() -> None:
         # In each worker (the master stays small); passes take turns by a lock.
         if args.maintenance_interval > 0:
-            from backside_caldav.db import engines as db
+            from backside_caldav.db import engines
             from backside_caldav.db.maintenance import PeriodicMaintenance
-            PeriodicMaintenance(db.get_engine(url), interval=args.maintenance_interval).start()
+            PeriodicMaintenance(engines.get_engine(url), interval=args.maintenance_interval).start()
 
     web_server.serve(app, options, f"backside-caldav {__version__} serving CalDAV",
-                     on_worker_start=start_maintenance)
+                     on_worker_start=start_maintenance, after_fork=_forget_pools)
     return 0
 
 
@@ -218,7 +224,8 @@ def cmd_sidecar(args: argparse.Namespace) -> int:
         return build_sidecar(url)
 
     web_server.serve(app, options,
-          f"backside-caldav {__version__} serving the JSON API (/api/v1/)")
+                     f"backside-caldav {__version__} serving the JSON API (/api/v1/)",
+                     after_fork=_forget_pools)
     return 0
 
 
@@ -236,7 +243,9 @@ def cmd_maintain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _server_arguments(parser: argparse.ArgumentParser) -> None:
+def _server_arguments(parser: argparse.ArgumentParser, port: int) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=port, help=f"port to listen on ({port})")
     parser.add_argument("--workers", type=int, default=1,
                         help="worker processes sharing the port (1)")
     parser.add_argument("--threads", type=int, default=8, help="threads per worker (8)")
@@ -259,9 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="migrate the schema if needed and serve CalDAV",
                            description="Migrate the schema if needed and serve CalDAV "
                                        "(and the health check at /health) on one port.")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    serve.add_argument("--port", type=int, default=5232, help="port to listen on (5232)")
-    _server_arguments(serve)
+    _server_arguments(serve, port=5232)
     serve.add_argument("--config", help="Radicale config file (default: config/radicale.conf)")
     serve.add_argument("--maintenance-interval", type=float, default=60,
                        help="seconds between re-indexing passes for rows other writers "
@@ -331,9 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     side = sub.add_parser("sidecar", help="serve only the JSON API",
                           description="Migrate the schema if needed and serve only the JSON "
                                       "API (/api/v1/), without CalDAV.")
-    side.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    side.add_argument("--port", type=int, default=5233, help="port to listen on (5233)")
-    _server_arguments(side)
+    _server_arguments(side, port=5233)
     side.set_defaults(func=cmd_sidecar)
     return parser
 

@@ -124,9 +124,11 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
 
 def serve(factory: Callable[[], WSGIApp], options: ServeOptions, banner: str,
-          on_worker_start: Callable[[], None] | None = None) -> None:
+          on_worker_start: Callable[[], None] | None = None,
+          after_fork: Callable[[], None] | None = None) -> None:
     """Run until SIGTERM or SIGINT. factory builds the app inside each worker,
-    and on_worker_start runs there once it is built."""
+    and on_worker_start runs there once it is built; after_fork runs first in
+    a freshly forked worker (to drop what the parent held)."""
     check_options(options)
 
     def when_ready(_server: Any) -> None:
@@ -134,8 +136,8 @@ def serve(factory: Callable[[], WSGIApp], options: ServeOptions, banner: str,
               f"({options.workers} worker{'s' if options.workers > 1 else ''})", flush=True)
 
     def post_fork(_server: Any, _worker: Any) -> None:
-        from backside_caldav.db import engines as db
-        db.forget_after_fork()
+        if after_fork is not None:
+            after_fork()
         limit_malloc_arenas()
 
     def post_worker_init(_worker: Any) -> None:

@@ -126,7 +126,7 @@ def test_override_rows_render_as_recurrence_id_components() -> None:
 
 
 def test_windows_and_mozilla_tzids_map_to_iana() -> None:
-    from backside_caldav.domain.ical_parse import iana_zone
+    from backside_caldav.domain.zones import iana_zone
     assert iana_zone("W. Europe Standard Time") == "Europe/Berlin"
     assert iana_zone("/mozilla.org/20050126_1/Europe/Berlin") == "Europe/Berlin"
     assert iana_zone("Not/AZone") is None

@@ -1,5 +1,5 @@
 """Read requests (PROPFIND, REPORT, GET) run in the one transaction the login
-check opens (request_context.SharedTransaction). These tests hold the guarantees
+check opens (request.Transaction). These tests hold the guarantees
 that shortcut must keep: a wrong or changed password, no credentials, or
 another tenant's path get nothing, and each request sees the rows as they
 are when it starts."""

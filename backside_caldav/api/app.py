@@ -29,8 +29,7 @@ from backside_caldav.api.problems import (
     status_line,
 )
 from backside_caldav.db import calendars as calendar_rows
-from backside_caldav.db import engines as db
-from backside_caldav.db import tenancy
+from backside_caldav.db import engines, tenancy
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +203,7 @@ class SidecarApp:
                 400, "invalid-parameter", "Invalid request parameter",
                 f"the database refused a value: {reason}"), path)
         except Exception as exc:  # noqa: BLE001 - answered as a problem either way
-            if db.is_unavailable(exc):  # the same test as CalDAV's 503 (web/outage.py)
+            if engines.is_unavailable(exc):  # the same test as CalDAV's 503 (web/outage.py)
                 log.warning("database unavailable", exc_info=True)
                 return self._problem(start_response, Problem(
                     503, "database-unavailable", "Database unavailable",
@@ -288,4 +287,4 @@ def _query(environ: dict) -> dict[str, list[str]]:
 
 def build_sidecar(database_url: str) -> SidecarApp:
     """The API alone, for `backside-caldav sidecar` or another WSGI server."""
-    return SidecarApp(db.get_app_engine(database_url))
+    return SidecarApp(engines.get_app_engine(database_url))

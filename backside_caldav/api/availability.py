@@ -24,8 +24,8 @@ from backside_caldav.api.app import Call, Reply, body_fields
 from backside_caldav.api.problems import Problem, invalid
 from backside_caldav.db import busy_queries, calendars, event_reads
 from backside_caldav.db.event_reads import event_record
-from backside_caldav.domain.ical_parse import zone
 from backside_caldav.domain.recurrence import TooManyInstances, expand
+from backside_caldav.domain.zones import zone
 
 UTC = timezone.utc
 EXPAND_LIMIT = 100_000  # occurrences from a series' start up to the range end

@@ -12,12 +12,11 @@ from radicale import item as radicale_item
 from radicale import storage as radicale_storage
 from radicale.item import filter as radicale_filter
 
-from backside_caldav.dav import context
+from backside_caldav import request
 from backside_caldav.db import busy_queries, calendars, event_reads, event_writes, occurrences
 from backside_caldav.domain import collection_meta, records, sync_tokens
 from backside_caldav.domain.errors import BacksideError
 from backside_caldav.domain.recurrence import TooManyInstances
-from backside_caldav.request import expand_window, original_text_for
 
 if TYPE_CHECKING:
     from backside_caldav.dav.storage import Storage
@@ -131,11 +130,6 @@ class _Plain(radicale_storage.BaseCollection):
     def last_modified(self) -> str:
         return http_date(_EPOCH)
 
-    def _all_hrefs(self) -> Iterator[str]:
-        with self._conn() as conn:
-            hrefs = event_reads.all_hrefs(conn, self.tenant, self.row.id)
-        yield from hrefs
-
     def get_multi(self, hrefs: Iterable[str]) -> Iterable[tuple[str, radicale_item.Item | None]]:
         return ((h, None) for h in hrefs)
 
@@ -193,7 +187,7 @@ class CalendarCollection(radicale_storage.BaseCollection):
         return self._storage.connection(self.tenant)
 
     def _refresh(self, conn: Any) -> None:
-        s = context.current.get()
+        s = request.held()
         if conn is self.loaded_by and (s is None or s.mode == "r"):
             return  # the same read snapshot: the row cannot have changed
         row = calendars.get_calendar(conn, self.tenant, self.row.href)
@@ -221,8 +215,8 @@ class CalendarCollection(radicale_storage.BaseCollection):
         return list(texts.items.values())
 
     def store_text(self, href: str, text: str, replaces: str | None = "?") -> event_reads.StoredItem:
-        s = context.session()
-        with context.failing_writes():
+        s = request.holding()
+        with request.failing_writes():
             try:
                 return event_writes.put_item(s.conn, self.tenant, self.row, href, text, replaces)
             except BacksideError as exc:
@@ -235,8 +229,8 @@ class CalendarCollection(radicale_storage.BaseCollection):
         return meta if key is None else meta.get(key)
 
     def set_meta(self, props: Mapping[str, str]) -> None:
-        s = context.session()
-        with context.failing_writes():
+        s = request.holding()
+        with request.failing_writes():
             values = collection_meta.columns_from_props(dict(props), self.row)
             calendars.update_calendar(s.conn, self.tenant, self.row.id, values)
             self._refresh(s.conn)
@@ -281,7 +275,7 @@ class CalendarCollection(radicale_storage.BaseCollection):
                      ) -> Iterable[tuple[radicale_item.Item, bool]]:
         tag, start, end, simple = radicale_filter.simplify_prefilters(filters, "VCALENDAR")
         window = (from_epoch(start), from_epoch(end))
-        expanding = expand_window()
+        expanding = request.expand_window()
         if start == radicale_filter.TIMESTAMP_MIN and end == radicale_filter.TIMESTAMP_MAX:
             # Radicale strips the time-range of an expand REPORT before asking;
             # the request itself still says which window will be expanded.
@@ -309,20 +303,20 @@ class CalendarCollection(radicale_storage.BaseCollection):
 
     def upload(self, href: str, item: radicale_item.Item
                ) -> tuple[radicale_item.Item, radicale_item.Item | None]:
-        s = context.session()
+        s = request.holding()
         key = (self.row.id, href)
         if key in s.found:
             previous = s.found.pop(key)
         else:
             found = event_reads.get_items(s.conn, self.tenant, self.row.id, [href], for_update=True)
             previous = found[0] if found else None
-        text = original_text_for("PUT", posixpath.join(self.path, href)) or item.serialize()
+        text = request.original_text_for("PUT", posixpath.join(self.path, href)) or item.serialize()
         stored = self.store_text(href, text, previous.component if previous else None)
         return self.make_item(stored), (self.make_item(previous) if previous else None)
 
     def delete(self, href: str | None = None) -> None:
-        s = context.session()
-        with context.failing_writes():
+        s = request.holding()
+        with request.failing_writes():
             if href is None:
                 calendars.delete_calendar(s.conn, self.tenant, self.row.id)
                 return

@@ -1,47 +1,85 @@
 """When a request may be answered by this server's own code instead of Radicale's.
 
-The fast paths (web/poll.py, web/listing.py, web/member_reports.py) answer
-only what they can answer exactly as Radicale would: a calendar of the
-logged-in user, through the request's shared transaction, without sharing
-(which remaps paths and users) and in UTF-8 (the only encoding they write).
+The fast paths (dav/poll.py, dav/listing.py, dav/member_reports.py,
+dav/put.py) answer only what they can answer exactly as Radicale would: a
+calendar of the logged-in user, through the request's shared transaction,
+without sharing (which remaps paths and users) and in UTF-8 (the only
+encoding they write). Each is a function of a Call that returns an answer or
+None (then the next one, or Radicale, answers); dav/app.py lists them in one
+table.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
-from radicale import pathutils
+import radicale
+from radicale import pathutils, types
 from radicale.app.base import Access
 
-from backside_caldav.db import event_reads
-from backside_caldav.request import RequestInfo, current_request, shared_transaction
+from backside_caldav import request
+from backside_caldav.db.event_reads import ItemHead, StoredItem
 
 GETETAG = "{DAV:}getetag"
 CONTENT_TYPE = "{DAV:}getcontenttype"
 
 
-def own_calendar(app: Any, path: str, user: str) -> tuple[str, Any, RequestInfo] | None:
-    """(path without slashes, shared transaction, request) when `path` is a
-    calendar of `user` and `app` (a radicale.Application) may be bypassed."""
-    info = current_request.get()
-    sane = pathutils.strip_path(path)
-    shared = shared_transaction(user)
-    if (sane.count("/") != 1 or sane.split("/")[0] != user or info is None or shared is None
+@dataclass(frozen=True)
+class Call:
+    """One request as Radicale hands it to do_<METHOD>, for a fast path."""
+
+    app: Any  # the radicale.Application
+    method: str
+    environ: types.WSGIEnviron
+    base_prefix: str
+    path: str
+    user: str
+    user_groups: set
+    request_info: dict
+
+    def radicale(self, environ: types.WSGIEnviron | None = None) -> types.WSGIResponse:
+        """Radicale's own answer (its do_<METHOD>), optionally with another environ."""
+        do = getattr(radicale.Application, f"do_{self.method}")
+        return do(self.app, environ if environ is not None else self.environ,
+                  self.base_prefix, self.path, self.user, self.user_groups, self.request_info)
+
+
+FastPath = Callable[[Call], "types.WSGIResponse | None"]
+
+
+@dataclass(frozen=True)
+class OwnCalendar:
+    href: str  # the calendar's own segment
+    path: str  # user/calendar, without slashes
+    transaction: request.Transaction
+    xml: ElementTree.Element | None  # the request body as the XML guard parsed it
+
+
+def own_calendar(call: Call) -> OwnCalendar | None:
+    """The calendar of the request when it is one of the logged-in user's and
+    Radicale may be bypassed: its shared transaction, no sharing (which
+    remaps paths and users), UTF-8 (the only encoding the fast paths write)."""
+    app = call.app
+    sane = pathutils.strip_path(call.path)
+    transaction = request.transaction_for(call.user)
+    if (sane.count("/") != 1 or sane.split("/")[0] != call.user or transaction is None
             or app._sharing._enabled or app._encoding != "utf-8"):
         return None
-    return sane, shared, info
+    return OwnCalendar(sane.split("/")[1], sane, transaction, request.xml_body(call.method))
 
 
-def readable(app: Any, user: str, user_groups: set, path: str) -> bool:
-    """Whether `user` may read the collection at `path`, as Radicale's REPORT
-    checks it (the collection's own permissions, not only its parent's)."""
-    access = Access(app._rights, user, user_groups, path)
+def readable(call: Call) -> bool:
+    """Whether the user may read the collection at the path, as Radicale's
+    REPORT checks it (the collection's own permissions, not only its parent's)."""
+    access = Access(call.app._rights, call.user, call.user_groups, call.path)
     return access.check("r") and "r" in access.permissions
 
 
-def member_property(prop: str, item: event_reads.ItemHead | event_reads.StoredItem) -> str:
+def member_property(prop: str, item: ItemHead | StoredItem) -> str:
     """A member's getetag, getcontenttype or (a StoredItem's) calendar-data,
     written as Radicale writes it."""
     if prop == GETETAG:
@@ -49,18 +87,15 @@ def member_property(prop: str, item: event_reads.ItemHead | event_reads.StoredIt
     if prop == CONTENT_TYPE:
         return ("<getcontenttype>text/calendar;charset=utf-8;component="
                 f"{escape(item.component)}</getcontenttype>")
-    assert isinstance(item, event_reads.StoredItem), prop
+    assert isinstance(item, StoredItem), prop
     return f"<C:calendar-data>{escape(item.text)}</C:calendar-data>"
 
 
-def requested_props(body: bytes | None, allowed: frozenset[str]) -> list[str] | None:
+def requested_props(root: ElementTree.Element | None, allowed: frozenset[str]
+                    ) -> list[str] | None:
     """The properties of a <propfind><prop> body if all are allowed, else None."""
-    if not body:
+    if root is None:
         return None  # no body means allprop
-    try:
-        root = ElementTree.fromstring(body)
-    except ElementTree.ParseError:
-        return None
     if root.tag != "{DAV:}propfind" or len(root) != 1 or root[0].tag != "{DAV:}prop":
         return None
     return only([p.tag for p in root[0]], allowed)

@@ -29,7 +29,10 @@ from xml.sax.saxutils import escape
 
 from radicale import types
 
+from backside_caldav import request
 from backside_caldav.dav.fast_path import (
+    Call,
+    OwnCalendar,
     member_property,
     only,
     own_calendar,
@@ -37,8 +40,8 @@ from backside_caldav.dav.fast_path import (
     requested_props,
 )
 from backside_caldav.db import calendars, event_reads
-from backside_caldav.domain import records, sync_tokens
-from backside_caldav.request import RequestInfo
+from backside_caldav.domain import sync_tokens
+from backside_caldav.domain.records import CalendarRow
 
 DAV = "{DAV:}"
 STREAMABLE = frozenset({f"{DAV}getetag", f"{DAV}resourcetype", f"{DAV}getcontenttype"})
@@ -49,16 +52,10 @@ OPEN_ROOT = b'<multistatus xmlns="DAV:"'
 CLOSE_ROOT = b"</multistatus>"
 
 
-def initial_sync_props(body: bytes | None) -> list[str] | None:
+def initial_sync_props(root: ElementTree.Element | None) -> list[str] | None:
     """The properties of a sync-collection REPORT without a sync-token (a first
     sync: every member) if it asks nothing but getetag and getcontenttype."""
-    if not body or b"sync-collection" not in body:
-        return None
-    try:
-        root = ElementTree.fromstring(body)
-    except ElementTree.ParseError:
-        return None
-    if root.tag != f"{DAV}sync-collection":
+    if root is None or root.tag != f"{DAV}sync-collection":
         return None
     props: list[str] | None = None
     for child in root:
@@ -73,76 +70,72 @@ def initial_sync_props(body: bytes | None) -> list[str] | None:
     return only(props, SYNC_STREAMABLE)
 
 
-class StreamedListing:
-    """Application mixin: PROPFIND Depth 1 and a first sync-collection of a
-    calendar stream its members (see the module doc)."""
+def _stream(call: Call, own: OwnCalendar, head: bytes, calendar: CalendarRow,
+            props: list[str]) -> None:
+    scope = request.current()
+    assert scope is not None, "a fast path runs inside the request's scope"
+    scope.stream = MemberListing(head[:-len(CLOSE_ROOT)], own.transaction.conn,
+                                 own.transaction.tenant or "", calendar.id,
+                                 call.base_prefix + "/" + own.path + "/", props)
 
-    @staticmethod
-    def _stream(head: bytes, sane: str, shared: Any, info: RequestInfo,
-                calendar: records.CalendarRow, base_prefix: str, props: list[str]) -> None:
-        info.streams.append(MemberListing(head[:-len(CLOSE_ROOT)], shared.conn, shared.tenant,
-                                          calendar.id, base_prefix + "/" + sane + "/", props,
-                                          info))
 
-    def do_PROPFIND(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
-                    user_groups: set, request_info: dict) -> types.WSGIResponse:
-        parent = super().do_PROPFIND  # type: ignore[misc]
-        own = own_calendar(self, path, user) if environ.get("HTTP_DEPTH") == "1" else None
-        props = requested_props(own[2].body, STREAMABLE) if own else None
-        if own is None or props is None:
-            return parent(environ, base_prefix, path, user, user_groups, request_info)
-        sane, shared, info = own
-        status, headers, answer, xml_request = parent(
-            {**environ, "HTTP_DEPTH": "0"}, base_prefix, path, user, user_groups, request_info)
-        head = answer.rstrip() if isinstance(answer, bytes) else b""
-        if status != 207 or not head.endswith(CLOSE_ROOT) or OPEN_ROOT not in head[:200]:
-            if status == 207:  # not the shape this module writes into: Radicale answers
-                return parent(environ, base_prefix, path, user, user_groups, request_info)
-            return status, headers, answer, xml_request
-        calendar = calendars.get_calendar(shared.conn, shared.tenant, sane.split("/")[1])
-        if calendar is None:  # Radicale answered for it in this same snapshot
-            return status, headers, answer, xml_request
-        self._stream(head, sane, shared, info, calendar, base_prefix, props)
-        return status, headers, None, xml_request
+def answer_propfind(call: Call) -> types.WSGIResponse | None:
+    """A Depth 1 PROPFIND of the members' etags: Radicale answers for the
+    collection itself (Depth 0), the members are streamed after it."""
+    own = own_calendar(call) if call.environ.get("HTTP_DEPTH") == "1" else None
+    props = requested_props(own.xml, STREAMABLE) if own else None
+    if own is None or props is None:
+        return None
+    status, headers, answer, xml_request = call.radicale({**call.environ, "HTTP_DEPTH": "0"})
+    head = answer.rstrip() if isinstance(answer, bytes) else b""
+    if status != 207 or not head.endswith(CLOSE_ROOT) or OPEN_ROOT not in head[:200]:
+        if status == 207:  # not the shape this module writes into: Radicale answers
+            return None
+        return status, headers, answer, xml_request
+    transaction = own.transaction
+    calendar = calendars.get_calendar(transaction.conn, transaction.tenant or "", own.href)
+    if calendar is None:  # Radicale answered for it in this same snapshot
+        return status, headers, answer, xml_request
+    _stream(call, own, head, calendar, props)
+    return status, headers, None, xml_request
 
-    def do_REPORT(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
-                  user_groups: set, request_info: dict) -> types.WSGIResponse:
-        parent = super().do_REPORT  # type: ignore[misc]
-        own = own_calendar(self, path, user)
-        props = initial_sync_props(own[2].body) if own else None
-        if own is None or props is None:
-            return parent(environ, base_prefix, path, user, user_groups, request_info)
-        sane, shared, info = own
-        calendar = calendars.get_calendar(shared.conn, shared.tenant, sane.split("/")[1])
-        if not readable(self, user, user_groups, path) or calendar is None:
-            return parent(environ, base_prefix, path, user, user_groups, request_info)
-        multistatus = ElementTree.Element(f"{DAV}multistatus")
-        ElementTree.SubElement(multistatus, f"{DAV}sync-token").text = sync_tokens.sync_token(calendar)
-        head = self._xml_response(multistatus, request_info).rstrip()  # type: ignore[attr-defined]
-        if not head.endswith(CLOSE_ROOT) or OPEN_ROOT not in head[:200]:
-            return parent(environ, base_prefix, path, user, user_groups, request_info)
-        self._stream(head, sane, shared, info, calendar, base_prefix, props)
-        request_info["status"] = client.MULTI_STATUS
-        return client.MULTI_STATUS, {"Content-Type": "text/xml; charset=utf-8"}, None, None
+
+def answer_initial_sync(call: Call) -> types.WSGIResponse | None:
+    """A sync-collection REPORT without a token: the sync-token, then every member."""
+    own = own_calendar(call)
+    props = initial_sync_props(own.xml) if own else None
+    if own is None or props is None:
+        return None
+    transaction = own.transaction
+    calendar = calendars.get_calendar(transaction.conn, transaction.tenant or "", own.href)
+    if not readable(call) or calendar is None:
+        return None
+    multistatus = ElementTree.Element(f"{DAV}multistatus")
+    ElementTree.SubElement(multistatus, f"{DAV}sync-token").text = \
+        sync_tokens.sync_token(calendar)
+    head = call.app._xml_response(multistatus, call.request_info).rstrip()
+    if not head.endswith(CLOSE_ROOT) or OPEN_ROOT not in head[:200]:
+        return None
+    _stream(call, own, head, calendar, props)
+    call.request_info["status"] = client.MULTI_STATUS
+    return client.MULTI_STATUS, {"Content-Type": "text/xml; charset=utf-8"}, None, None
 
 
 class MemberListing:
     """The multistatus body: Radicale's collection response, then one per member.
 
-    It owns the request's transaction from the moment it is handed to the WSGI
-    server, which closes it (commit, connection back to the pool) by calling
-    close() when the answer is sent or the client went away.
+    It reads through the request's transaction, which dav/outage.py ends
+    once the answer has been written.
     """
 
     def __init__(self, head: bytes, conn: Any, tenant: str, calendar_id: str, prefix: str,
-                 props: list[str], info: RequestInfo) -> None:
+                 props: list[str]) -> None:
         self.head = head
         self.conn = conn
         self.tenant = tenant
         self.calendar_id = calendar_id
         self.prefix = prefix
         self.props = props
-        self.info = info
         self.gzip = False
 
     def respond(self, status: str, headers: list[tuple[str, str]], environ: dict,
@@ -187,7 +180,3 @@ class MemberListing:
         return (f"<response><href>{escape(quote(self.prefix + head.href))}</href><propstat>"
                 f"<prop>{''.join(values)}</prop><status>HTTP/1.1 200 OK</status></propstat>"
                 "</response>").encode()
-
-    def close(self) -> None:
-        self.info.close()
-

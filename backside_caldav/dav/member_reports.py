@@ -23,19 +23,19 @@ from __future__ import annotations
 
 from datetime import datetime
 from http import client
-from typing import Any
 from urllib.parse import quote, unquote, urlparse
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
-import radicale
 from radicale import pathutils, types
 from radicale.item import filter as radicale_filter
 
+from backside_caldav import request
 from backside_caldav.dav.collection import from_epoch
 from backside_caldav.dav.fast_path import (
     CONTENT_TYPE,
     GETETAG,
+    Call,
     member_property,
     own_calendar,
     readable,
@@ -49,14 +49,8 @@ ANSWERED = frozenset({GETETAG, CONTENT_TYPE, CALENDAR_DATA})
 XML_DECLARATION = "<?xml version='1.0' encoding='utf-8'?>\n"
 
 
-def _parse(body: bytes | None, tag: str) -> ElementTree.Element | None:
-    if not body or tag.encode() not in body:
-        return None
-    try:
-        root = ElementTree.fromstring(body)
-    except ElementTree.ParseError:
-        return None
-    return root if root.tag == f"{CALDAV}{tag}" else None
+def _parse(root: ElementTree.Element | None, tag: str) -> ElementTree.Element | None:
+    return root if root is not None and root.tag == f"{CALDAV}{tag}" else None
 
 
 def _props(prop: ElementTree.Element) -> list[str] | None:
@@ -68,7 +62,7 @@ def _props(prop: ElementTree.Element) -> list[str] | None:
     return tags
 
 
-def multiget_request(body: bytes | None, base_prefix: str, collection: str
+def multiget_request(body: ElementTree.Element | None, base_prefix: str, collection: str
                      ) -> tuple[list[str], list[str]] | None:
     """(member names, property tags) of a calendar-multiget on `collection`
     (a path without slashes) that this module answers, else None.
@@ -100,7 +94,7 @@ def multiget_request(body: bytes | None, base_prefix: str, collection: str
     return list(names), props
 
 
-def query_request(body: bytes | None) -> tuple[datetime, datetime, list[str]] | None:
+def query_request(body: ElementTree.Element | None) -> tuple[datetime, datetime, list[str]] | None:
     """(window start, window end, property tags) of a calendar-query whose
     filter is nothing but one VEVENT time-range, when this module answers it."""
     root = _parse(body, "calendar-query")
@@ -120,58 +114,48 @@ def query_request(body: bytes | None) -> tuple[datetime, datetime, list[str]] | 
     return from_epoch(start), from_epoch(end), props
 
 
-class MemberReports(radicale.Application):
-    """Application mixin: the common calendar-multiget and calendar-query
-    (see the module doc)."""
-
-    def do_REPORT(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
-                  user_groups: set, request_info: dict) -> types.WSGIResponse:
-        answer = self._answer(base_prefix, path, user, user_groups)
-        if answer is None:
-            return super().do_REPORT(environ, base_prefix, path, user, user_groups,
-                                     request_info)
-        request_info["status"] = client.MULTI_STATUS
-        return client.MULTI_STATUS, {"Content-Type": "text/xml; charset=utf-8"}, answer, None
-
-    def _answer(self, base_prefix: str, path: str, user: str,
-                user_groups: set) -> bytes | None:
-        """The multistatus body, or None when Radicale must answer."""
-        own = own_calendar(self, path, user)
-        if own is None:
-            return None
-        sane, shared, info = own
-        multiget = multiget_request(info.body, base_prefix, sane)
-        query = query_request(info.body) if multiget is None else None
-        if multiget is None and query is None:
-            return None
-        if not readable(self, user, user_groups, path):
-            return None
-        href = sane.split("/")[1]
-        if multiget is not None:
-            names, props = multiget
-            items = event_reads.get_members(shared.conn, shared.tenant, href, names)
-        elif query is not None:
-            start, end, props = query
-            items = _certain_matches(shared, href, start, end)
-            names = [item.href for item in items or []]
-        if items is None:
-            return None
-        limit = self.configuration.get("reporting", "max_expand_occurrence")
-        if (limit and CALENDAR_DATA in props
-                and sum(i.text.upper().count("BEGIN:VEVENT") for i in items) > limit):
-            return None  # Radicale counts exactly and refuses the request
-        return render(f"{base_prefix}/{sane}/", names, props, items)
+def answer(call: Call) -> types.WSGIResponse | None:
+    """The multistatus of a common multiget or week query, or None when
+    Radicale must answer."""
+    own = own_calendar(call)
+    if own is None:
+        return None
+    multiget = multiget_request(own.xml, call.base_prefix, own.path)
+    query = query_request(own.xml) if multiget is None else None
+    if multiget is None and query is None:
+        return None
+    if not readable(call):
+        return None
+    transaction = own.transaction
+    if multiget is not None:
+        names, props = multiget
+        items = event_reads.get_members(transaction.conn, transaction.tenant or "", own.href,
+                                        names)
+    elif query is not None:
+        start, end, props = query
+        items = _certain_matches(transaction, own.href, start, end)
+        names = [item.href for item in items or []]
+    if items is None:
+        return None
+    limit = call.app.configuration.get("reporting", "max_expand_occurrence")
+    if (limit and CALENDAR_DATA in props
+            and sum(i.text.upper().count("BEGIN:VEVENT") for i in items) > limit):
+        return None  # Radicale counts exactly and refuses the request
+    call.request_info["status"] = client.MULTI_STATUS
+    body = render(f"{call.base_prefix}/{own.path}/", names, props, items)
+    return client.MULTI_STATUS, {"Content-Type": "text/xml; charset=utf-8"}, body, None
 
 
-def _certain_matches(shared: Any, href: str, start: datetime, end: datetime
+def _certain_matches(transaction: request.Transaction, href: str, start: datetime,
+                     end: datetime
                      ) -> list[event_reads.StoredItem] | None:
     """The VEVENT resources of calendar `href` in [start, end), or None when
     there is no such calendar or the index cannot answer for every match
     (Radicale then parses those)."""
-    calendar = calendars.get_calendar(shared.conn, shared.tenant, href)
+    calendar = calendars.get_calendar(transaction.conn, transaction.tenant or "", href)
     if calendar is None:
         return None
-    found = occurrences.get_filtered(shared.conn, shared.tenant, calendar.id, "VEVENT", start, end)
+    found = occurrences.get_filtered(transaction.conn, transaction.tenant or "", calendar.id, "VEVENT", start, end)
     if not all(certain for _item, certain in found):
         return None
     return [item for item, _certain in found]

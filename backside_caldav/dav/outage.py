@@ -9,12 +9,12 @@ reconnects.
 
 from __future__ import annotations
 
-import contextvars
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from backside_caldav.db import engines as db
+from backside_caldav import request
+from backside_caldav.db import engines
 
 log = logging.getLogger("backside_caldav.outage")
 
@@ -24,15 +24,9 @@ MESSAGE = b"the database is unavailable right now; retry in a few seconds\n"
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict, StartResponse], Iterable[bytes]]
 
-_noted: contextvars.ContextVar[list[BaseException] | None] = contextvars.ContextVar(
-    "backside_database_outage", default=None)
-
-
 def note_error(exc: BaseException) -> None:
     """Remember that this request failed because the database is unreachable."""
-    holder = _noted.get()
-    if holder is not None and db.is_unavailable(exc):
-        holder.append(exc)
+    request.note_outage(exc, engines.is_unavailable(exc))
 
 
 class _QuietOutages(logging.Filter):
@@ -41,10 +35,10 @@ class _QuietOutages(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        if exc is not None and db.is_unavailable(exc):
+        if exc is not None and engines.is_unavailable(exc):
             return False
-        holder = _noted.get()
-        return not (holder and record.levelno >= logging.ERROR
+        scope = request.current()
+        return not (scope is not None and scope.outages and record.levelno >= logging.ERROR
                     and record.name in ("radicale", "root") and not record.exc_info)
 
 
@@ -54,31 +48,39 @@ logging.getLogger().addFilter(_QuietOutages())
 
 
 class OutageMiddleware:
+    """The outermost CalDAV middleware: it opens the request's scope (see
+    backside_caldav/request.py) and answers 503 when the database failed it."""
+
     def __init__(self, app: WSGIApp) -> None:
         self.app = app
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
-        holder: list[BaseException] = []
-        token = _noted.set(holder)
         captured: list[tuple[str, list[tuple[str, str]]]] = []
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
             captured.append((status, headers))
 
-        try:
+        with request.begin() as scope:
             try:
-                answer = list(self.app(environ, capture))
+                inner = self.app(environ, capture)
+                try:
+                    answer = list(inner)  # a streamed listing reads its rows here
+                finally:
+                    close = getattr(inner, "close", None)
+                    if close is not None:
+                        close()
+                scope.close()  # the commit: a database that fails it still gets its 503
             except Exception as exc:  # noqa: BLE001 - only outages are handled here
-                if not db.is_unavailable(exc):
+                scope.abort()
+                if not engines.is_unavailable(exc):
                     raise
-                holder.append(exc)
+                scope.outages.append(exc)
                 answer = []
-        finally:
-            _noted.reset(token)
-        if holder:
+        if scope.outages:
+            first = scope.outages[0]
             log.warning("database unavailable during %s %s: %s", environ.get("REQUEST_METHOD"),
-                        environ.get("PATH_INFO"), str(holder[0]).strip().splitlines()[0]
-                        if str(holder[0]).strip() else type(holder[0]).__name__)
+                        environ.get("PATH_INFO"), str(first).strip().splitlines()[0]
+                        if str(first).strip() else type(first).__name__)
             start_response("503 Service Unavailable", [
                 ("Content-Type", "text/plain; charset=utf-8"),
                 ("Content-Length", str(len(MESSAGE))),

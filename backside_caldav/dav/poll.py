@@ -17,11 +17,10 @@ from __future__ import annotations
 from http import client
 from xml.etree import ElementTree
 
-import radicale
 from radicale import httputils, types, xmlutils
 
 from backside_caldav.dav.collection import collection_etag
-from backside_caldav.dav.fast_path import own_calendar, readable, requested_props
+from backside_caldav.dav.fast_path import Call, own_calendar, readable, requested_props
 from backside_caldav.db import calendars
 from backside_caldav.domain import sync_tokens
 
@@ -30,42 +29,32 @@ SYNC_TOKEN = "{DAV:}sync-token"
 ANSWERED = frozenset({GETCTAG, SYNC_TOKEN})
 
 
-class CollectionPoll(radicale.Application):
-    """Application mixin: the getctag / sync-token poll (see the module doc)."""
-
-    def do_PROPFIND(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
-                    user_groups: set, request_info: dict) -> types.WSGIResponse:
-        answer = None
-        # Radicale reads a PROPFIND without a Depth header as Depth 0.
-        if environ.get("HTTP_DEPTH", "0") == "0":
-            answer = self._poll(base_prefix, path, user, user_groups, request_info)
-        if answer is None:
-            return super().do_PROPFIND(environ, base_prefix, path, user, user_groups,
-                                       request_info)
-        return answer
-
-    def _poll(self, base_prefix: str, path: str, user: str, user_groups: set,
-              request_info: dict) -> types.WSGIResponse | None:
-        own = own_calendar(self, path, user)
-        props = requested_props(own[2].body, ANSWERED) if own else None
-        if own is None or props is None or not readable(self, user, user_groups, path):
-            return None
-        sane, shared, _info = own
-        calendar = calendars.get_calendar(shared.conn, shared.tenant, sane.split("/")[1])
-        if calendar is None:
-            return None  # Radicale answers 404
-        values = {GETCTAG: collection_etag(calendar), SYNC_TOKEN: sync_tokens.sync_token(calendar)}
-        multistatus = ElementTree.Element(xmlutils.make_clark("D:multistatus"))
-        response = ElementTree.SubElement(multistatus, xmlutils.make_clark("D:response"))
-        ElementTree.SubElement(response, xmlutils.make_clark("D:href")).text = \
-            xmlutils.make_href(base_prefix, "/" + sane + "/")
-        propstat = ElementTree.SubElement(response, xmlutils.make_clark("D:propstat"))
-        prop = ElementTree.SubElement(propstat, xmlutils.make_clark("D:prop"))
-        for tag in props:
-            ElementTree.SubElement(prop, tag).text = values[tag]
-        ElementTree.SubElement(propstat, xmlutils.make_clark("D:status")).text = \
-            xmlutils.make_response(200)
-        request_info["status"] = client.MULTI_STATUS
-        headers = {"DAV": httputils.DAV_HEADERS,
-                   "Content-Type": f"text/xml; charset={self._encoding}"}
-        return client.MULTI_STATUS, headers, self._xml_response(multistatus, request_info), None
+def answer(call: Call) -> types.WSGIResponse | None:
+    """The poll's answer, or None when Radicale must answer."""
+    # Radicale reads a PROPFIND without a Depth header as Depth 0.
+    if call.environ.get("HTTP_DEPTH", "0") != "0":
+        return None
+    own = own_calendar(call)
+    props = requested_props(own.xml, ANSWERED) if own else None
+    if own is None or props is None or not readable(call):
+        return None
+    transaction = own.transaction
+    calendar = calendars.get_calendar(transaction.conn, transaction.tenant or "", own.href)
+    if calendar is None:
+        return None  # Radicale answers 404
+    values = {GETCTAG: collection_etag(calendar), SYNC_TOKEN: sync_tokens.sync_token(calendar)}
+    multistatus = ElementTree.Element(xmlutils.make_clark("D:multistatus"))
+    response = ElementTree.SubElement(multistatus, xmlutils.make_clark("D:response"))
+    ElementTree.SubElement(response, xmlutils.make_clark("D:href")).text = \
+        xmlutils.make_href(call.base_prefix, "/" + own.path + "/")
+    propstat = ElementTree.SubElement(response, xmlutils.make_clark("D:propstat"))
+    prop = ElementTree.SubElement(propstat, xmlutils.make_clark("D:prop"))
+    for tag in props:
+        ElementTree.SubElement(prop, tag).text = values[tag]
+    ElementTree.SubElement(propstat, xmlutils.make_clark("D:status")).text = \
+        xmlutils.make_response(200)
+    call.request_info["status"] = client.MULTI_STATUS
+    headers = {"DAV": httputils.DAV_HEADERS,
+               "Content-Type": f"text/xml; charset={call.app._encoding}"}
+    return (client.MULTI_STATUS, headers,
+            call.app._xml_response(multistatus, call.request_info), None)

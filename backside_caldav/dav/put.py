@@ -16,16 +16,15 @@ from __future__ import annotations
 
 from http import client
 
-import radicale
 from radicale import httputils, pathutils, types
 from radicale.app.base import Access
 
-from backside_caldav.dav import context
+from backside_caldav import request
+from backside_caldav.dav.fast_path import Call
 from backside_caldav.db import event_reads, event_writes
 from backside_caldav.domain import records
 from backside_caldav.domain.errors import InvalidCalendarData
 from backside_caldav.domain.ical_parse import parse_resource
-from backside_caldav.request import original_text_for
 
 # Calendars PUT into lately, by (tenant, href): a create then needs no lookup
 # first. A stale entry costs nothing but that lookup: create_if_new checks the
@@ -40,85 +39,77 @@ def _remember(tenant: str, calendar: records.CalendarRow) -> None:
     _known_calendars[(tenant, calendar.href)] = calendar
 
 
-class ObjectPut(radicale.Application):
-    """Application mixin: PUT of a single calendar object (see module doc)."""
-
-    def do_PUT(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
-               user_groups: set, request_info: dict) -> types.WSGIResponse:
-        answer = self._put_object(environ, path, user, user_groups, request_info)
-        if answer is None:
-            return super().do_PUT(environ, base_prefix, path, user, user_groups, request_info)
-        return answer
-
-    def _put_object(self, environ: types.WSGIEnviron, path: str, user: str,
-                    user_groups: set, request_info: dict) -> types.WSGIResponse | None:
-        """The answer, or None when Radicale's do_PUT must handle the request."""
-        sane = pathutils.strip_path(path)
-        if (path.endswith("/") or sane.count("/") != 2 or self._sharing._enabled
-                or self._hook.enabled):
-            return None
-        text = original_text_for("PUT", sane)
-        if text is None:
-            return None
-        access = Access(self._rights, user, user_groups, path)
-        if not access.check("w") or "w" not in access.parent_permissions:
-            return httputils.NOT_ALLOWED
-        # Radicale measures its own serialization; the client's text is what is stored.
-        if len(text) > self._max_resource_size:
-            return httputils.PRECONDITION_FAILED
-        resource = parse_resource(text)  # the middleware's parse, from its cache
-        owner, calendar_href, href = sane.split("/")
-        with self._storage.acquire_lock("w", user, path=path, request="PUT", actor=user):
-            s = context.session()
-            if s.tenant is None or owner != s.user:
-                return httputils.CONFLICT  # Radicale: no such parent collection
-            created = self._create(environ, s, calendar_href, href, text)
-            if created is not None:
-                return client.CREATED, {"ETag": created.etag}, None, None
-            target = event_writes.put_target(s.conn, s.tenant, calendar_href, href, resource.uid)
-            if target.calendar is None:
-                _known_calendars.pop((s.tenant, calendar_href), None)
-                return httputils.CONFLICT
-            _remember(s.tenant, target.calendar)
-            existing = target.existing
-            refusal = self._precondition_failure(environ, existing)
-            if refusal is not None:
-                return refusal
-            if (existing is not None and existing.uid != resource.uid
-                    or existing is None and target.uid_taken):
-                request_info["status"] = client.CONFLICT
-                return self._webdav_error_response(client.CONFLICT, "C:no-uid-conflict",
-                                                   request_info)
-            try:
-                with context.failing_writes():
-                    stored = event_writes.put_item(s.conn, s.tenant, target.calendar, href, text,
-                                            existing.component if existing else None)
-            except InvalidCalendarData:
-                return httputils.BAD_REQUEST  # the middleware shows the noted reason
-        if existing is not None:
-            return client.NO_CONTENT, {"ETag": stored.etag}, None, None
-        return client.CREATED, {"ETag": stored.etag}, None, None
-
-    @staticmethod
-    def _create(environ: types.WSGIEnviron, s: context.Session, calendar_href: str, href: str,
-                text: str) -> event_reads.StoredItem | None:
-        """A new event written in one statement (event_writes.create_if_new), or None."""
-        calendar = _known_calendars.get((s.tenant, calendar_href))
-        if calendar is None or environ.get("HTTP_IF_MATCH"):
-            return None  # If-Match on a create is a 412 the ordinary path gives
-        with context.failing_writes():
-            return event_writes.create_if_new(s.conn, s.tenant, calendar, href, text)
-
-    def _precondition_failure(self, environ: types.WSGIEnviron,
-                              existing: event_reads.ItemHead | None) -> types.WSGIResponse | None:
-        """Radicale's If-Match and If-None-Match rules for PUT, in its order."""
-        etag = environ.get("HTTP_IF_MATCH", "")
-        if existing is not None and not etag and self._strict_preconditions:
-            return httputils.PRECONDITION_FAILED
-        if existing is None and etag:
-            return httputils.PRECONDITION_FAILED
-        if existing is not None and etag and etag not in ("*", existing.etag):
-            return httputils.PRECONDITION_FAILED
-        if existing is not None and environ.get("HTTP_IF_NONE_MATCH", "") == "*":
-            return httputils.PRECONDITION_FAILED
+def answer(call: Call) -> types.WSGIResponse | None:
+    """The answer to a PUT of one calendar object, or None when Radicale's
+    do_PUT must handle the request."""
+    app, path, environ = call.app, call.path, call.environ
+    sane = pathutils.strip_path(path)
+    if (path.endswith("/") or sane.count("/") != 2 or app._sharing._enabled
+            or app._hook.enabled):
         return None
+    text = request.original_text_for("PUT", sane)
+    if text is None:
+        return None
+    access = Access(app._rights, call.user, call.user_groups, path)
+    if not access.check("w") or "w" not in access.parent_permissions:
+        return httputils.NOT_ALLOWED
+    # Radicale measures its own serialization; the client's text is what is stored.
+    if len(text) > app._max_resource_size:
+        return httputils.PRECONDITION_FAILED
+    resource = parse_resource(text)  # the middleware's parse, from its cache
+    owner, calendar_href, href = sane.split("/")
+    with app._storage.acquire_lock("w", call.user, path=path, request="PUT", actor=call.user):
+        s = request.holding()
+        if s.tenant is None or owner != s.user:
+            return httputils.CONFLICT  # Radicale: no such parent collection
+        created = _create(environ, s, calendar_href, href, text)
+        if created is not None:
+            return client.CREATED, {"ETag": created.etag}, None, None
+        target = event_writes.put_target(s.conn, s.tenant, calendar_href, href, resource.uid)
+        if target.calendar is None:
+            _known_calendars.pop((s.tenant, calendar_href), None)
+            return httputils.CONFLICT
+        _remember(s.tenant, target.calendar)
+        existing = target.existing
+        refusal = _precondition_failure(environ, existing, app._strict_preconditions)
+        if refusal is not None:
+            return refusal
+        if (existing is not None and existing.uid != resource.uid
+                or existing is None and target.uid_taken):
+            call.request_info["status"] = client.CONFLICT
+            return app._webdav_error_response(client.CONFLICT, "C:no-uid-conflict",
+                                              call.request_info)
+        try:
+            with request.failing_writes():
+                stored = event_writes.put_item(s.conn, s.tenant, target.calendar, href, text,
+                                               existing.component if existing else None)
+        except InvalidCalendarData:
+            return httputils.BAD_REQUEST  # the middleware shows the noted reason
+    if existing is not None:
+        return client.NO_CONTENT, {"ETag": stored.etag}, None, None
+    return client.CREATED, {"ETag": stored.etag}, None, None
+
+
+def _create(environ: types.WSGIEnviron, s: request.Transaction, calendar_href: str, href: str,
+            text: str) -> event_reads.StoredItem | None:
+    """A new event written in one statement (event_writes.create_if_new), or None."""
+    calendar = _known_calendars.get((s.tenant or "", calendar_href))
+    if calendar is None or environ.get("HTTP_IF_MATCH"):
+        return None  # If-Match on a create is a 412 the ordinary path gives
+    with request.failing_writes():
+        return event_writes.create_if_new(s.conn, s.tenant or "", calendar, href, text)
+
+
+def _precondition_failure(environ: types.WSGIEnviron, existing: event_reads.ItemHead | None,
+                          strict: bool) -> types.WSGIResponse | None:
+    """Radicale's If-Match and If-None-Match rules for PUT, in its order."""
+    etag = environ.get("HTTP_IF_MATCH", "")
+    if existing is not None and not etag and strict:
+        return httputils.PRECONDITION_FAILED
+    if existing is None and etag:
+        return httputils.PRECONDITION_FAILED
+    if existing is not None and etag and etag not in ("*", existing.etag):
+        return httputils.PRECONDITION_FAILED
+    if existing is not None and environ.get("HTTP_IF_NONE_MATCH", "") == "*":
+        return httputils.PRECONDITION_FAILED
+    return None

@@ -11,7 +11,7 @@ import gzip
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from backside_caldav.request import RequestInfo
+from backside_caldav.request import Scope
 
 BARE = {b"Bad Request", b"Bad Request\n"}
 
@@ -27,7 +27,7 @@ def _plain(body: bytes, headers: list[tuple[str, str]]) -> bytes:
 
 
 def answer_with_reason(app: Callable[..., Iterable[bytes]], environ: dict,
-                       start_response: Callable[..., Any], info: RequestInfo) -> Iterable[bytes]:
+                       start_response: Callable[..., Any], scope: Scope) -> Iterable[bytes]:
     captured: list[Any] = []
 
     def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
@@ -35,10 +35,10 @@ def answer_with_reason(app: Callable[..., Iterable[bytes]], environ: dict,
 
     body = b"".join(app(environ, capture))
     status, headers = captured
-    if info.streams:
-        return info.streams[0].respond(status, headers, environ, start_response)
-    if status.startswith("400") and info.reasons and _plain(body, headers) in BARE:
-        body = (info.reasons[-1] + "\n").encode()
+    if scope.stream is not None:
+        return scope.stream.respond(status, headers, environ, start_response)
+    if status.startswith("400") and scope.reasons and _plain(body, headers) in BARE:
+        body = (scope.reasons[-1] + "\n").encode()
         headers = [(k, v) for k, v in headers if k.lower() not in ("content-length",
                                                                     "content-type",
                                                                     "content-encoding")]

@@ -18,13 +18,12 @@ from radicale import item as radicale_item
 from radicale import storage as radicale_storage
 from radicale.log import logger
 
-from backside_caldav.dav import context, outage
+from backside_caldav import request
 from backside_caldav.dav.collection import CalendarCollection, PrincipalCollection, RootCollection
-from backside_caldav.db import accounts, calendars, event_reads, event_writes, migrate, tenancy
-from backside_caldav.db import engines as db
+from backside_caldav.dav.outage import note_error
+from backside_caldav.db import calendars, engines, event_reads, event_writes, migrate, tenancy
 from backside_caldav.db.settings import ENV_DATABASE_URL
 from backside_caldav.domain import collection_meta
-from backside_caldav.request import shared_transaction, shared_transaction_of
 
 PLUGIN_SCHEMA: types.CONFIG_SCHEMA = {"storage": {
     "database_url": {
@@ -57,78 +56,80 @@ class Storage(radicale_storage.BaseStorage):
         plugin_config = configuration.copy(PLUGIN_SCHEMA)
         self.url = database_url_from(configuration)
         if plugin_config.get("storage", "auto_migrate") and self.url not in _migrated:
-            migrate.upgrade(db.get_engine(self.url))
+            migrate.upgrade(engines.get_engine(self.url))
             _migrated.add(self.url)
-        self.engine = db.get_app_engine(self.url)
+        self.engine = engines.get_app_engine(self.url)
 
     # --- locking = the request's transaction -------------------------------
 
     @types.contextmanager
     def acquire_lock(self, mode: str, user: str = "", *args: Any, **kwargs: Any) -> Iterator[None]:
-        existing = context.current.get()
-        if existing is not None:
-            existing.depth += 1
-            try:
-                yield
-            finally:
-                existing.depth -= 1
+        if request.held() is not None:  # Radicale nests locks: the outer one rules
+            yield
             return
         try:
             with self._transaction(mode, user):
                 yield
         except Exception as exc:
-            outage.note_error(exc)  # Radicale answers 500; the middleware makes it 503
+            note_error(exc)  # Radicale answers 500; dav/outage.py makes it 503
             raise
 
     @contextlib.contextmanager
     def _transaction(self, mode: str, user: str) -> Iterator[None]:
-        shared = shared_transaction(user) if user else None
-        if shared is not None and (mode == "r" or shared.writable):
+        transaction = request.transaction_for(user) if user else None
+        if transaction is not None and (mode == "r" or transaction.writable):
             # The transaction the login check opened for this request.
-            if mode != "r" and not shared.locked:
-                tenancy.lock_tenant(shared.conn, shared.tenant)
-                shared.locked = True
-            session = context.Session(shared.conn, user, shared.tenant, mode)
-            token = context.current.set(session)
-            try:
+            if mode != "r" and not transaction.locked:
+                tenancy.lock_tenant(transaction.conn, transaction.tenant or "")
+                transaction.locked = True
+            with self._held(transaction, mode):
                 yield
-            finally:
-                context.current.reset(token)
-                shared.failed = shared.failed or session.failed
             return
-        with self.engine.connect() as conn:
-            if mode == "r":
-                conn = conn.execution_options(isolation_level="REPEATABLE READ")
-            with conn.begin() as transaction:
-                login = accounts.login_of(conn, user, lock=mode != "r") if user else None
-                tenant = login[0] if login else None
-                session = context.Session(conn, user, tenant, mode)
-                token = context.current.set(session)
-                try:
+        # No such transaction (a method the login check does not open one for,
+        # or the plugin inside a plain Radicale server): one for this lock.
+        own, _ = request.Transaction.begin(self.engine, user, writable=mode != "r",
+                                           lock=mode != "r")
+        with contextlib.ExitStack() as stack:
+            scope = request.current() or stack.enter_context(request.begin())
+            outer, scope.transaction = scope.transaction, own
+            try:
+                with self._held(own, mode):
                     yield
-                finally:
-                    context.current.reset(token)
+            finally:
                 # Radicale turns a storage error into a 4xx and leaves the lock
-                # normally: a refused request must write nothing.
-                if session.failed:
-                    transaction.rollback()
+                # normally: a refused request must write nothing (own.failed).
+                scope.transaction = outer
+                own.close()
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _held(transaction: request.Transaction, mode: str) -> Iterator[None]:
+        transaction.mode = mode
+        try:
+            yield
+        except BaseException:
+            if mode != "r":
+                transaction.failed = True  # never commit half a write
+            raise
+        finally:
+            # What a lock read is known only while it is held (a writer's next
+            # lock may see other commits).
+            transaction.mode = None
+            transaction.found.clear()
+            transaction.calendars.clear()
 
     @contextlib.contextmanager
     def connection(self, tenant: str | None) -> Iterator[sa.engine.Connection]:
         """The request's connection, or a short read transaction outside a lock."""
-        s = context.current.get()
-        if s is not None:
-            yield s.conn
-            return
-        shared = shared_transaction_of(tenant)
-        if shared is not None:  # Radicale renders after the lock: still this request's reads
-            yield shared.conn
+        transaction = request.held() or request.transaction_of(tenant)
+        if transaction is not None:  # Radicale renders after the lock: still this request's
+            yield transaction.conn
             return
         try:
             with tenancy.transaction(self.engine, tenant, read_only=True) as conn:
                 yield conn
         except Exception as exc:
-            outage.note_error(exc)
+            note_error(exc)
             raise
 
     # --- discovery ------------------------------------------------------------
@@ -137,7 +138,7 @@ class Storage(radicale_storage.BaseStorage):
                  child_context_manager: Callable[[str, str | None],
                                                  contextlib.AbstractContextManager[None]] | None = None,
                  user_groups: set[str] | None = None) -> Iterable[types.CollectionOrItem]:
-        s = context.current.get()
+        s = request.held()
         if s is None:
             return
         sane = pathutils.strip_path(pathutils.sanitize_path(path))
@@ -180,7 +181,7 @@ class Storage(radicale_storage.BaseStorage):
     def create_collection(self, *args: Any, **kwargs: Any
                           ) -> tuple[radicale_storage.BaseCollection,
                                      dict[str, radicale_item.Item], list[str]]:
-        with context.failing_writes():
+        with request.failing_writes():
             return self._create_collection(*args, **kwargs)
 
     def _create_collection(self, href: str,
@@ -188,7 +189,7 @@ class Storage(radicale_storage.BaseStorage):
                           props: Mapping[str, str] | None = None,
                           ) -> tuple[radicale_storage.BaseCollection,
                                      dict[str, radicale_item.Item], list[str]]:
-        s = context.session()
+        s = request.holding()
         sane = pathutils.strip_path(pathutils.sanitize_path(href))
         parts = sane.split("/") if sane else []
         if not parts:
@@ -240,12 +241,12 @@ class Storage(radicale_storage.BaseStorage):
 
     def move(self, item: radicale_item.Item, to_collection: radicale_storage.BaseCollection,
              to_href: str) -> None:
-        with context.failing_writes():
+        with request.failing_writes():
             self._move(item, to_collection, to_href)
 
     def _move(self, item: radicale_item.Item, to_collection: radicale_storage.BaseCollection,
               to_href: str) -> None:
-        s = context.session()
+        s = request.holding()
         source = item.collection
         if not isinstance(source, CalendarCollection) or not isinstance(
                 to_collection, CalendarCollection) or item.href is None:

@@ -103,8 +103,11 @@ def _parse_safely(body: bytes) -> None:
         raise _Rejected(f"the XML body cannot be decoded: {exc}") from exc
 
 
-def check_xml_body(method: str, body: bytes) -> Refusal | None:
-    """Why this XML body must not reach Radicale, or None."""
+def read_xml_body(method: str, body: bytes) -> ElementTree.Element | Refusal | None:
+    """The XML body parsed, or why it must not reach Radicale (None: no XML body).
+
+    The fast paths read the tree handed on here instead of parsing again.
+    """
     if method not in XML_METHODS or not body.strip():
         return None
     try:
@@ -123,17 +126,17 @@ def check_xml_body(method: str, body: bytes) -> Refusal | None:
             return Refusal(403, f"unsupported REPORT {root.tag}; this server supports "
                            "calendar-query, calendar-multiget, free-busy-query and "
                            "sync-collection", dav_error="D:supported-report")
-        return _check_report(root)
+        return _check_report(root) or root
     if root.tag not in ROOTS[method]:
         expected = " or ".join(sorted(ROOTS[method]))
         return Refusal(400, f"a {method} body must have the root element {expected}, "
                        f"not {root.tag}")
     if method == "PROPPATCH":
-        return _check_proppatch(root)
+        return _check_proppatch(root) or root
     if method == "PROPFIND" and (len(root) == 0 or root[0].tag not in PROPFIND_KINDS):
         # RFC 4918 14.20; Radicale reads root[0] unguarded (IndexError -> 500)
         return Refusal(400, "a PROPFIND body must hold DAV:prop, DAV:allprop or DAV:propname")
-    return None
+    return root
 
 
 def _check_report(root: ElementTree.Element) -> Refusal | None:

@@ -6,8 +6,9 @@ import functools
 from typing import Any
 
 from backside_caldav.domain.errors import InvalidCalendarData
-from backside_caldav.domain.ical_parse import iana_zone, parse_calendar
+from backside_caldav.domain.ical_parse import parse_calendar
 from backside_caldav.domain.records import CalendarRow
+from backside_caldav.domain.zones import iana_zone
 
 TAG = "VCALENDAR"
 COLUMN_OF = {

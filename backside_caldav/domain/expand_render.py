@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 
-from backside_caldav.domain.ical_parse import iana_zone, zone
+from backside_caldav.domain.zones import iana_zone, zone
 
 UTC = timezone.utc
 _LINE_END = re.compile(r"\r?\n(?![ \t])")

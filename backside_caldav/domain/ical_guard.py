@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from backside_caldav.domain.ical_parse import iana_zone
+from backside_caldav.domain.zones import iana_zone
 
 MAX_COMPONENT_DEPTH = 6  # VCALENDAR > VEVENT > VALARM is 3; VTIMEZONE > STANDARD is 3
 MAX_COMPONENTS = 5000  # a long series with many overridden instances fits

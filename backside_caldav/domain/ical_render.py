@@ -17,12 +17,9 @@ from icalendar import Calendar, Event, vCalAddress, vRecur, vUri
 from backside_caldav.domain.ical_parse import (
     EVENT_TYPE_PROPERTY,
     LINK_PREFIX,
-    UTC,
     link_value,
-    nominal_rest,
     parse_calendar,
     parse_event,
-    zone,
 )
 from backside_caldav.domain.records import (
     PARTSTAT_FROM_RSVP,
@@ -30,6 +27,7 @@ from backside_caldav.domain.records import (
     AttendeeRecord,
     EventRecord,
 )
+from backside_caldav.domain.zones import UTC, nominal_rest, zone
 
 PRODID = "-//backside-caldav//backside-caldav//EN"
 

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta, timezone
 
 from dateutil.rrule import rruleset, rrulestr
 
-from backside_caldav.domain.ical_parse import add_duration, nominal_rest, zone
 from backside_caldav.domain.records import EventRecord
+from backside_caldav.domain.zones import add_duration, nominal_rest, zone
 
 UTC = timezone.utc
 INFINITY = datetime.max.replace(tzinfo=UTC)

@@ -1,0 +1,102 @@
+"""The middleware in front of Radicale, for what it cannot do from inside a
+plugin: refuse hostile requests (guards, body, xml_guard, ical_guard) before
+anything parses them, refuse what this server does not store (address books)
+with a clear message, and keep the client's original body (Radicale hands
+the storage vobject's re-serialization, which mangles some client data) and
+the XML guard's parse of it in the request's scope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+from xml.etree import ElementTree
+
+from radicale import pathutils
+
+from backside_caldav import request
+from backside_caldav.dav import guards
+from backside_caldav.dav.body import read_body
+from backside_caldav.dav.reasons import answer_with_reason
+from backside_caldav.dav.refusal import Refusal
+from backside_caldav.dav.xml_guard import read_xml_body
+from backside_caldav.domain.errors import InvalidCalendarData
+from backside_caldav.domain.ical_guard import check_ical_body
+from backside_caldav.domain.ical_parse import parse_resource
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict, StartResponse], Iterable[bytes]]
+
+
+def _text_response(start_response: StartResponse, status: str, message: str,
+                   headers: list[tuple[str, str]] | None = None) -> list[bytes]:
+    body = (message + "\n").encode()
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8"),
+                            ("Content-Length", str(len(body))), *(headers or [])])
+    return [body]
+
+
+def _object_problem(body: bytes, charset: str) -> str | None:
+    """Why a PUT body is not a calendar object we can store, or None.
+
+    Checked before Radicale parses it, so the client gets a reason instead of
+    a bare "Bad Request".
+    """
+    try:
+        text = body.decode(charset)
+    except (LookupError, UnicodeDecodeError) as exc:
+        return f"the body is not valid {charset}: {exc}"
+    problem = check_ical_body(text)
+    if problem:
+        return problem
+    try:
+        parse_resource(text)
+    except InvalidCalendarData as exc:
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 - any parser failure is the body's fault
+        return f"not valid iCalendar: {exc}"
+    return None
+
+
+class BacksideMiddleware:
+    """Refuses hostile requests, reads the body once and hands it on in the
+    request's scope (see the module doc)."""
+
+    def __init__(self, app: WSGIApp, max_content_length: int) -> None:
+        self.app = app
+        self.max_content_length = max_content_length
+
+    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        raw_path = environ.get("PATH_INFO", "/")
+        refusal = (guards.check_method(method) or guards.check_path(raw_path)
+                   or guards.check_headers(environ, method))
+        if refusal is None:
+            body = read_body(environ, self.max_content_length)
+            xml = body if isinstance(body, Refusal) else read_xml_body(method, body)
+            refusal = xml if isinstance(xml, Refusal) else None
+        if refusal is not None:
+            return refusal.respond(start_response)
+        environ["PATH_INFO"] = raw_path = guards.decode_path(raw_path) or raw_path
+        sane = pathutils.strip_path(pathutils.sanitize_path(raw_path))
+        if method == "DELETE" and "/" not in sane:
+            return _text_response(start_response, "403 Forbidden",
+                                  "the root and a home collection cannot be deleted; "
+                                  "delete calendars one by one")
+        if method == "MKCOL" and body and b"addressbook" in body:
+            return _text_response(start_response, "403 Forbidden",
+                                  "address books are not supported by this server; "
+                                  "it stores calendars (events, tasks and journals) only")
+        charset = "utf-8"
+        content_type = environ.get("CONTENT_TYPE", "")
+        if "charset=" in content_type:
+            charset = content_type.split("charset=", 1)[1].split(";")[0].strip().strip('"') or charset
+        if method == "PUT" and sane.count("/") == 2:
+            problem = _object_problem(body or b"", charset)
+            if problem:
+                return _text_response(start_response, "400 Bad Request", problem)
+        scope = request.current()
+        assert scope is not None, "dav.outage.OutageMiddleware opens the request's scope"
+        scope.method, scope.path, scope.body, scope.charset = method, sane, body, charset
+        scope.xml = xml if isinstance(xml, ElementTree.Element) else None
+        return answer_with_reason(self.app, environ, start_response, scope)
