@@ -267,7 +267,7 @@ def wait_for_lock_wait(conn: psycopg.Connection) -> None:
         while time.monotonic() < deadline:
             waiting = watcher.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND application_name LIKE 'backside-caldav[%%'").fetchone()[0]
+                "AND application_name LIKE 'backside-caldav[%%' AND datname = current_database()").fetchone()[0]
             if waiting:
                 return
             time.sleep(0.05)

@@ -80,7 +80,8 @@ def test_kill_9_in_the_middle_of_a_put_leaves_no_partial_rows(
                 wait_for_lock_wait(blocker)
                 worker = observer.execute(
                     "SELECT application_name FROM pg_stat_activity "
-                    "WHERE wait_event_type = 'Lock' AND application_name LIKE 'backside-caldav[%%'"
+                    "WHERE wait_event_type = 'Lock' AND application_name LIKE 'backside-caldav[%%' "
+                    "AND datname = current_database()"
                 ).fetchone()[0]
                 pid = int(worker.split("[", 1)[1].split("]", 1)[0])
                 assert pid != srv.process.pid, "a worker, not the master, serves requests"

@@ -31,13 +31,9 @@ def lock(tenant: str) -> str:
     return f"pg_advisory_xact_lock(hashtext({tenant}))"
 
 
-def set_tenant(conn: Connection, tenant: str) -> None:
-    conn.execute(_q(f"SELECT {enter(':t')}"), {"t": tenant})
-
-
 @contextmanager
-def transaction(engine: Engine, tenant: str | None = None, read_only: bool = False,
-                write_lock: bool = False) -> Iterator[Connection]:
+def transaction(engine: Engine, tenant: str | None = None,
+                read_only: bool = False) -> Iterator[Connection]:
     """A transaction that knows its tenant from the start (for row-level security)."""
     with engine.connect() as conn:
         if read_only:
@@ -46,8 +42,7 @@ def transaction(engine: Engine, tenant: str | None = None, read_only: bool = Fal
             if read_only:
                 conn.exec_driver_sql("SET TRANSACTION READ ONLY")
             if tenant is not None:
-                also = f", {lock(':t')}" if write_lock else ""
-                conn.execute(_q(f"SELECT {enter(':t')}{also}"), {"t": tenant})
+                conn.execute(_q(f"SELECT {enter(':t')}"), {"t": tenant})
             yield conn
 
 

@@ -6,7 +6,7 @@
   several databases on one server share it.
 - Every tenant table gets row-level security. For backside_app a row is
   visible and writable only when its tenant is the one set for the
-  transaction (backside.tenant_id, see db.set_tenant); with no tenant set it
+  transaction (backside.tenant_id, see db/tenancy.py); with no tenant set it
   sees nothing. Other roles (the owner bypasses RLS anyway; other
   applications may connect with their own roles) keep full access through a
   second policy, so turning RLS on changes nothing for them.
