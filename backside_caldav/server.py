@@ -157,7 +157,7 @@ def serve(factory: Callable[[], WSGIApp], options: ServeOptions, banner: str,
         # gunicorn's control socket has one default path per user: several
         # servers on one machine would take it from each other.
         "control_socket_disable": True,
-        "accesslog": None,  # web/access_log.py writes the access log
+        "accesslog": None,  # dav/access_log.py writes the access log
         "errorlog": "-",
         "loglevel": "warning",
         "when_ready": when_ready,

@@ -1,7 +1,7 @@
 """Expanded REPORTs rendered from the instance index, checked against the
 recurrence engine and the independent oracle of test_recurrence_oracle.
 
-The fast path (expand_render.render, wired in by web.expand) must give the
+The fast path (expand_render.render, wired in by dav.expand) must give the
 same occurrences as `recurrence.expand` on the parsed resource, and where
 the oracle (or a hand-written RFC 5545 result) is the reference for a
 window, the same as that reference. It is checked twice: on the renderer

@@ -5,182 +5,39 @@ and runs alone with `backside-caldav sidecar`. Each request goes: route
 (404/405) -> API key (401) -> write permission (403) -> body and parameters
 (415/400) -> handler, all inside one transaction whose tenant is the key's.
 Every error is an RFC 9457 problem document.
+
+The API's modules import one way: handlers (calendars, search, availability,
+links) -> http (Request, Call, Reply); routes -> handlers; this module ->
+routes and http. So the route table is built at import time, and nothing
+hides an import inside a function to break a loop.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from backside_caldav.api import auth, openapi, validate
+from backside_caldav.api.http import Call, Reply, Request, parse_query
 from backside_caldav.api.problems import (
     PROBLEM_CONTENT_TYPE,
     Problem,
-    invalid,
     not_found,
     status_line,
 )
-from backside_caldav.db import calendars as calendar_rows
+from backside_caldav.api.routes import ROUTES, Route
 from backside_caldav.db import engines, tenancy
 
 log = logging.getLogger(__name__)
 
 PREFIX = "/api/v1"
-MAX_BODY = 64 * 1024
-MAX_QUERY_FIELDS = 50
 
 StartResponse = Callable[..., Any]
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    environ: dict
-
-    def param(self, name: str) -> str | None:
-        """A query parameter given at most once."""
-        values = self.query.get(name)
-        if not values:
-            return None
-        if len(values) > 1:
-            raise invalid(name, "give this parameter only once")
-        return values[0]
-
-    def params(self, name: str) -> list[str]:
-        return self.query.get(name, [])
-
-    def only(self, *allowed: str) -> None:
-        """Refuse parameters the endpoint does not know, so a typo is not silently ignored."""
-        unknown = sorted(set(self.query) - set(allowed))
-        if unknown:
-            known = ", ".join(allowed) or "none"
-            raise invalid(unknown[0], f"unknown query parameter (this endpoint takes: {known})")
-
-    def json(self) -> dict[str, Any]:
-        """The JSON object body: 415 for another media type, 400 when it does not parse."""
-        media = self.environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
-        if media != "application/json" and not (media.startswith("application/")
-                                                 and media.endswith("+json")):
-            raise Problem(415, "unsupported-media-type", "Unsupported media type",
-                          f"send the body as JSON with 'Content-Type: application/json' "
-                          f"(got {media or 'no Content-Type'!r})")
-        raw = self._body()
-        if not raw.strip():
-            raise Problem(400, "invalid-body", "Invalid request body",
-                          "the request body is empty; send a JSON object")
-        try:
-            doc = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
-        except UnicodeDecodeError:
-            raise Problem(400, "invalid-body", "Invalid request body",
-                          "the body is not valid UTF-8") from None
-        except (ValueError, RecursionError) as exc:
-            raise Problem(400, "invalid-body", "Invalid request body",
-                          f"the body is not valid JSON: {exc}") from None
-        if not isinstance(doc, dict):
-            raise Problem(400, "invalid-body", "Invalid request body",
-                          "the body must be a JSON object")
-        return doc
-
-    def _body(self) -> bytes:
-        try:
-            length = int(self.environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            raise Problem(400, "invalid-body", "Invalid request body",
-                          "Content-Length is not a number") from None
-        if length < 0:
-            raise Problem(400, "invalid-body", "Invalid request body", "negative Content-Length")
-        if length > MAX_BODY:
-            raise Problem(413, "body-too-large", "Request body too large",
-                          f"the body may be at most {MAX_BODY} bytes (got {length})")
-        return self.environ["wsgi.input"].read(length) if length else b""
-
-
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def body_fields(doc: dict[str, Any], required: tuple[str, ...], optional: tuple[str, ...]
-                ) -> None:
-    """Refuse unknown fields and name missing ones."""
-    for name in doc:
-        if name not in required and name not in optional:
-            raise invalid(name, "unknown field (allowed: "
-                                f"{', '.join(required + optional)})")
-    for name in required:
-        if name not in doc or doc[name] is None:
-            raise invalid(name, "is required")
-
-
-@dataclass
-class Call:
-    """What a handler gets: the request, its transaction and the caller's key."""
-
-    request: Request
-    conn: Connection
-    key: auth.ApiKey
-    path: dict[str, str]
-
-    @property
-    def tenant(self) -> str:
-        return self.key.tenant_id
-
-
-@dataclass
-class Reply:
-    status: int
-    body: Any = None
-    headers: list[tuple[str, str]] = field(default_factory=list)
-
-
-Handler = Callable[[Call], Reply]
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    pattern: re.Pattern[str]
-    handler: Handler | None  # None: served without a key (the OpenAPI document)
-    write: bool = False
-
-
-def _route(method: str, template: str, handler: Handler | None, write: bool = False) -> Route:
-    regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
-    return Route(method, re.compile(f"^{regex}$"), handler, write)
-
-
-def calendars(call: Call) -> Reply:
-    """The tenant's calendars, so clients can find ids for calendar_id filters."""
-    call.request.only()
-    return Reply(200, {"calendars": [
-        {"id": r.id, "name": r.name, "href": r.href, "timezone": r.timezone, "color": r.color,
-         "description": r.description, "components": list(r.components)}
-        for r in calendar_rows.list_calendars(call.conn, call.tenant)]})
-
-
-def _routes() -> list[Route]:
-    from backside_caldav.api import availability, links, search
-    return [
-        _route("GET", "/openapi.json", None),
-        _route("GET", "/calendars", calendars),
-        _route("GET", "/events/search", search.handle),
-        _route("GET", "/freebusy", availability.freebusy),
-        _route("POST", "/availability/check", availability.check),
-        _route("GET", "/events/{event_id}/links", links.list_links),
-        _route("POST", "/events/{event_id}/links", links.add_link, write=True),
-        _route("DELETE", "/events/{event_id}/links/{link_id}", links.delete_link, write=True),
-        _route("GET", "/links", links.reverse),
-        _route("POST", "/events/{event_id}/respond", links.respond, write=True),
-    ]
 
 
 class SidecarApp:
@@ -188,7 +45,7 @@ class SidecarApp:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.routes = _routes()
+        self.routes = ROUTES
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/")
@@ -203,7 +60,7 @@ class SidecarApp:
                 400, "invalid-parameter", "Invalid request parameter",
                 f"the database refused a value: {reason}"), path)
         except Exception as exc:  # noqa: BLE001 - answered as a problem either way
-            if engines.is_unavailable(exc):  # the same test as CalDAV's 503 (web/outage.py)
+            if engines.is_unavailable(exc):  # the same test as CalDAV's 503 (dav/outage.py)
                 log.warning("database unavailable", exc_info=True)
                 return self._problem(start_response, Problem(
                     503, "database-unavailable", "Database unavailable",
@@ -238,7 +95,7 @@ class SidecarApp:
             if route.method != method:
                 allowed.append(route.method)
                 continue
-            request = Request(method, path, _query(environ), environ)
+            request = Request(method, path, parse_query(environ), environ)
             if route.handler is None:
                 request.only()
                 return Reply(200, openapi.document())
@@ -269,20 +126,6 @@ class SidecarApp:
 
 def _ok_line(status: int) -> str:
     return {200: "200 OK", 201: "201 Created"}.get(status, f"{status} OK")
-
-
-def _query(environ: dict) -> dict[str, list[str]]:
-    raw = environ.get("QUERY_STRING", "")
-    try:
-        text = raw.encode("latin-1").decode("utf-8")
-        return parse_qs(text, keep_blank_values=True, strict_parsing=False,
-                        encoding="utf-8", errors="strict", max_num_fields=MAX_QUERY_FIELDS)
-    except UnicodeError:
-        raise Problem(400, "invalid-parameter", "Invalid request parameter",
-                      "the query string is not valid UTF-8") from None
-    except ValueError:
-        raise Problem(400, "invalid-parameter", "Invalid request parameter",
-                      f"too many query parameters (at most {MAX_QUERY_FIELDS})") from None
 
 
 def build_sidecar(database_url: str) -> SidecarApp:

@@ -20,7 +20,7 @@ from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
 from backside_caldav.api import validate
-from backside_caldav.api.app import Call, Reply, body_fields
+from backside_caldav.api.http import Call, Reply, body_fields
 from backside_caldav.api.problems import Problem, invalid
 from backside_caldav.db import busy_queries, calendars, event_reads
 from backside_caldav.db.event_reads import event_record

@@ -9,13 +9,12 @@ the change at their next sync.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import re
 from datetime import datetime
 
-from backside_caldav.api import validate
-from backside_caldav.api.app import Call, Reply, body_fields
+from backside_caldav.api import cursors, validate
+from backside_caldav.api.http import Call, Reply, body_fields
 from backside_caldav.api.problems import Problem, invalid, not_found
 from backside_caldav.db import link_queries
 
@@ -92,9 +91,7 @@ def reverse(call: Call) -> Reply:
     if raw_id is None:
         raise invalid("entity_id", "is required")
     entity_id = validate.text("entity_id", raw_id, MAX_ENTITY_ID)
-    limit_text = req.param("limit")
-    limit = DEFAULT_LIMIT if limit_text is None else validate.integer(
-        "limit", limit_text, 1, MAX_LIMIT)
+    limit = req.limit(DEFAULT_LIMIT, MAX_LIMIT)
     after = None
     cursor = req.param("cursor")
     if cursor is not None:
@@ -120,17 +117,14 @@ def reverse(call: Call) -> Reply:
 
 
 def _encode_cursor(start: datetime, event_id: str) -> str:
-    raw = f"{validate.iso(start)}|{event_id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return cursors.pack(f"{validate.iso(start)}|{event_id}")
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     problem = invalid("cursor", "is not a cursor from this endpoint; repeat the request "
                                 "without cursor")
-    if len(cursor) > 200:
-        raise problem
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        raw = cursors.unpack(cursor, 200).decode()
         start_text, event_id = raw.split("|")
         return validate.date_time("cursor", start_text), validate.uuid_value("cursor", event_id)
     except (ValueError, binascii.Error, UnicodeDecodeError, Problem):

@@ -15,7 +15,6 @@ keyset-paginated on (score, id) with an opaque cursor.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import json
@@ -23,8 +22,8 @@ import re
 from dataclasses import replace
 from datetime import datetime
 
-from backside_caldav.api import validate
-from backside_caldav.api.app import Call, Reply
+from backside_caldav.api import cursors, validate
+from backside_caldav.api.http import Call, Reply
 from backside_caldav.api.problems import invalid
 from backside_caldav.db import calendars, event_reads, search_queries
 from backside_caldav.db.event_reads import event_record
@@ -59,17 +58,15 @@ def _fingerprint(q: str, calendar_id: str | None, start: datetime | None,
 
 
 def encode_cursor(score: str, event_id: str, fingerprint: str) -> str:
-    raw = json.dumps({"s": score, "i": event_id, "f": fingerprint}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return cursors.pack(json.dumps({"s": score, "i": event_id, "f": fingerprint},
+                                   separators=(",", ":")))
 
 
 def decode_cursor(cursor: str, fingerprint: str) -> tuple[str, str]:
     problem = invalid("cursor", "is not a cursor from this search; repeat the search "
                                 "without cursor to start from the first page")
-    if len(cursor) > 400:
-        raise problem
     try:
-        doc = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        doc = json.loads(cursors.unpack(cursor, 400))
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise problem from None
     if not isinstance(doc, dict) or not isinstance(doc.get("s"), str) \
@@ -101,9 +98,7 @@ def handle(call: Call) -> Reply:
     end = validate.date_time("end", end_text) if end_text is not None else None
     if start is not None and end is not None:
         validate.time_range(start, end, max_range=None)
-    limit_text = req.param("limit")
-    limit = DEFAULT_LIMIT if limit_text is None else validate.integer(
-        "limit", limit_text, 1, MAX_LIMIT)
+    limit = req.limit(DEFAULT_LIMIT, MAX_LIMIT)
     fingerprint = _fingerprint(q, calendar_id, start, end)
     cursor = req.param("cursor")
     after = decode_cursor(cursor, fingerprint) if cursor is not None else None

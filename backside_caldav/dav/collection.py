@@ -197,7 +197,7 @@ class CalendarCollection(radicale_storage.BaseCollection):
     def make_item(self, stored: event_reads.StoredItem) -> radicale_item.Item:
         item = Item.of(self, stored.href, http_date(stored.updated_at), stored.text,
                        stored.etag, stored.uid, stored.component)
-        # web.expand renders C:expand from these instead of parsing the text.
+        # dav.expand renders C:expand from these instead of parsing the text.
         item.backside_expansion = stored.expansion
         return item
 
@@ -292,7 +292,7 @@ class CalendarCollection(radicale_storage.BaseCollection):
 
     def busy_periods(self, start: datetime, end: datetime,
                      limit: int) -> list[tuple[datetime, datetime, str]]:
-        """Free-busy from the instance index (see web.freebusy for the hook)."""
+        """Free-busy from the instance index (see dav.freebusy for the hook)."""
         with self._conn() as conn:
             try:
                 return busy_queries.busy_periods(conn, self.tenant, self.row.id, start, end, limit)

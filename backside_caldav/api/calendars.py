@@ -1,0 +1,19 @@
+"""GET /api/v1/calendars: the tenant's calendars.
+
+Clients need calendar ids for the calendar_id filters of search and
+availability; this is where they find them.
+"""
+
+from __future__ import annotations
+
+from backside_caldav.api.http import Call, Reply
+from backside_caldav.db import calendars as calendar_rows
+
+
+def list_calendars(call: Call) -> Reply:
+    """The tenant's calendars, so clients can find ids for calendar_id filters."""
+    call.request.only()
+    return Reply(200, {"calendars": [
+        {"id": r.id, "name": r.name, "href": r.href, "timezone": r.timezone, "color": r.color,
+         "description": r.description, "components": list(r.components)}
+        for r in calendar_rows.list_calendars(call.conn, call.tenant)]})
