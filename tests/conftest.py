@@ -128,15 +128,24 @@ def counting_server(database_url: str, module: Any, name: str
         return real(base_prefix, path, *args, **kwargs)
 
     setattr(module, name, counted)
-    httpd = make_server("127.0.0.1", free_port(), build_app(database_url), handler_class=_Quiet)
+    try:
+        with serve_wsgi(build_app(database_url)) as url:
+            yield url, calls
+    finally:
+        setattr(module, name, real)
+
+
+@contextlib.contextmanager
+def serve_wsgi(app: Any) -> Iterator[str]:
+    """The URL of `app` served over HTTP on the loopback by this process."""
+    httpd = make_server("127.0.0.1", free_port(), app, handler_class=_Quiet)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{httpd.server_port}/", calls
+        yield f"http://127.0.0.1:{httpd.server_port}/"
     finally:
         httpd.shutdown()
         httpd.server_close()
-        setattr(module, name, real)
 
 
 @dataclass

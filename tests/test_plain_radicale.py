@@ -10,17 +10,15 @@ refused write that writes nothing, and tenants kept apart.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import datetime
-from wsgiref.simple_server import make_server
 
 import caldav
 import psycopg
 import pytest
 import radicale
 import requests
-from conftest import _Quiet, free_port, make_account
+from conftest import make_account, serve_wsgi
 
 from backside_caldav.dav.app import load_configuration
 from backside_caldav.db.settings import libpq_url
@@ -37,15 +35,8 @@ def plain_url(database_url: str) -> Iterator[str]:
         "rights": {"type": "owner_only"},
         "storage": {"type": "storage_plugin"},
     })
-    application = radicale.Application(configuration)  # Radicale's own, no fast paths
-    httpd = make_server("127.0.0.1", free_port(), application, handler_class=_Quiet)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_port}/"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serve_wsgi(radicale.Application(configuration)) as url:  # Radicale's own, no fast paths
+        yield url
 
 
 def test_a_client_syncs_through_plain_radicale(plain_url: str, database_url: str) -> None:
