@@ -120,19 +120,28 @@ SCHEMAS: dict[str, Any] = {
                           "next_cursor": _NULLABLE_STRING}),
     "FreeBusy": _obj({
         "start": _TIME, "end": _TIME,
-        "busy": {"type": "array", "items": _obj({"start": _TIME, "end": _TIME})},
+        "busy": {"type": "array", "items": _obj({"start": _TIME, "end": _TIME}),
+                 "description": "Every blocked interval, tentative ones included."},
+        "tentative": {"type": "array", "items": _obj({"start": _TIME, "end": _TIME}),
+                      "description": "The parts of busy that only tentative instances "
+                                     "hold (FBTYPE=BUSY-TENTATIVE in CalDAV)."},
     }),
     "AvailabilityRequest": _obj({
         "start": _TIME, "end": _TIME,
         "calendar_ids": {"type": "array", "items": _UUID, "minItems": 1, "maxItems": 100,
                          "description": "Only these calendars (default: all of the tenant's)."},
         "attendee_email": {"type": "string", "format": "email", "maxLength": 320,
-                           "description": "Skip events this attendee has declined."},
+                           "description": "Also ask about this attendee: an event that "
+                                          "they and the owners all declined is free."},
     }, required=["start", "end"]),
     "Conflict": _obj({
         "event_id": _UUID, "calendar_id": _UUID, "title": _NULLABLE_STRING, "start": _TIME,
         "end": _TIME, "all_day": {"type": "boolean"}, "recurrence_id": _NULLABLE_TIME,
-    }),
+        "tentative": {"type": "boolean", "const": True,
+                      "description": "Present on tentative instances only (STATUS:TENTATIVE, "
+                                     "or the owners / attendee answered tentative)."},
+    }, required=["event_id", "calendar_id", "title", "start", "end", "all_day",
+                 "recurrence_id"]),
     "AvailabilityResult": _obj({
         "available": {"type": "boolean"},
         "conflict_count": {"type": "integer", "minimum": 0},
@@ -229,10 +238,13 @@ PATHS: dict[str, Any] = {
     }},
     "/freebusy": {"get": {
         "operationId": "freeBusy", "summary": "Merged busy intervals in a range",
-        "description": "Instances that are cancelled, transparent, working-location "
-                       "markers, or declined by attendee_email do not count; all-day "
-                       "events block whole days in their timezone. The range may span "
-                       "at most 366 days.",
+        "description": "The same rules as a CalDAV free-busy-query: instances that "
+                       "are cancelled, transparent, working-location markers or "
+                       "zero-length do not count, nor those that the calendar owners "
+                       "(logins that are email addresses) and attendee_email all "
+                       "declined; STATUS:TENTATIVE or their tentative answer makes an "
+                       "instance tentative; all-day events block whole days in their "
+                       "timezone. The range may span at most 366 days.",
         "parameters": [
             _param("start", _TIME, _DATETIME_NOTE, required=True),
             _param("end", _TIME, "After start, at most 366 days later. " + _DATETIME_NOTE,
@@ -241,7 +253,8 @@ PATHS: dict[str, Any] = {
                    "Only these calendars (repeat the parameter); default all.",
                    style="form", explode=True),
             _param("attendee_email", {"type": "string", "format": "email", "maxLength": 320},
-                   "Events this attendee declined are free."),
+                   "Also ask about this attendee: an event that they and the "
+                   "owners all declined is free."),
         ],
         "responses": {"200": _json(_ref("FreeBusy"), "Busy intervals, clipped to the range."),
                       **_errors(400, 401, 422)},

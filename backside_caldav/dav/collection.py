@@ -14,7 +14,7 @@ from radicale.item import filter as radicale_filter
 
 from backside_caldav import request
 from backside_caldav.db import busy_queries, calendars, event_reads, event_writes, occurrences
-from backside_caldav.domain import collection_meta, records, sync_tokens
+from backside_caldav.domain import busy, collection_meta, records, sync_tokens
 from backside_caldav.domain.errors import BacksideError
 from backside_caldav.domain.recurrence import TooManyInstances
 
@@ -292,12 +292,17 @@ class CalendarCollection(radicale_storage.BaseCollection):
 
     def busy_periods(self, start: datetime, end: datetime,
                      limit: int) -> list[tuple[datetime, datetime, str]]:
-        """Free-busy from the instance index (see dav.freebusy for the hook)."""
+        """Free-busy periods clipped to [start, end), by the one policy of
+        domain/busy.py (dav/freebusy.py hooks this into Radicale's REPORT);
+        the people asked about are the calendar's owners."""
         with self._conn() as conn:
             try:
-                return busy_queries.busy_periods(conn, self.tenant, self.row.id, start, end, limit)
+                found = busy_queries.candidates(conn, self.tenant, [self.row.id], start, end,
+                                                limit=limit, expand_limit=limit)
             except TooManyInstances as exc:
-                raise ValueError(str(exc)) from exc
+                raise ValueError(str(exc)) from exc  # Radicale answers 400
+        return [(max(b.start, start), min(b.end, end), b.fbtype)
+                for b in busy.blocks(found, start, end)]
 
     # --- writing ------------------------------------------------------------------
 

@@ -8,9 +8,10 @@ that can answer from SQL (ours) and leaves any other collection to
 Radicale. Radicale is pinned to 3.9, where this hook was checked.
 
 Unlike Radicale (and sabre/dav's FreeBusyGenerator, which look only at
-TRANSP and STATUS), the answer leaves out occurrences the calendar's owner
-declined and marks those the owner answered TENTATIVE as BUSY-TENTATIVE, as
-Google and Exchange do; busy_queries.busy_periods says who the owner is.
+TRANSP and STATUS), the answer follows domain/busy.py, the same policy as the
+JSON API's availability: occurrences the calendar's owners declined, working-
+location markers and zero-length ones do not block, the owners' TENTATIVE is
+BUSY-TENTATIVE (as Google and Exchange do), and all-day ones block whole days.
 """
 
 from __future__ import annotations

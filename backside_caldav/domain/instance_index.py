@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from backside_caldav.domain import busy
 from backside_caldav.domain.records import EventRecord
 from backside_caldav.domain.recurrence import (
     INFINITY,
@@ -35,26 +36,10 @@ class IndexedSeries:
 
 
 def busy_of(event: EventRecord) -> str:
-    """FBTYPE of an occurrence: transparent and cancelled ones do not block."""
-    if event.transparency == "transparent" or event.status == "cancelled":
-        return "FREE"
-    if event.status == "tentative":
-        return "BUSY-TENTATIVE"
-    return "BUSY"
-
-
-def owner_answered(busy: str, answer: str | None) -> str:
-    """An occurrence's FBTYPE once the calendar owner's own PARTSTAT is known:
-    declined frees it, tentative makes BUSY tentative (RFC 5545 FBTYPE).
-
-    The answer is looked up when free-busy is asked, not kept in the index:
-    other writers change event_attendees and accounts directly.
-    """
-    if answer == "declined":
-        return "FREE"
-    if answer == "tentative" and busy == "BUSY":
-        return "BUSY-TENTATIVE"
-    return busy
+    """FBTYPE kept in the index: STATUS and TRANSP only (busy.status_fbtype). The
+    people's answers and the event type are applied when free-busy is asked
+    (busy.block): other writers change event_attendees and accounts directly."""
+    return busy.status_fbtype(event.status, event.transparency)
 
 
 def is_exact(event: EventRecord) -> bool:
