@@ -71,8 +71,7 @@ def candidates(conn: Connection, tenant: str, calendar_ids: list[str] | None,
     # No JIT in this transaction: PostgreSQL guesses the window's rows about ten
     # times high (range conditions on two columns), and then spent 700 ms
     # compiling a 20 ms query for each of a connection's first executions.
-    conn.execute(_q("SELECT set_config('jit', 'off', true)"))
-    people = busy.people(owner_addresses(conn, tenant), attendee)
+    people = busy.people(owner_addresses(conn, tenant, no_jit=True), attendee)
     found = _indexed(conn, tenant, calendar_ids, start, end, people, limit)
     if limit is not None and len(found) > limit:
         raise TooManyInstances(f"more than {limit} busy occurrences in the range")
