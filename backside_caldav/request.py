@@ -118,7 +118,6 @@ class Scope:
             self.transaction.failed = True
             with contextlib.suppress(Exception):  # the connection may be gone already
                 self.close()
-            self.transaction = None
 
 
 _current: contextvars.ContextVar[Scope | None] = contextvars.ContextVar(

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from backside_caldav.api import validate
+from backside_caldav.api import calendars, validate
 from backside_caldav.api.http import Call, Reply, body_fields
 from backside_caldav.api.problems import Problem, invalid
-from backside_caldav.db import busy_queries, calendars
+from backside_caldav.db import busy_queries
 from backside_caldav.domain import busy
 
 EXPAND_LIMIT = 100_000  # occurrences from a series' start up to the range end
@@ -74,10 +74,7 @@ def _calendar_ids(call: Call, values: list[str], name: str) -> list[str] | None:
     if len(values) > MAX_CALENDARS:
         raise invalid(name, f"at most {MAX_CALENDARS} calendars per request")
     ids = list(dict.fromkeys(validate.uuid_value(name, v) for v in values))
-    missing = calendars.missing_calendars(call.conn, call.tenant, ids)
-    if missing:
-        raise invalid(name, f"no calendar {missing[0]} in this tenant "
-                            "(GET /api/v1/calendars lists them)")
+    calendars.require_known(call, name, ids)
     return ids
 
 

@@ -7,6 +7,7 @@ availability; this is where they find them.
 from __future__ import annotations
 
 from backside_caldav.api.http import Call, Reply
+from backside_caldav.api.problems import invalid
 from backside_caldav.db import calendars as calendar_rows
 
 
@@ -17,3 +18,11 @@ def list_calendars(call: Call) -> Reply:
         {"id": r.id, "name": r.name, "href": r.href, "timezone": r.timezone, "color": r.color,
          "description": r.description, "components": list(r.components)}
         for r in calendar_rows.list_calendars(call.conn, call.tenant)]})
+
+
+def require_known(call: Call, name: str, calendar_ids: list[str]) -> None:
+    """400 naming the first of these ids that is not a calendar of the caller's tenant."""
+    missing = calendar_rows.missing_calendars(call.conn, call.tenant, calendar_ids)
+    if missing:
+        raise invalid(name, f"no calendar {missing[0]} in this tenant "
+                            "(GET /api/v1/calendars lists them)")

@@ -22,10 +22,10 @@ import re
 from dataclasses import replace
 from datetime import datetime
 
-from backside_caldav.api import cursors, validate
+from backside_caldav.api import calendars, cursors, validate
 from backside_caldav.api.http import Call, Reply
 from backside_caldav.api.problems import invalid
-from backside_caldav.db import calendars, event_reads, search_queries
+from backside_caldav.db import event_reads, search_queries
 from backside_caldav.db.event_reads import event_record
 from backside_caldav.domain.recurrence import TooManyInstances, expand
 
@@ -102,10 +102,8 @@ def handle(call: Call) -> Reply:
     fingerprint = _fingerprint(q, calendar_id, start, end)
     cursor = req.param("cursor")
     after = decode_cursor(cursor, fingerprint) if cursor is not None else None
-    if calendar_id is not None and calendars.missing_calendars(call.conn, call.tenant,
-                                                             [calendar_id]):
-        raise invalid("calendar_id", f"no calendar {calendar_id} in this tenant "
-                                     "(GET /api/v1/calendars lists them)")
+    if calendar_id is not None:
+        calendars.require_known(call, "calendar_id", [calendar_id])
 
     window = None
     if start is not None or end is not None:

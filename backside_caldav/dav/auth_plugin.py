@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-import os
-
 from radicale import auth, config
 
 from backside_caldav import request
 from backside_caldav.dav import outage, throttle
+from backside_caldav.dav.storage import database_url_from
 from backside_caldav.db import accounts, engines
-from backside_caldav.db.settings import ENV_DATABASE_URL
 from backside_caldav.domain import passwords
 from backside_caldav.request import READ_METHODS, WRITE_METHODS
-
-
-def _database_url(configuration: config.Configuration) -> str:
-    try:
-        url = configuration.get("storage", "database_url")
-    except KeyError:
-        url = ""
-    return url or os.environ.get(ENV_DATABASE_URL, "")
 
 
 class Auth(auth.BaseAuth):
 
     def __init__(self, configuration: config.Configuration) -> None:
         super().__init__(configuration)
-        self._engine = engines.get_app_engine(_database_url(configuration))
+        self._engine = engines.get_app_engine(database_url_from(configuration))
 
     def _login_ext(self, login: str, password: str, context: auth.AuthContext) -> str:
         try:

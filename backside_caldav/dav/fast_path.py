@@ -20,9 +20,12 @@ from xml.sax.saxutils import escape
 import radicale
 from radicale import pathutils, types
 from radicale.app.base import Access
+from sqlalchemy.engine import Connection
 
 from backside_caldav import request
+from backside_caldav.db import calendars
 from backside_caldav.db.event_reads import ItemHead, StoredItem
+from backside_caldav.domain.records import CalendarRow
 
 GETETAG = "{DAV:}getetag"
 CONTENT_TYPE = "{DAV:}getcontenttype"
@@ -55,8 +58,13 @@ FastPath = Callable[[Call], "types.WSGIResponse | None"]
 class OwnCalendar:
     href: str  # the calendar's own segment
     path: str  # user/calendar, without slashes
-    transaction: request.Transaction
+    conn: Connection  # the request's transaction, opened by the login check
+    tenant: str
     xml: ElementTree.Element | None  # the request body as the XML guard parsed it
+
+    def row(self) -> CalendarRow | None:
+        """The calendar's row in the request's snapshot (None: no such calendar)."""
+        return calendars.get_calendar(self.conn, self.tenant, self.href)
 
 
 def own_calendar(call: Call) -> OwnCalendar | None:
@@ -67,9 +75,10 @@ def own_calendar(call: Call) -> OwnCalendar | None:
     sane = pathutils.strip_path(call.path)
     transaction = request.transaction_for(call.user)
     if (sane.count("/") != 1 or sane.split("/")[0] != call.user or transaction is None
-            or app._sharing._enabled or app._encoding != "utf-8"):
+            or transaction.tenant is None or app._sharing._enabled or app._encoding != "utf-8"):
         return None
-    return OwnCalendar(sane.split("/")[1], sane, transaction, request.xml_body(call.method))
+    return OwnCalendar(sane.split("/")[1], sane, transaction.conn, transaction.tenant,
+                       request.xml_body(call.method))
 
 
 def readable(call: Call) -> bool:

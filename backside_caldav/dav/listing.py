@@ -39,7 +39,7 @@ from backside_caldav.dav.fast_path import (
     readable,
     requested_props,
 )
-from backside_caldav.db import calendars, event_reads
+from backside_caldav.db import event_reads
 from backside_caldav.domain import sync_tokens
 from backside_caldav.domain.records import CalendarRow
 
@@ -74,8 +74,7 @@ def _stream(call: Call, own: OwnCalendar, head: bytes, calendar: CalendarRow,
             props: list[str]) -> None:
     scope = request.current()
     assert scope is not None, "a fast path runs inside the request's scope"
-    scope.stream = MemberListing(head[:-len(CLOSE_ROOT)], own.transaction.conn,
-                                 own.transaction.tenant or "", calendar.id,
+    scope.stream = MemberListing(head[:-len(CLOSE_ROOT)], own.conn, own.tenant, calendar.id,
                                  call.base_prefix + "/" + own.path + "/", props)
 
 
@@ -92,8 +91,7 @@ def answer_propfind(call: Call) -> types.WSGIResponse | None:
         if status == 207:  # not the shape this module writes into: Radicale answers
             return None
         return status, headers, answer, xml_request
-    transaction = own.transaction
-    calendar = calendars.get_calendar(transaction.conn, transaction.tenant or "", own.href)
+    calendar = own.row()
     if calendar is None:  # Radicale answered for it in this same snapshot
         return status, headers, answer, xml_request
     _stream(call, own, head, calendar, props)
@@ -106,8 +104,7 @@ def answer_initial_sync(call: Call) -> types.WSGIResponse | None:
     props = initial_sync_props(own.xml) if own else None
     if own is None or props is None:
         return None
-    transaction = own.transaction
-    calendar = calendars.get_calendar(transaction.conn, transaction.tenant or "", own.href)
+    calendar = own.row()
     if not readable(call) or calendar is None:
         return None
     multistatus = ElementTree.Element(f"{DAV}multistatus")

@@ -30,17 +30,17 @@ from xml.sax.saxutils import escape
 from radicale import pathutils, types
 from radicale.item import filter as radicale_filter
 
-from backside_caldav import request
 from backside_caldav.dav.collection import from_epoch
 from backside_caldav.dav.fast_path import (
     CONTENT_TYPE,
     GETETAG,
     Call,
+    OwnCalendar,
     member_property,
     own_calendar,
     readable,
 )
-from backside_caldav.db import calendars, event_reads, occurrences
+from backside_caldav.db import event_reads, occurrences
 
 DAV = "{DAV:}"
 CALDAV = "{urn:ietf:params:xml:ns:caldav}"
@@ -126,14 +126,12 @@ def answer(call: Call) -> types.WSGIResponse | None:
         return None
     if not readable(call):
         return None
-    transaction = own.transaction
     if multiget is not None:
         names, props = multiget
-        items = event_reads.get_members(transaction.conn, transaction.tenant or "", own.href,
-                                        names)
+        items = event_reads.get_members(own.conn, own.tenant, own.href, names)
     elif query is not None:
         start, end, props = query
-        items = _certain_matches(transaction, own.href, start, end)
+        items = _certain_matches(own, start, end)
         names = [item.href for item in items or []]
     if items is None:
         return None
@@ -146,16 +144,15 @@ def answer(call: Call) -> types.WSGIResponse | None:
     return client.MULTI_STATUS, {"Content-Type": "text/xml; charset=utf-8"}, body, None
 
 
-def _certain_matches(transaction: request.Transaction, href: str, start: datetime,
-                     end: datetime
+def _certain_matches(own: OwnCalendar, start: datetime, end: datetime
                      ) -> list[event_reads.StoredItem] | None:
-    """The VEVENT resources of calendar `href` in [start, end), or None when
+    """The VEVENT resources of the calendar in [start, end), or None when
     there is no such calendar or the index cannot answer for every match
     (Radicale then parses those)."""
-    calendar = calendars.get_calendar(transaction.conn, transaction.tenant or "", href)
+    calendar = own.row()
     if calendar is None:
         return None
-    found = occurrences.get_filtered(transaction.conn, transaction.tenant or "", calendar.id, "VEVENT", start, end)
+    found = occurrences.get_filtered(own.conn, own.tenant, calendar.id, "VEVENT", start, end)
     if not all(certain for _item, certain in found):
         return None
     return [item for item, _certain in found]

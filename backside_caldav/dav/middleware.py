@@ -28,14 +28,6 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict, StartResponse], Iterable[bytes]]
 
 
-def _text_response(start_response: StartResponse, status: str, message: str,
-                   headers: list[tuple[str, str]] | None = None) -> list[bytes]:
-    body = (message + "\n").encode()
-    start_response(status, [("Content-Type", "text/plain; charset=utf-8"),
-                            ("Content-Length", str(len(body))), *(headers or [])])
-    return [body]
-
-
 def _object_problem(body: bytes, charset: str) -> str | None:
     """Why a PUT body is not a calendar object we can store, or None.
 
@@ -80,13 +72,12 @@ class BacksideMiddleware:
         environ["PATH_INFO"] = raw_path = guards.decode_path(raw_path) or raw_path
         sane = pathutils.strip_path(pathutils.sanitize_path(raw_path))
         if method == "DELETE" and "/" not in sane:
-            return _text_response(start_response, "403 Forbidden",
-                                  "the root and a home collection cannot be deleted; "
-                                  "delete calendars one by one")
+            return Refusal(403, "the root and a home collection cannot be deleted; "
+                           "delete calendars one by one").respond(start_response)
         if method == "MKCOL" and body and b"addressbook" in body:
-            return _text_response(start_response, "403 Forbidden",
-                                  "address books are not supported by this server; "
-                                  "it stores calendars (events, tasks and journals) only")
+            return Refusal(403, "address books are not supported by this server; "
+                           "it stores calendars (events, tasks and journals) only"
+                           ).respond(start_response)
         charset = "utf-8"
         content_type = environ.get("CONTENT_TYPE", "")
         if "charset=" in content_type:
@@ -94,7 +85,7 @@ class BacksideMiddleware:
         if method == "PUT" and sane.count("/") == 2:
             problem = _object_problem(body or b"", charset)
             if problem:
-                return _text_response(start_response, "400 Bad Request", problem)
+                return Refusal(400, problem).respond(start_response)
         scope = request.current()
         assert scope is not None, "dav.outage.OutageMiddleware opens the request's scope"
         scope.method, scope.path, scope.body, scope.charset = method, sane, body, charset

@@ -24,6 +24,7 @@ MESSAGE = b"the database is unavailable right now; retry in a few seconds\n"
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict, StartResponse], Iterable[bytes]]
 
+
 def note_error(exc: BaseException) -> None:
     """Remember that this request failed because the database is unreachable."""
     request.note_outage(exc, engines.is_unavailable(exc))

@@ -21,7 +21,6 @@ from radicale import httputils, types, xmlutils
 
 from backside_caldav.dav.collection import collection_etag
 from backside_caldav.dav.fast_path import Call, own_calendar, readable, requested_props
-from backside_caldav.db import calendars
 from backside_caldav.domain import sync_tokens
 
 GETCTAG = "{http://calendarserver.org/ns/}getctag"
@@ -38,8 +37,7 @@ def answer(call: Call) -> types.WSGIResponse | None:
     props = requested_props(own.xml, ANSWERED) if own else None
     if own is None or props is None or not readable(call):
         return None
-    transaction = own.transaction
-    calendar = calendars.get_calendar(transaction.conn, transaction.tenant or "", own.href)
+    calendar = own.row()
     if calendar is None:
         return None  # Radicale answers 404
     values = {GETCTAG: collection_etag(calendar), SYNC_TOKEN: sync_tokens.sync_token(calendar)}
