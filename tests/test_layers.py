@@ -1,6 +1,7 @@
 """The layering rules of DESIGN.md, checked on every import of the source tree.
 
-Arrows point one way: domain <- db <- request <- (dav, api) <- app, cli.
+Arrows point one way: domain <- db <- (request, service) <- (dav, api) <- app, cli;
+service holds what the JSON API and the MCP tools share.
 An import that points the other way compiles and runs, and a loop it makes
 shows up late (a function-level import to hide it, a module half-imported):
 so the rules are checked here, on the source text, with `ast`. Every import
@@ -81,9 +82,12 @@ RULES: tuple[Rule, ...] = (
     Rule("backside_caldav.dav.* imports only domain, db, request and dav",
          lambda m: _room(m, "dav"),
          lambda _m, t: _is_root(t) or _room(t, "domain", "db", "request", "dav")),
-    Rule("backside_caldav.api.* imports only domain, db, request and api",
+    Rule("backside_caldav.service.* imports only domain, db and service",
+         lambda m: _room(m, "service"),
+         lambda _m, t: _is_root(t) or _room(t, "domain", "db", "service")),
+    Rule("backside_caldav.api.* imports only domain, db, request, service and api",
          lambda m: _room(m, "api"),
-         lambda _m, t: _is_root(t) or _room(t, "domain", "db", "request", "api")),
+         lambda _m, t: _is_root(t) or _room(t, "domain", "db", "request", "service", "api")),
     Rule("backside_caldav.server imports only domain",
          lambda m: _room(m, "server"),
          lambda _m, t: _is_root(t) or _room(t, "domain", "server")),
@@ -271,7 +275,10 @@ def test_each_room_is_held_to_its_rule() -> None:
                                      "request and dav"),
         "backside_caldav.api.app": ("from backside_caldav import server\n",
                                     "backside_caldav.api.* imports only domain, db, "
-                                    "request and api"),
+                                    "request, service and api"),
+        "backside_caldav.service.events": ("from backside_caldav.api import http\n",
+                                           "backside_caldav.service.* imports only domain, db "
+                                           "and service"),
         "storage_plugin.__init__": ("from backside_caldav.dav import glue\n",
                                     "storage_plugin imports only backside_caldav.dav.storage"),
         "backside_caldav.__init__": ("from backside_caldav.domain import records\n",

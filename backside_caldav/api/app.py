@@ -22,16 +22,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from backside_caldav.api import auth, openapi, validate
+from backside_caldav.api import auth, openapi
 from backside_caldav.api.http import Call, Reply, Request, parse_query
-from backside_caldav.api.problems import (
+from backside_caldav.api.routes import ROUTES, Route
+from backside_caldav.db import engines, tenancy
+from backside_caldav.service import validate
+from backside_caldav.service.problems import (
     PROBLEM_CONTENT_TYPE,
     Problem,
     not_found,
     status_line,
 )
-from backside_caldav.api.routes import ROUTES, Route
-from backside_caldav.db import engines, tenancy
 
 log = logging.getLogger(__name__)
 

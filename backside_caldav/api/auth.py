@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Connection
 
-from backside_caldav.api.problems import forbidden, unauthorized
 from backside_caldav.db import keys
 from backside_caldav.domain.api_keys import KEY_RE, ApiKey, hash_key
+from backside_caldav.service.problems import forbidden, unauthorized
 
 
 def authenticate(conn: Connection, authorization: str | None) -> ApiKey:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from backside_caldav.api import calendars, validate
+from backside_caldav.api import calendars
 from backside_caldav.api.http import Call, Reply, body_fields
-from backside_caldav.api.problems import Problem, invalid
 from backside_caldav.db import busy_queries
 from backside_caldav.domain import busy
+from backside_caldav.service import validate
+from backside_caldav.service.problems import Problem, invalid
 
 EXPAND_LIMIT = 100_000  # occurrences from a series' start up to the range end
 MAX_CONFLICTS = 200

@@ -7,8 +7,8 @@ availability; this is where they find them.
 from __future__ import annotations
 
 from backside_caldav.api.http import Call, Reply
-from backside_caldav.api.problems import invalid
 from backside_caldav.db import calendars as calendar_rows
+from backside_caldav.service.problems import invalid
 
 
 def list_calendars(call: Call) -> Reply:

@@ -14,9 +14,9 @@ from urllib.parse import parse_qs
 
 from sqlalchemy.engine import Connection
 
-from backside_caldav.api import validate
-from backside_caldav.api.problems import Problem, invalid
 from backside_caldav.domain.api_keys import ApiKey
+from backside_caldav.service import validate
+from backside_caldav.service.problems import Problem, invalid
 
 MAX_BODY = 64 * 1024
 MAX_QUERY_FIELDS = 50

@@ -13,10 +13,11 @@ import binascii
 import re
 from datetime import datetime
 
-from backside_caldav.api import cursors, validate
+from backside_caldav.api import cursors
 from backside_caldav.api.http import Call, Reply, body_fields
-from backside_caldav.api.problems import Problem, invalid, not_found
 from backside_caldav.db import link_queries
+from backside_caldav.service import validate
+from backside_caldav.service.problems import Problem, invalid, not_found
 
 ENTITY_TYPES = ("contact", "task", "note", "deal")
 MAX_ENTITY_ID = 200

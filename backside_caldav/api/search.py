@@ -22,12 +22,13 @@ import re
 from dataclasses import replace
 from datetime import datetime
 
-from backside_caldav.api import calendars, cursors, validate
+from backside_caldav.api import calendars, cursors
 from backside_caldav.api.http import Call, Reply
-from backside_caldav.api.problems import invalid
 from backside_caldav.db import event_reads, search_queries
 from backside_caldav.db.event_reads import event_record
 from backside_caldav.domain.recurrence import TooManyInstances, expand
+from backside_caldav.service import validate
+from backside_caldav.service.problems import invalid
 
 MAX_Q = 200
 MAX_WORDS = 16

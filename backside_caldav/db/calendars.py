@@ -61,3 +61,26 @@ def missing_calendars(conn: Connection, tenant: str, calendar_ids: list[str]) ->
         "SELECT id::text FROM calendars WHERE tenant_id = :t AND id = ANY(CAST(:ids AS uuid[]))"),
         {"t": tenant, "ids": calendar_ids}).scalars())
     return [c for c in calendar_ids if c not in found]
+
+
+def default_calendar(conn: Connection, tenant: str) -> CalendarRow | None:
+    """Where an event goes when its creator names no calendar: the first calendar
+    that takes events, in the order clients list them (calendar_order, then age)."""
+    row = conn.execute(_q(
+        f"SELECT {CAL_COLS} FROM calendars WHERE tenant_id = :t AND 'VEVENT' = ANY(components) "
+        "ORDER BY calendar_order NULLS LAST, created_at, id LIMIT 1"), {"t": tenant}).first()
+    return CalendarRow(*row) if row else None
+
+
+def calendar_by_id(conn: Connection, tenant: str, calendar_id: str) -> CalendarRow | None:
+    row = conn.execute(_q(f"SELECT {CAL_COLS} FROM calendars WHERE tenant_id = :t AND id = :c"),
+                       {"t": tenant, "c": calendar_id}).first()
+    return CalendarRow(*row) if row else None
+
+
+def calendars_by_name(conn: Connection, tenant: str, name: str) -> list[CalendarRow]:
+    """Calendars whose display name is `name`, ignoring case (names need not be unique)."""
+    rows = conn.execute(_q(f"SELECT {CAL_COLS} FROM calendars WHERE tenant_id = :t "
+                           "AND lower(name) = lower(:n) ORDER BY created_at, id"),
+                        {"t": tenant, "n": name})
+    return [CalendarRow(*r) for r in rows]

@@ -11,7 +11,7 @@ import re
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from backside_caldav.api.problems import invalid
+from backside_caldav.service.problems import invalid
 
 UTC = timezone.utc
 # Dates far outside any calendar's use would overflow recurrence arithmetic.
