@@ -89,10 +89,12 @@ class SidecarApp:
                             f"(see {PREFIX}/openapi.json)")
         sub = path[len(PREFIX):]
         allowed: list[str] = []
-        for route in self.routes:
+        owner = None  # the first path template that matches owns the path (/events/search
+        for route in self.routes:  # is not an event id)
             match = route.pattern.match(sub)
-            if not match:
+            if not match or (owner is not None and route.pattern.pattern != owner):
                 continue
+            owner = route.pattern.pattern
             if route.method != method:
                 allowed.append(route.method)
                 continue
@@ -113,7 +115,14 @@ class SidecarApp:
             key = auth.authenticate(conn, request.environ.get("HTTP_AUTHORIZATION"))
             if route.write:
                 auth.require_write(key)
-            ids = {name: validate.uuid_value(name, value) for name, value in path_params.items()}
+            try:
+                ids = {name: validate.uuid_value(name, value)
+                       for name, value in path_params.items()}
+            except Problem:
+                if not route.missing_if_malformed:
+                    raise
+                raise not_found(f"no such event or attendee: {request.path!r} does not name "
+                                "one (ids are UUIDs)") from None
             return route.handler(Call(request, conn, key, ids))
 
     def _problem(self, start_response: StartResponse, problem: Problem,

@@ -13,10 +13,9 @@ import binascii
 import re
 from datetime import datetime
 
-from backside_caldav.api import cursors
 from backside_caldav.api.http import Call, Reply, body_fields
 from backside_caldav.db import link_queries
-from backside_caldav.service import validate
+from backside_caldav.service import cursors, validate
 from backside_caldav.service.problems import Problem, invalid, not_found
 
 ENTITY_TYPES = ("contact", "task", "note", "deal")

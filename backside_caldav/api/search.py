@@ -22,12 +22,14 @@ import re
 from dataclasses import replace
 from datetime import datetime
 
-from backside_caldav.api import calendars, cursors
+from backside_caldav.api import calendars
 from backside_caldav.api.http import Call, Reply
 from backside_caldav.db import event_reads, search_queries
 from backside_caldav.db.event_reads import event_record
+from backside_caldav.db.search_queries import like_escape as _like_escape
+from backside_caldav.db.search_queries import tsquery_of
 from backside_caldav.domain.recurrence import TooManyInstances, expand
-from backside_caldav.service import validate
+from backside_caldav.service import cursors, validate
 from backside_caldav.service.problems import invalid
 
 MAX_Q = 200
@@ -38,18 +40,7 @@ MIN_SUBSTRING = 3
 MAX_BATCHES = 5  # bounded work per page when the window check drops candidates
 EXPAND_LIMIT = 2000  # a denser series is kept as a hit (conservatively)
 
-_WORD_RE = re.compile(r"[^\W_]+")
 PARAMS = ("q", "calendar_id", "start", "end", "limit", "cursor")
-
-
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def tsquery_of(text: str) -> str | None:
-    """'word:* & word:*' from the words of q; only letters and digits reach to_tsquery."""
-    words = _WORD_RE.findall(text.lower())[:MAX_WORDS]
-    return " & ".join(f"{w}:*" for w in words) if words else None
 
 
 def _fingerprint(q: str, calendar_id: str | None, start: datetime | None,

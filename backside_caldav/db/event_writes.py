@@ -60,12 +60,13 @@ def put_target(conn: Connection, tenant: str, calendar_href: str, href: str,
 
 
 def put_item(conn: Connection, tenant: str, calendar: CalendarRow, href: str, text: str,
-             replaces: str | None = "?") -> StoredItem:
+             replaces: str | None = "?", series_id: str | None = None) -> StoredItem:
     """Store one resource at href (create or replace) from the client's text.
 
     `replaces` is the component of the resource now at href when the caller
     already knows it (None: nothing there), "?" when it does not: then a
-    resource of the other kind at href is removed whatever it is.
+    resource of the other kind at href is removed whatever it is. series_id:
+    the id a new event gets (the event API's idempotent create), else a new one.
     """
     resource = parse_resource(text, calendar.timezone)
     if resource.component not in calendar.components:
@@ -78,7 +79,8 @@ def put_item(conn: Connection, tenant: str, calendar: CalendarRow, href: str, te
                          {"t": tenant, "c": calendar.id, "h": href})
         built = _occurrences(resource)
         if replaces is None and len(resource.events) <= MAX_WHOLE_OVERRIDES + 1:
-            written = create_series(conn, tenant, calendar.id, href, text, resource, built)
+            written = create_series(conn, tenant, calendar.id, href, text, resource, built,
+                                    series_id=series_id)
             assert written is not None
             revision, updated_at = written
         else:
@@ -139,8 +141,8 @@ def create_if_new(conn: Connection, tenant: str, calendar: CalendarRow, href: st
 
 def create_series(conn: Connection, tenant: str, calendar_id: str, href: str, text: str,
                    resource: ResourceRecord, built: instance_index.IndexedSeries,
-                   guard: str | None = None, guard_params: dict[str, Any] | None = None
-                   ) -> tuple[int, datetime] | None:
+                   guard: str | None = None, guard_params: dict[str, Any] | None = None,
+                   series_id: str | None = None) -> tuple[int, datetime] | None:
     """Insert a new series, its overrides, attendees, links and occurrences in
     one statement; returns the master's revision and updated_at, or None when
     the `guard` query (if given) found no row and nothing was written.
@@ -149,7 +151,7 @@ def create_series(conn: Connection, tenant: str, calendar_id: str, href: str, te
     its rows are indexed and its text current, and children written with it do
     not bump its revision again, so the revision returned here is final.
     """
-    series_id = str(uuid.uuid4())
+    series_id = series_id or str(uuid.uuid4())
     until = None if built.instances_until >= INFINITY else built.instances_until
     params: dict[str, Any] = {"t": tenant, "c": calendar_id, "sid": series_id, "until": until,
                               "next": built.next_occurrence, **(guard_params or {})}

@@ -7,6 +7,7 @@ ranking and the cursor.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,37 @@ from typing import Any
 from sqlalchemy.engine import Connection, Row
 
 from backside_caldav.db.engines import statement as _q
+
+_WORD_RE = re.compile(r"[^\W_]+")
+MAX_WORDS = 16
+MIN_SUBSTRING = 3
+
+
+def like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def tsquery_of(text: str) -> str | None:
+    """'word:* & word:*' from the words of q; only letters and digits reach to_tsquery."""
+    words = _WORD_RE.findall(text.lower())[:MAX_WORDS]
+    return " & ".join(f"{w}:*" for w in words) if words else None
+
+
+def match_sql(text: str, alias: str) -> tuple[str, dict[str, Any]]:
+    """The search's match (word prefixes, or a substring of 3+ characters) over the
+    events row `alias`, for other queries to filter by; its parameters are prefixed."""
+    vector = SEARCH_VECTOR.replace("e.", f"{alias}.")
+    params: dict[str, Any] = {}
+    matches = []
+    tsq = tsquery_of(text)
+    if tsq is not None:
+        params["m_tsq"] = tsq
+        matches.append(f"{vector} @@ to_tsquery('simple'::regconfig, :m_tsq)")
+    if len(text) >= MIN_SUBSTRING:
+        params["m_pat"] = f"%{like_escape(text)}%"
+        matches.append(" OR ".join(f"{alias}.{c} ILIKE :m_pat"
+                                   for c in ("title", "location", "description")))
+    return (" OR ".join(f"({m})" for m in matches) or "false"), params
 
 # The same expression as the GIN index events_search_fts (migration 0003):
 # PostgreSQL uses the index only when the query repeats it exactly.

@@ -66,7 +66,7 @@ def render_resource(uid: str, events: list[EventRecord], base_text: str | None,
     for row in sorted(rows.values(), key=lambda e: (e.recurrence_id is not None,
                                                     e.recurrence_id or e.start_time)):
         kept.append(new_event(uid, row, stamp, master=_master(events)))
-    cal.subcomponents = _with_timezones(kept, events)
+    cal.subcomponents = with_timezones(kept, events)
     return cal.to_ical().decode()
 
 
@@ -74,7 +74,7 @@ def _master(events: list[EventRecord]) -> EventRecord | None:
     return next((e for e in events if e.recurrence_id is None), None)
 
 
-def _with_timezones(components: list, events: list[EventRecord]) -> list:
+def with_timezones(components: list, events: list[EventRecord]) -> list:
     """Add a VTIMEZONE for every IANA zone used that the text does not define."""
     defined = {str(c.get("TZID")) for c in components if c.name == "VTIMEZONE"}
     used: dict[str, tuple[date, date]] = {}
@@ -102,7 +102,7 @@ def _with_timezones(components: list, events: list[EventRecord]) -> list:
     return timezones + added + others
 
 
-def _dt_value(value: datetime, row: EventRecord, floating: bool) -> date | datetime:
+def dt_value(value: datetime, row: EventRecord, floating: bool) -> date | datetime:
     if row.is_all_day:
         return value.astimezone(zone(row.timezone)).date()
     if floating:
@@ -120,7 +120,7 @@ def _set(comp: icalendar.cal.Component, name: str, value: object) -> None:
 
 def _set_times(comp: icalendar.cal.Component, row: EventRecord, floating: bool) -> None:
     comp.pop("DURATION", None)
-    _set(comp, "DTSTART", _dt_value(row.start_time, row, floating))
+    _set(comp, "DTSTART", dt_value(row.start_time, row, floating))
     end = row.end_time
     if row.is_all_day and (end is None or end <= row.start_time):
         end = row.start_time + timedelta(days=1)
@@ -130,17 +130,17 @@ def _set_times(comp: icalendar.cal.Component, row: EventRecord, floating: bool) 
         comp.pop("DTEND", None)
         _set(comp, "DURATION", timedelta(days=row.duration_days) + rest)
         return
-    _set(comp, "DTEND", _dt_value(end, row, floating) if end is not None else None)
+    _set(comp, "DTEND", dt_value(end, row, floating) if end is not None else None)
 
 
 def _set_dates(comp: icalendar.cal.Component, name: str, values: list[datetime],
                row: EventRecord, floating: bool) -> None:
     comp.pop(name, None)
     if values:
-        comp.add(name, [_dt_value(v, row, floating) for v in sorted(values)])
+        comp.add(name, [dt_value(v, row, floating) for v in sorted(values)])
 
 
-def _attendee_prop(attendee: AttendeeRecord) -> vCalAddress:
+def attendee_prop(attendee: AttendeeRecord) -> vCalAddress:
     prop = vCalAddress(attendee.key() if attendee.email is None else "mailto:" + attendee.email)
     if attendee.name:
         prop.params["CN"] = attendee.name
@@ -150,7 +150,7 @@ def _attendee_prop(attendee: AttendeeRecord) -> vCalAddress:
     return prop
 
 
-def _apply_attendees(comp: icalendar.cal.Component, old: list[AttendeeRecord],
+def apply_attendees(comp: icalendar.cal.Component, old: list[AttendeeRecord],
                      new: list[AttendeeRecord]) -> None:
     wanted = {a.key(): a for a in new}
     if {a.key(): a for a in old} == wanted:
@@ -186,7 +186,7 @@ def _apply_attendees(comp: icalendar.cal.Component, old: list[AttendeeRecord],
             else:
                 params.pop("ROLE", None)
         result.append(prop)
-    result.extend(_attendee_prop(a) for a in wanted.values())
+    result.extend(attendee_prop(a) for a in wanted.values())
     comp.pop("ATTENDEE", None)
     for prop in result:
         comp.add("ATTENDEE", prop)
@@ -221,7 +221,7 @@ def apply_changes(comp: icalendar.cal.Component, old: EventRecord, row: EventRec
         _set(comp, EVENT_TYPE_PROPERTY, row.event_type if row.event_type != "event" else None)
         if row.event_type != "out_of_office" and old.event_type == "out_of_office":
             comp.pop("X-MICROSOFT-CDO-BUSYSTATUS", None)
-    _apply_attendees(comp, old.attendees, row.attendees)
+    apply_attendees(comp, old.attendees, row.attendees)
     if sorted(old.links) != sorted(row.links):
         _set_links(comp, row.links)
 
@@ -248,7 +248,7 @@ def new_event(uid: str, row: EventRecord, stamp: datetime,
     comp.add("DTSTAMP", stamp.astimezone(UTC))
     if row.recurrence_id is not None:
         ref = master if master is not None else row
-        comp.add("RECURRENCE-ID", _dt_value(row.recurrence_id, ref, False))
+        comp.add("RECURRENCE-ID", dt_value(row.recurrence_id, ref, False))
     _set_times(comp, row, False)
     _set(comp, "SUMMARY", row.title)
     _set(comp, "DESCRIPTION", row.description)
@@ -268,6 +268,6 @@ def new_event(uid: str, row: EventRecord, stamp: datetime,
     if row.event_type != "event":
         comp.add(EVENT_TYPE_PROPERTY, row.event_type)
     for attendee in row.attendees:
-        comp.add("ATTENDEE", _attendee_prop(attendee))
+        comp.add("ATTENDEE", attendee_prop(attendee))
     _set_links(comp, row.links)
     return comp
