@@ -199,6 +199,7 @@ def occurrences(conn: Connection, tenant: str, window: tuple[datetime, datetime]
                 filters: Filters, page: Page) -> list[Row]:
     """Occurrences in the window from the instance index, series whose index
     answers for it only (see unindexed_series for the others)."""
+    cond = filters.sql("i.start_time", "i.end_time", True)
     params: dict[str, Any] = {"t": tenant, **filters.params, "n": page.limit}
     params.update(overlap_params(*window))
     cols = {c: f"coalesce(o.{c}, m.{c})" for c in ("title", "location", "status", "event_type")}
@@ -212,7 +213,7 @@ def occurrences(conn: Connection, tenant: str, window: tuple[datetime, datetime]
         "LEFT JOIN events o ON o.tenant_id = i.tenant_id AND o.series_id = i.event_id "
         "AND o.recurrence_id = i.recurrence_id "
         f"WHERE i.tenant_id = :t AND {INSTANCE_OVERLAPS} "
-        f"AND {filters.sql('i.start_time', 'i.end_time', True)}{where}{order}")
+        f"AND {cond}{where}{order}")
     if filters.calendar_ids is not None:
         sql = sql.replace("WHERE i.tenant_id = :t AND",
                           "WHERE i.tenant_id = :t AND i.calendar_id = ANY(CAST(:cals AS uuid[])) "
@@ -222,6 +223,7 @@ def occurrences(conn: Connection, tenant: str, window: tuple[datetime, datetime]
 
 def series(conn: Connection, tenant: str, filters: Filters, page: Page) -> list[Row]:
     """One row per event (no window: series are not expanded)."""
+    cond = filters.sql("m.start_time", "m.end_time", False)
     params: dict[str, Any] = {"t": tenant, **filters.params, "n": page.limit}
     cols = {c: f"m.{c}" for c in ("title", "location", "status", "event_type")}
     key = SORT_KEYS[page.sort].format(start="m.start_time", title="m.title")
@@ -230,7 +232,7 @@ def series(conn: Connection, tenant: str, filters: Filters, page: Page) -> list[
            "m.start_time AS occ_start, m.end_time AS occ_end, "
            f"{key} AS sort_key, false AS overridden "
            "FROM events m WHERE m.tenant_id = :t AND m.series_id IS NULL "
-           f"AND {filters.sql('m.start_time', 'm.end_time', False)}{where}{order}")
+           f"AND {cond}{where}{order}")
     return list(conn.execute(_q(sql), params))
 
 

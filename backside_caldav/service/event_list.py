@@ -202,7 +202,7 @@ def list_events(caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
     if window is not None:
         clipped = access.clip(caller.key, window[0], window[1], at)
         if clipped is None:
-            return {"data": [], "next_cursor": None}
+            return _with_owner(caller, {"data": [], "next_cursor": None})
         rows = q.occurrences(caller.conn, caller.tenant, clipped, filters, page)
         rows = _merge(rows, _unindexed(caller, clipped, filters, page), page)
     else:
@@ -210,8 +210,15 @@ def list_events(caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
         rows = q.series(caller.conn, caller.tenant, filters, page)
     more = len(rows) > limit
     rows = rows[:limit]
-    return {"data": [event_view.list_item(r, fmt == "compact", {}) for r in rows],
+    body = {"data": [event_view.list_item(r, fmt == "compact") for r in rows],
             "next_cursor": _encode(rows[-1], fingerprint, sort) if more else None}
+    return _with_owner(caller, body)
+
+
+def _with_owner(caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
+    if caller.key.owner_email:
+        body["currentUserCalendarEmail"] = caller.key.owner_email
+    return body
 
 
 class _Occ:
@@ -297,5 +304,5 @@ def overview(caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
         bounds = [min(max(b, window[0]), window[1]) for b in bounds]
     counts = q.overview_counts(caller.conn, caller.tenant, bounds,
                                access.calendars_for(caller.key, None), caller.key.owner_email)
-    return {"time_zone": zone, "now": validate.iso(at), "today": counts[0],
-            "tomorrow": counts[1], "rest_of_week": counts[2]}
+    return _with_owner(caller, {"time_zone": zone, "now": validate.iso(at), "today": counts[0],
+                                "tomorrow": counts[1], "rest_of_week": counts[2]})

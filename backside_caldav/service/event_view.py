@@ -95,7 +95,7 @@ def _override(row: Row, master: Row) -> dict[str, Any]:
             "cancelled": row.status == "cancelled"}
 
 
-def list_item(row: Row, compact: bool, zone_of: dict[str, str | None]) -> dict[str, Any]:
+def list_item(row: Row, compact: bool) -> dict[str, Any]:
     """One occurrence (or one event, when the listing is not expanded)."""
     all_day = row.is_all_day
     start, end = times(row.occ_start, row.occ_end, all_day, row.timezone)
