@@ -204,3 +204,86 @@ def test_tenants_never_meet(server, database_url, sql, api: Api) -> None:
         problem(r, 404)
     assert other.get("/events", **WEEK).json()["data"] == []
     assert api.get(f"/events/{made['id']}").json()["title"] == "Standup"
+
+
+def test_check_availability_refuses_a_taken_slot_and_writes_nothing(api: Api) -> None:
+    taken = create(api, title="Busy", start_time="2026-03-02T09:00:00Z")
+    r = api.post("/events", {"title": "Clash", "start_time": "2026-03-02T09:30:00Z",
+                             "check_availability": True})
+    doc = problem(r, 409, "overlap")
+    assert [c["event_id"] for c in doc["conflicts"]] == [taken["id"]]
+    assert [d["title"] for d in api.get("/events", **WEEK).json()["data"]] == ["Busy"]
+    free = api.post("/events", {"title": "Later", "start_time": "2026-03-02T10:00:00Z",
+                                "check_availability": True})
+    assert free.status_code == 201, free.text
+    problem(api.post("/events", {"title": "x", "start_time": "2026-03-02T10:00:00Z",
+                                 "check_availability": "yes"}), 400, "true or false")
+
+
+def test_calendar_by_name_and_moving_an_event_between_calendars(api: Api, sql) -> None:
+    other = sql.execute(
+        "INSERT INTO calendars (tenant_id, href, name, components) VALUES (%s, %s, 'Work', "
+        "ARRAY['VEVENT']) RETURNING id::text",
+        (api.account.tenant_id, "work-" + uuid.uuid4().hex[:8])).fetchone()[0]
+    made = create(api, calendar_name="work")
+    assert made["calendar_id"] == other and made["calendar_name"] == "Work"
+    problem(api.post("/events", {"title": "x", "start_time": "2026-03-02T09:00:00Z",
+                                 "calendar_name": "Nope"}), 400, "no calendar named")
+    moved = patch(api, made["id"], {"calendar_id": api.calendar_id})
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["calendar_id"] == api.calendar_id
+    listed = api.get("/events", calendar_id=api.calendar_id, **WEEK).json()["data"]
+    assert [d["id"] for d in listed] == [made["id"]]
+    assert api.get("/events", calendar_id=other, **WEEK).json()["data"] == []
+
+
+def test_all_day_events_and_switching_to_timed(api: Api) -> None:
+    made = create(api, title="Offsite", start_time="2026-03-04", end_time="2026-03-06")
+    assert (made["is_all_day"], made["start_time"], made["end_time"]) == \
+        (True, "2026-03-04", "2026-03-06")
+    listed = api.get("/events", **WEEK).json()["data"]
+    assert [(d["occurrence_start"], d["occurrence_end"]) for d in listed] == \
+        [("2026-03-04", "2026-03-06")]
+    problem(patch(api, made["id"], {"is_all_day": False}), 400, "start_time")
+    timed = patch(api, made["id"], {"is_all_day": False, "start_time": "2026-03-04T09:00:00Z"})
+    assert timed.status_code == 200, timed.text
+    assert (timed.json()["is_all_day"], timed.json()["end_time"]) == \
+        (False, "2026-03-04T10:00:00Z")
+
+
+def test_custom_fields_merge_key_by_key(api: Api) -> None:
+    made = create(api, custom_fields={"x-a": "1", "x-b": "2"})
+    r = api.session.patch(f"{api.base}/events/{made['id']}/custom",
+                          json={"x-b": None, "x-c": "3"}, timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.json()["custom_fields"] == {"x-a": "1", "x-c": "3"}
+    r = patch(api, made["id"], {"custom_fields": {"x-a": None}})
+    assert r.json()["custom_fields"] == {"x-c": "3"}
+    problem(api.session.patch(f"{api.base}/events/{made['id']}/custom", json={"deal": "1"},
+                              timeout=30), 400, "X- property")
+
+
+def test_cancel_and_delete_with_a_stale_etag(api: Api) -> None:
+    made = create(api)
+    r = api.post(f"/events/{made['id']}/cancel")
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+    assert r.json()["sequence"] == 1
+    stale = api.session.delete(f"{api.base}/events/{made['id']}", timeout=30,
+                               headers={"If-Match": made["etag"]})
+    problem(stale, 412)
+    assert api.get(f"/events/{made['id']}").status_code == 200
+    problem(api.session.delete(f"{api.base}/events/{made['id']}", params={"permanent": "true"},
+                               timeout=30), 403, "admin")
+    problem(api.post(f"/events/{uuid.uuid4()}/restore"), 404)
+
+
+def test_read_only_key_cannot_write(server, database_url, sql, api: Api) -> None:
+    made = create(api)
+    reader = new_api(server, database_url, sql, read_only=True, account=api.account)
+    assert reader.get(f"/events/{made['id']}").status_code == 200
+    for r in (reader.post("/events", {"title": "x", "start_time": "2026-03-02T09:00:00Z"}),
+              patch(reader, made["id"], {"title": "x"}),
+              reader.post(f"/events/{made['id']}/cancel"),
+              reader.delete(f"/events/{made['id']}")):
+        problem(r, 403)
+    assert api.get(f"/events/{made['id']}").json()["title"] == "Standup"
