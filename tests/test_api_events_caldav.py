@@ -227,7 +227,7 @@ CLIENT_ALARM = ("BEGIN:VALARM\r\nX-WR-ALARMUID:7F3A-ALARM\r\nUID:7F3A-ALARM\r\n"
 
 
 # Parameters in the client's order (not alphabetical), as Apple writes them.
-APPLE_LOCATION = ("X-APPLE-STRUCTURED-LOCATION;VALUE=URI;X-TITLE=Room7;X-APPLE-RADIUS=70:"
+APPLE_LOCATION = ('X-APPLE-STRUCTURED-LOCATION;VALUE=URI;X-TITLE="Room 7";X-APPLE-RADIUS=70:'
                   "geo:52.52,13.40\r\n")
 
 
@@ -337,10 +337,24 @@ def test_floating_and_all_day_client_events_list_correctly(api: Api, dav, server
         ("allday", "2026-03-04", "2026-03-06", True),
         ("allday-series", "2026-03-04", "2026-03-05", True),
         ("allday-series", "2026-03-06", "2026-03-07", True)]
-    one = api.get("/events", date="2026-03-05", time_zone="Europe/Berlin").json()["data"]
-    assert [d["title"] for d in one] == ["allday"]
     series = next(d for d in r.json()["data"] if d["title"] == "allday-series")
     read = api.get(f"/events/{series['event_id']}").json()
     assert (read["start_time"], read["end_time"], read["is_all_day"]) == \
         ("2026-03-02", "2026-03-03", True)
     assert read["recurrence"]["freq"] == "daily" and read["recurrence"]["interval"] == 2
+
+
+def test_an_all_day_event_is_on_its_dates_in_the_asked_zone(api: Api, dav, server) -> None:
+    """An all-day event is a date, not a UTC midnight: asked for 5 March in Berlin (or
+    in New York), the day before's all-day event is not on it, 5 March's is."""
+    cal = dav_calendar(dav, server, api)
+    cal.save_event(client_event("march-4", "DTSTART;VALUE=DATE:20260304\r\n"
+                                           "DTEND;VALUE=DATE:20260305\r\n"))
+    cal.save_event(client_event("march-5", "DTSTART;VALUE=DATE:20260305\r\n"
+                                           "DTEND;VALUE=DATE:20260306\r\n"))
+    cal.save_event(client_event("march-6", "DTSTART;VALUE=DATE:20260306\r\n"
+                                           "DTEND;VALUE=DATE:20260307\r\n"))
+    for zone in ("UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo"):
+        r = api.get("/events", date="2026-03-05", time_zone=zone)
+        assert r.status_code == 200, r.text
+        assert [d["title"] for d in r.json()["data"]] == ["march-5"], zone
