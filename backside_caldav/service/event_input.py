@@ -253,8 +253,10 @@ def custom_fields(name: str, value: object, allow_null: bool) -> dict[str, str |
         if isinstance(item, bool) or not isinstance(item, (str, int, float)):
             raise invalid(f"{name}.{key}", "values are strings (or numbers)"
                           + (", or null to remove the field" if allow_null else ""))
-        found[lower] = validate.text(f"{name}.{key}", str(item), MAX_CUSTOM_VALUE,
-                                     allow_empty=True)
+        text = validate.text(f"{name}.{key}", str(item), MAX_CUSTOM_VALUE, allow_empty=True)
+        if "\n" in text or "\r" in text:  # an X- property is one unescaped line
+            raise invalid(f"{name}.{key}", "must be one line (no line breaks)")
+        found[lower] = text
     return found
 
 
