@@ -166,7 +166,8 @@ def _times(comp: Event, old: EventRecord | None, ch: Changes) -> tuple[datetime,
                        if all_day else length)
     else:
         end = inp.default_end(start)
-    if end <= start:
+    # In UTC: aware datetimes of one zone compare by wall time, blind to a DST gap.
+    if inp.utc_of(end, zone) <= inp.utc_of(start, zone):
         raise invalid("end_time", "must be after start_time")
     ed.set_times(comp, start, end)
     return inp.utc_of(start, zone), inp.utc_of(end, zone), True
