@@ -287,3 +287,14 @@ def test_read_only_key_cannot_write(server, database_url, sql, api: Api) -> None
               reader.delete(f"/events/{made['id']}")):
         problem(r, 403)
     assert api.get(f"/events/{made['id']}").json()["title"] == "Standup"
+
+
+def test_exdates_need_a_repeating_event(api: Api) -> None:
+    doc = problem(api.post("/events", {"title": "a", "start_time": "2026-03-02T09:00:00Z",
+                                       "exdates": ["2026-03-03T09:00:00Z"]}), 400, "repeat")
+    assert doc["errors"][0]["parameter"] == "exdates"
+    made = create(api, timezone="UTC", rrule="FREQ=DAILY;COUNT=3",
+                  start_time="2026-03-02T09:00:00Z", exdates=["2026-03-03T09:00:00Z"])
+    starts = [d["occurrence_start"] for d in api.get("/events", **WEEK).json()["data"]]
+    assert starts == ["2026-03-02T09:00:00Z", "2026-03-04T09:00:00Z"]
+    assert made["exdates"] == ["2026-03-03T09:00:00Z"]

@@ -229,6 +229,9 @@ def _series(cal: Calendar, comp: Event, old: EventRecord | None, doc: dict[str, 
         all_day = not isinstance(start, datetime)
         zone = _zone_of(start) or ch.calendar_zone or "UTC"
         values = inp.exdates(doc["exdates"] if doc["exdates"] is not None else [], all_day, zone)
+        if values and comp.get("RRULE") is None and comp.get("RDATE") is None:
+            raise invalid("exdates", "the event does not repeat; give rrule or recurrence "
+                                     "to exclude occurrences")
         ed.set_exdates(comp, values)
         changed = True
     return changed

@@ -22,7 +22,7 @@ from backside_caldav.db import occurrences, search_queries
 from backside_caldav.db.event_reads import event_record
 from backside_caldav.domain.records import EVENT_TYPES, STATUSES
 from backside_caldav.domain.recurrence import SLACK, TooManyInstances, expand
-from backside_caldav.domain.zones import UTC
+from backside_caldav.domain.zones import UTC, zone
 from backside_caldav.service import access, cursors, event_view, validate
 from backside_caldav.service import event_input as inp
 from backside_caldav.service.events import Caller, now
@@ -203,8 +203,9 @@ def list_events(caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
         clipped = access.clip(caller.key, window[0], window[1], at)
         if clipped is None:
             return _with_owner(caller, {"data": [], "next_cursor": None})
-        rows = q.occurrences(caller.conn, caller.tenant, clipped, filters, page)
-        rows = _merge(rows, _unindexed(caller, clipped, filters, page), page)
+        day_zone = tenant_zone(caller, params)
+        rows = q.occurrences(caller.conn, caller.tenant, clipped, filters, page, day_zone)
+        rows = _merge(rows, _unindexed(caller, clipped, filters, page, day_zone), page)
     else:
         filters.span = caller.key.window(at)
         rows = q.series(caller.conn, caller.tenant, filters, page)
@@ -228,8 +229,17 @@ class _Occ:
         self.__dict__.update(values)
 
 
+def _on_days(start: datetime, end: datetime, event_zone: str | None, day_zone: str,
+             window: tuple[datetime, datetime]) -> bool:
+    """An all-day occurrence's dates, read in day_zone, overlap the window."""
+    tz = ZoneInfo(day_zone) if day_zone != "UTC" else UTC
+    first = _midnight(start.astimezone(zone(event_zone)).date(), tz)
+    last = _midnight(end.astimezone(zone(event_zone)).date(), tz)
+    return first < window[1] and last > window[0]
+
+
 def _unindexed(caller: Caller, window: tuple[datetime, datetime], f: q.Filters,
-               page: q.Page) -> list[_Occ]:
+               page: q.Page, day_zone: str) -> list[_Occ]:
     if f.deleted == "only":
         return []
     ids = occurrences.unindexed_series(caller.conn, caller.tenant, f.calendar_ids,
@@ -241,12 +251,18 @@ def _unindexed(caller: Caller, window: tuple[datetime, datetime], f: q.Filters,
     for master in [r for r in rows if r.series_id is None]:
         kids = [r for r in rows if r.series_id == master.id]
         try:
-            instances = expand([event_record(r) for r in [master, *kids]], *window,
-                               limit=EXPAND_LIMIT)
+            instances = expand([event_record(r) for r in [master, *kids]],
+                               window[0] - SLACK, window[1] + SLACK, limit=EXPAND_LIMIT)
         except TooManyInstances:
             continue
         by_rid = {k.recurrence_id: k for k in kids}
         for i in instances:
+            if master.is_all_day:
+                if not _on_days(i.start, i.end, master.timezone, day_zone, window):
+                    continue
+            elif not (i.start < window[1] and (i.end > window[0] or
+                                               i.start == i.end >= window[0])):
+                continue
             kid = by_rid.get(i.recurrence_id)
             source = kid or master
             occ = _Occ(event_id=master.id, calendar_id=master.calendar_id, title=source.title,
