@@ -287,3 +287,14 @@ def test_read_only_key_cannot_write(server, database_url, sql, api: Api) -> None
               reader.delete(f"/events/{made['id']}")):
         problem(r, 403)
     assert api.get(f"/events/{made['id']}").json()["title"] == "Standup"
+
+
+def test_bad_attendee_bodies_are_400_naming_the_field(api: Api) -> None:
+    made = create(api)
+    for body, parameter in [({"email": 5}, "attendee.email"), ({"email": ["x"]}, "attendee.email"),
+                            ({}, "attendee"), ({"name": "Ann"}, "attendee"),
+                            ({"email": "a@example.com", "x": 1}, "attendee.x")]:
+        doc = problem(api.post(f"/events/{made['id']}/attendees", body), 400)
+        assert doc["errors"][0]["parameter"] == parameter, (body, doc)
+    assert api.get(f"/events/{made['id']}/attendees").json()["attendees"] == []
+
