@@ -298,3 +298,13 @@ def test_bad_attendee_bodies_are_400_naming_the_field(api: Api) -> None:
         assert doc["errors"][0]["parameter"] == parameter, (body, doc)
     assert api.get(f"/events/{made['id']}/attendees").json()["attendees"] == []
 
+
+def test_empty_list_choices_and_a_doubled_recurrence_id_are_400(api: Api) -> None:
+    for name in ("sort", "order", "format"):
+        doc = problem(api.get("/events", **{name: ""}), 400)
+        assert doc["errors"][0]["parameter"] == name
+    made = create(api, timezone="Europe/Berlin", rrule="FREQ=DAILY;COUNT=3")
+    r = api.session.patch(f"{api.base}/events/{made['id']}",
+                          params={"recurrence_id": "2026-03-03T08:00:00Z"},
+                          json={"recurrence_id": None, "title": "x"}, timeout=30)
+    assert problem(r, 400)["errors"][0]["parameter"] == "recurrence_id"
