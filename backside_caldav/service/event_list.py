@@ -47,6 +47,12 @@ def _one(params: dict[str, Any], name: str) -> str | None:
     return value
 
 
+def _choice(params: dict[str, Any], name: str, allowed: tuple[str, ...], default: str) -> str:
+    """One of allowed, or default when the parameter is absent (given empty is a 400)."""
+    value = _one(params, name)
+    return default if value is None else inp.choice(name, value, allowed)
+
+
 def _flag(params: dict[str, Any], name: str) -> bool:
     value = _one(params, name)
     if value is None:
@@ -186,11 +192,9 @@ def list_events(caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
                                      f"{', '.join(PARAMS)})")
     window = _window(caller, params)
     filters = _filters(caller, params)
-    sort = inp.choice("sort", _one(params, "sort"), SORTS) if _one(params, "sort") else "start"
-    order = inp.choice("order", _one(params, "order"), ("asc", "desc")) \
-        if _one(params, "order") else "asc"
-    fmt = inp.choice("format", _one(params, "format"), ("full", "compact")) \
-        if _one(params, "format") else "full"
+    sort = _choice(params, "sort", SORTS, "start")
+    order = _choice(params, "order", ("asc", "desc"), "asc")
+    fmt = _choice(params, "format", ("full", "compact"), "full")
     limit_text = _one(params, "limit")
     limit = validate.integer("limit", limit_text, 1, MAX_LIMIT) if limit_text is not None \
         else DEFAULT_LIMIT
