@@ -305,10 +305,6 @@ def findings_for(report_data: dict[str, Any], args: argparse.Namespace) -> list[
             if i.get("error"):
                 notes.append(f"{name} failed a request at {size} events ({i['error']}); "
                              "its later measurements at this size were skipped.")
-        listed, expanded = b.get("api_week_items"), str(b.get("week_results", "")).split(" / ")
-        if listed is not None and expanded[-1] not in ("", "-") and expanded[-1] != str(listed):
-            notes.append(f"At {size} events the event API lists {listed} occurrences in the "
-                         f"week, backside's CalDAV expand {expanded[1]}.")
         if b.get("timed_out"):
             notes.append(f"backside-caldav hit its {BACKSIDE_MIN_TIMEOUT:g} s bound at {size} "
                          f"events ({b['timed_out']}).")
