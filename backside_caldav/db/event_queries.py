@@ -25,7 +25,23 @@ from backside_caldav.db.event_reads import (
 from backside_caldav.db.occurrences import INSTANCE_OVERLAPS, overlap_params
 from backside_caldav.domain.recurrence import SLACK, shift
 
-MASTER_COLS = (f"{EVENT_COLS}, deleted_at, created_at, next_occurrence, "
+# An event's overrides, people and links as JSON, so an answer is one round trip.
+DETAIL_COLS = (
+    "(SELECT coalesce(json_agg(json_build_object('id', o.id::text, 'recurrence_id', "
+    "o.recurrence_id, 'start_time', o.start_time, 'end_time', o.end_time, 'title', o.title, "
+    "'status', o.status, 'location', o.location) ORDER BY o.recurrence_id), '[]') "
+    "FROM events o WHERE o.tenant_id = events.tenant_id AND o.series_id = events.id) "
+    "AS overrides_json, "
+    "(SELECT coalesce(json_agg(json_build_object('id', a.id::text, 'email', a.email, "
+    "'contact_id', a.contact_id::text, 'name', a.name, 'role', a.role, 'rsvp_status', "
+    "a.rsvp_status) ORDER BY a.created_at, a.id), '[]') FROM event_attendees a "
+    "WHERE a.tenant_id = events.tenant_id AND a.event_id = events.id) AS attendees_json, "
+    "(SELECT coalesce(json_agg(json_build_object('id', l.id::text, 'entity_type', "
+    "l.entity_type, 'entity_id', l.entity_id) ORDER BY l.created_at, l.id), '[]') "
+    "FROM event_links l WHERE l.tenant_id = events.tenant_id AND l.event_id = events.id) "
+    "AS links_json")
+
+MASTER_COLS = (f"{EVENT_COLS}, {DETAIL_COLS}, deleted_at, created_at, next_occurrence, "
                "(SELECT c.name FROM calendars c WHERE c.tenant_id = events.tenant_id "
                "AND c.id = events.calendar_id) AS calendar_name, "
                "(SELECT c.timezone FROM calendars c WHERE c.tenant_id = events.tenant_id "
@@ -44,20 +60,6 @@ def get_master(conn: Connection, tenant: str, event_id: str, lock: bool = False)
 def current_text(conn: Connection, tenant: str, master: Row) -> StoredItem:
     """The resource as a client would GET it (rendered if another writer changed it)."""
     return load_events(conn, tenant, [master])[0]
-
-
-def attendees_of(conn: Connection, tenant: str, event_ids: list[str]) -> list[Row]:
-    return list(conn.execute(_q(
-        "SELECT id::text, event_id::text, email, contact_id::text, name, role, rsvp_status "
-        "FROM event_attendees WHERE tenant_id = :t AND event_id = ANY(CAST(:ids AS uuid[])) "
-        "ORDER BY created_at, id"), {"t": tenant, "ids": event_ids}))
-
-
-def override_rows(conn: Connection, tenant: str, series_id: str) -> list[Row]:
-    return list(conn.execute(_q(
-        "SELECT id::text, recurrence_id, start_time, end_time, title, status, location "
-        "FROM events WHERE tenant_id = :t AND series_id = :s ORDER BY recurrence_id"),
-        {"t": tenant, "s": series_id}))
 
 
 def trash(conn: Connection, tenant: str, event_id: str) -> None:

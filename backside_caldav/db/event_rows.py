@@ -42,10 +42,12 @@ def _write_event(conn: Connection, tenant: str, event_id: str | None,
 
 
 def put_event(conn: Connection, tenant: str, calendar_id: str, href: str, text: str,
-               resource: ResourceRecord, new: bool = False) -> str:
-    """new: the caller knows (in this transaction) that nothing is at href."""
+               resource: ResourceRecord, new: bool = False, existing_id: str | None = None
+               ) -> str:
+    """new: the caller knows (in this transaction) that nothing is at href;
+    existing_id: it knows (and holds locked) the series now at href."""
     primary, *overrides = resource.events
-    existing = None if new else conn.execute(_q(
+    existing = existing_id if existing_id or new else conn.execute(_q(
         "SELECT id::text FROM events WHERE tenant_id = :t AND calendar_id = :c AND href = :h "
         "AND series_id IS NULL AND deleted_at IS NULL FOR UPDATE"),
         {"t": tenant, "c": calendar_id, "h": href}).scalar()

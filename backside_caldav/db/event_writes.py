@@ -66,7 +66,8 @@ def put_item(conn: Connection, tenant: str, calendar: CalendarRow, href: str, te
     `replaces` is the component of the resource now at href when the caller
     already knows it (None: nothing there), "?" when it does not: then a
     resource of the other kind at href is removed whatever it is. series_id:
-    the id a new event gets (the event API's idempotent create), else a new one.
+    the id a new event gets (the event API's idempotent create), else a new
+    one; with `replaces`, the id of the series the caller holds locked at href.
     """
     resource = parse_resource(text, calendar.timezone)
     if resource.component not in calendar.components:
@@ -85,7 +86,8 @@ def put_item(conn: Connection, tenant: str, calendar: CalendarRow, href: str, te
             revision, updated_at = written
         else:
             event_id = put_event(conn, tenant, calendar.id, href, text, resource,
-                                  new=replaces is None)
+                                  new=replaces is None,
+                                  existing_id=series_id if replaces is not None else None)
             revision, updated_at = write_index(conn, tenant, calendar.id, event_id, built,
                                                 client_text=True, new=replaces is None)
         return StoredItem(href, resource.uid, "VEVENT", revision, text, updated_at)

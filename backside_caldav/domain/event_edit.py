@@ -25,7 +25,9 @@ from backside_caldav.domain.ical_render import (
     apply_attendees,
     attendee_prop,
     dt_value,
-    with_timezones,
+    missing_zones,
+    vtimezone_text,
+    zone_years,
 )
 from backside_caldav.domain.records import AttendeeRecord, EventRecord
 from backside_caldav.domain.zones import UTC
@@ -283,5 +285,12 @@ def finish(cal: Calendar) -> str:
     Unsorted: properties and parameters stay in the order the client wrote
     them (icalendar's default sorts both), so the lines the API did not touch
     are the client's bytes."""
-    cal.subcomponents = with_timezones(list(cal.subcomponents), [])
-    return cal.to_ical(sorted=False).decode()
+    blocks = "".join(vtimezone_text(tzid, *zone_years(lo, hi))
+                     for tzid, (lo, hi) in missing_zones(cal.subcomponents).items())
+    text = cal.to_ical(sorted=False).decode()
+    if not blocks:
+        return text
+    # Spliced in as text, cached per zone: serializing a VTIMEZONE's transitions
+    # cost more than the rest of an event.
+    at = text.index("\r\nBEGIN:", len("BEGIN:VCALENDAR")) + 2
+    return text[:at] + blocks + text[at:]

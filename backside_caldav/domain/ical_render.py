@@ -8,6 +8,7 @@ so alarms, X- properties and unknown parameters survive.
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -74,8 +75,8 @@ def _master(events: list[EventRecord]) -> EventRecord | None:
     return next((e for e in events if e.recurrence_id is None), None)
 
 
-def with_timezones(components: list, events: list[EventRecord]) -> list:
-    """Add a VTIMEZONE for every IANA zone used that the text does not define."""
+def missing_zones(components: list) -> dict[str, tuple[date, date]]:
+    """The TZIDs the VEVENTs use that no VTIMEZONE defines, with the dates they span."""
     defined = {str(c.get("TZID")) for c in components if c.name == "VTIMEZONE"}
     used: dict[str, tuple[date, date]] = {}
     for comp in components:
@@ -88,15 +89,37 @@ def with_timezones(components: list, events: list[EventRecord]) -> list:
                 day = prop.dt.date() if isinstance(prop.dt, datetime) else prop.dt
                 lo, hi = used.get(tzid, (day, day))
                 used[tzid] = (min(lo, day), max(hi, day))
-    added = []
-    for tzid, (lo, hi) in used.items():
-        try:
-            vtz = icalendar.Timezone.from_tzid(
-                tzid, first_date=lo - timedelta(days=366), last_date=max(hi, lo) + timedelta(days=3 * 366)
-            )
-        except Exception:
-            continue
-        added.append(vtz)
+    return used
+
+
+@functools.lru_cache(maxsize=256)
+def vtimezone(tzid: str, first_year: int, last_year: int) -> icalendar.Timezone | None:
+    """A VTIMEZONE from the zone database covering the years, built once per process
+    (tens of transitions: building one cost more than the rest of a render). Shared:
+    callers must not change it."""
+    try:
+        return icalendar.Timezone.from_tzid(tzid, first_date=date(first_year, 1, 1),
+                                            last_date=date(last_year, 12, 31))
+    except Exception:  # noqa: BLE001 - an unknown or unusual zone: no VTIMEZONE
+        return None
+
+
+@functools.lru_cache(maxsize=256)
+def vtimezone_text(tzid: str, first_year: int, last_year: int) -> str:
+    """vtimezone() serialized, for writers that splice it into their text."""
+    vtz = vtimezone(tzid, first_year, last_year)
+    return vtz.to_ical().decode() if vtz is not None else ""
+
+
+def zone_years(lo: date, hi: date) -> tuple[int, int]:
+    """The years a VTIMEZONE covers for events from lo to hi: one before, three after."""
+    return max(lo.year - 1, 1), min(max(hi, lo).year + 3, 9999)
+
+
+def with_timezones(components: list, events: list[EventRecord]) -> list:
+    """Add a VTIMEZONE for every IANA zone used that the text does not define."""
+    added = [vtz for tzid, (lo, hi) in missing_zones(components).items()
+             if (vtz := vtimezone(tzid, *zone_years(lo, hi))) is not None]
     timezones = [c for c in components if c.name == "VTIMEZONE"]
     others = [c for c in components if c.name != "VTIMEZONE"]
     return timezones + added + others

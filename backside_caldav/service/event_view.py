@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Row
 
-from backside_caldav.db import event_queries, link_queries
+from backside_caldav.db import event_queries
 from backside_caldav.domain import event_edit
 from backside_caldav.domain.ical_parse import parse_calendar
 from backside_caldav.domain.zones import zone
@@ -29,11 +29,6 @@ def times(start: datetime, end: datetime | None, all_day: bool, zone_name: str |
         end_day = end if end is not None and end > start else start + timedelta(days=1)
         return day_of(start, zone_name), day_of(end_day, zone_name)
     return iso(start), iso(end)
-
-
-def attendee(row: Row) -> dict[str, Any]:
-    return {"id": row.id, "email": row.email, "contact_id": row.contact_id, "name": row.name,
-            "role": row.role, "rsvp_status": row.rsvp_status}
 
 
 def etag(revision: int) -> str:
@@ -57,8 +52,6 @@ def event(conn: Connection, tenant: str, master: Row, owner_email: str | None = 
         reminders = [r.as_dict() for r in event_edit.reminders_of(comp)]
         custom = event_edit.custom_fields_of(comp)
     start, end = times(master.start_time, master.end_time, master.is_all_day, master.timezone)
-    overrides = event_queries.override_rows(conn, tenant, master.id)
-    people = event_queries.attendees_of(conn, tenant, [master.id])
     body: dict[str, Any] = {
         "id": master.id, "calendar_id": master.calendar_id,
         "calendar_name": master.calendar_name, "uid": master.uid,
@@ -72,11 +65,10 @@ def event(conn: Connection, tenant: str, master: Row, owner_email: str | None = 
         "exdates": [_when(v, master) for v in master.exdates or []],
         "rdates": [_when(v, master) for v in master.rdates or []],
         "next_occurrence": iso(master.next_occurrence),
-        "attendees": [attendee(a) for a in people],
-        "links": [{"id": r.id, "entity_type": r.entity_type, "entity_id": r.entity_id}
-                  for r in link_queries.links_of(conn, tenant, master.id)],
+        "attendees": master.attendees_json,
+        "links": master.links_json,
         "reminders": reminders, "custom_fields": custom,
-        "overrides": [_override(o, master) for o in overrides],
+        "overrides": [_override(o, master) for o in master.overrides_json],
         "created_at": iso(master.created_at), "updated_at": iso(master.updated_at),
         "deleted_at": iso(master.deleted_at), "etag": etag(item.revision),
     }
@@ -89,12 +81,14 @@ def _when(value: datetime, master: Row) -> str | None:
     return day_of(value, master.timezone) if master.is_all_day else iso(value)
 
 
-def _override(row: Row, master: Row) -> dict[str, Any]:
-    start, end = times(row.start_time, row.end_time, master.is_all_day, master.timezone)
-    return {"id": row.id, "recurrence_id": _when(row.recurrence_id, master),
-            "start_time": start, "end_time": end, "title": row.title,
-            "location": row.location, "status": row.status or "confirmed",
-            "cancelled": row.status == "cancelled"}
+def _override(row: dict[str, Any], master: Row) -> dict[str, Any]:
+    stamp = datetime.fromisoformat
+    end_time = stamp(row["end_time"]) if row["end_time"] else None
+    start, end = times(stamp(row["start_time"]), end_time, master.is_all_day, master.timezone)
+    return {"id": row["id"], "recurrence_id": _when(stamp(row["recurrence_id"]), master),
+            "start_time": start, "end_time": end, "title": row["title"],
+            "location": row["location"], "status": row["status"] or "confirmed",
+            "cancelled": row["status"] == "cancelled"}
 
 
 def list_item(row: Row, compact: bool) -> dict[str, Any]:

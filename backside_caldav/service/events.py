@@ -216,7 +216,7 @@ def _edit(caller: Caller, event_id: str, if_match: str | None, doc: dict[str, An
                       recurrence_id=recurrence_id, remove_occurrence=remove_occurrence)
     result = apply_changes(cal, event_edit.master_of(cal), master, changes)
     access.require_window_write(caller.key, result.start, result.end, now())
-    _store(caller, calendar, master.href, event_edit.finish(cal), "VEVENT")
+    _store(caller, calendar, master.href, event_edit.finish(cal), "VEVENT", master.id)
     if target_calendar.id != calendar.id:
         move_item(caller.conn, caller.tenant, calendar.id, master.href, target_calendar.id,
                   master.href)
