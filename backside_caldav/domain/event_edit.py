@@ -19,7 +19,8 @@ from typing import Any
 import icalendar
 from icalendar import Calendar, Event, vCalAddress, vRecur
 
-from backside_caldav.domain.ical_parse import EVENT_TYPE_PROPERTY, parse_event
+from backside_caldav.domain import timezone_blocks
+from backside_caldav.domain.ical_parse import EVENT_TYPE_PROPERTY, parse_calendar, parse_event
 from backside_caldav.domain.ical_render import (
     PRODID,
     apply_attendees,
@@ -279,14 +280,37 @@ def recurrence_object(rrule: str | None) -> dict[str, Any] | None:
     }
 
 
-def finish(cal: Calendar) -> str:
+@dataclass
+class Editable:
+    """A resource opened for editing; its VTIMEZONEs stay as text, as sent."""
+
+    cal: Calendar
+    zones_text: str = ""
+    zone_ids: frozenset[str] = frozenset()
+
+
+def open_text(text: str) -> Editable:
+    """Parse a stored text for editing. Its VTIMEZONE blocks are not parsed again
+    nor re-serialized (half of a client's text, and never edited): they are put
+    back as they were by finish()."""
+    cut = timezone_blocks.cut_blocks(text)
+    if cut is None:
+        return Editable(parse_calendar(text))
+    rest, blocks, zones = cut
+    return Editable(parse_calendar(rest), blocks,
+                    frozenset(str(z.get("TZID")) for z in zones))
+
+
+def finish(cal: Calendar, kept: Editable | None = None) -> str:
     """The text to store: a VTIMEZONE for every zone the events use.
 
     Unsorted: properties and parameters stay in the order the client wrote
     them (icalendar's default sorts both), so the lines the API did not touch
     are the client's bytes."""
-    blocks = "".join(vtimezone_text(tzid, *zone_years(lo, hi))
-                     for tzid, (lo, hi) in missing_zones(cal.subcomponents).items())
+    zones_text, zone_ids = (kept.zones_text, kept.zone_ids) if kept else ("", frozenset())
+    blocks = zones_text + "".join(
+        vtimezone_text(tzid, *zone_years(lo, hi))
+        for tzid, (lo, hi) in missing_zones(cal.subcomponents, zone_ids).items())
     text = cal.to_ical(sorted=False).decode()
     if not blocks:
         return text

@@ -75,9 +75,11 @@ def _master(events: list[EventRecord]) -> EventRecord | None:
     return next((e for e in events if e.recurrence_id is None), None)
 
 
-def missing_zones(components: list) -> dict[str, tuple[date, date]]:
+def missing_zones(components: list, defined_elsewhere: frozenset[str] = frozenset()
+                  ) -> dict[str, tuple[date, date]]:
     """The TZIDs the VEVENTs use that no VTIMEZONE defines, with the dates they span."""
     defined = {str(c.get("TZID")) for c in components if c.name == "VTIMEZONE"}
+    defined |= defined_elsewhere
     used: dict[str, tuple[date, date]] = {}
     for comp in components:
         if comp.name != "VEVENT":

@@ -49,6 +49,12 @@ def split(text: str) -> tuple[str, list[icalendar.Timezone]] | None:
 
     The components are shared between calls: callers must not change them.
     """
+    cut = cut_blocks(text)
+    return None if cut is None else (cut[0], cut[2])
+
+
+def cut_blocks(text: str) -> tuple[str, str, list[icalendar.Timezone]] | None:
+    """split, with the blocks' own text as well (for writers that keep it as sent)."""
     start = text.find(BEGIN)
     if start < 0:
         return None
@@ -58,6 +64,7 @@ def split(text: str) -> tuple[str, list[icalendar.Timezone]] | None:
             or text.count("BEGIN:VCALENDAR") != 1 or text.count("END:VCALENDAR") != 1):
         return None
     pieces: list[str] = []
+    blocks: list[str] = []
     zones: list[icalendar.Timezone] = []
     position = 0
     while start >= 0:
@@ -73,8 +80,9 @@ def split(text: str) -> tuple[str, list[icalendar.Timezone]] | None:
         if zone is None:
             return None
         pieces.append(text[position:start])
+        blocks.append(block)
         zones.append(zone)
         position = line_end + 1
         start = text.find(BEGIN, position)
     pieces.append(text[position:])
-    return "".join(pieces), zones
+    return "".join(pieces), "".join(blocks), zones

@@ -23,7 +23,6 @@ from backside_caldav.db.event_writes import move_item, put_item
 from backside_caldav.domain import busy, event_edit
 from backside_caldav.domain.api_keys import ApiKey
 from backside_caldav.domain.errors import InvalidCalendarData
-from backside_caldav.domain.ical_parse import parse_calendar
 from backside_caldav.domain.records import CalendarRow
 from backside_caldav.service import access, event_view, validate
 from backside_caldav.service import event_input as inp
@@ -202,7 +201,8 @@ def _edit(caller: Caller, event_id: str, if_match: str | None, doc: dict[str, An
     _check_etag(master, if_match)
     item = event_queries.current_text(caller.conn, caller.tenant, master)
     try:
-        cal = parse_calendar(item.text)
+        opened = event_edit.open_text(item.text)
+        cal = opened.cal
     except ValueError as exc:
         raise Problem(409, "unreadable-event", "Event text cannot be edited",
                       f"the event's stored iCalendar text does not parse ({exc})") from None
@@ -216,7 +216,7 @@ def _edit(caller: Caller, event_id: str, if_match: str | None, doc: dict[str, An
                       recurrence_id=recurrence_id, remove_occurrence=remove_occurrence)
     result = apply_changes(cal, event_edit.master_of(cal), master, changes)
     access.require_window_write(caller.key, result.start, result.end, now())
-    _store(caller, calendar, master.href, event_edit.finish(cal), "VEVENT", master.id)
+    _store(caller, calendar, master.href, event_edit.finish(cal, opened), "VEVENT", master.id)
     if target_calendar.id != calendar.id:
         move_item(caller.conn, caller.tenant, calendar.id, master.href, target_calendar.id,
                   master.href)
