@@ -116,7 +116,8 @@ def test_openapi_document_is_public_and_lists_every_route(server) -> None:
     doc = r.json()
     assert doc["openapi"].startswith("3.1")
     assert set(doc["paths"]) == {
-        "/openapi.json", "/calendars", "/events/search", "/freebusy", "/availability/check",
+        "/openapi.json", "/calendars", "/calendars/{calendar_id}", "/events/search",
+        "/freebusy", "/availability/check",
         "/events/{event_id}/links", "/events/{event_id}/links/{link_id}", "/links",
         "/events/{event_id}/respond"}
 
