@@ -44,13 +44,27 @@ SPECS = [
     Spec("week_expand", "week calendar-query, calendar-data + expand", "ms"),
     Spec("week_freebusy", "week free-busy-query", "ms"),
     Spec("put_full", "PUT new events one by one, full calendar", "events/s", True),
+    # The event API (/api/v1/events; bench/events_api.py). Radicale has no such API:
+    # its cells are the CalDAV request that does the same, or n/a where none does.
+    Spec("api_list_week", "API list one week, limit 50 (Radicale: no paged equivalent)", "ms"),
+    Spec("api_list_week_500", "API list one week, limit 500 (Radicale: week calendar-query, "
+                              "calendar-data)", "ms"),
+    Spec("api_read", "API read one event (Radicale: no equivalent)", "ms"),
+    Spec("api_create", "API create one by one, full calendar (Radicale: PUT new events)",
+         "events/s", True),
+    Spec("api_patch", "API patch title + If-Match one by one (Radicale: no equivalent)",
+         "events/s", True),
     Spec("peak_rss", "peak RSS of the server processes (VmHWM, summed)", "MiB"),
 ]
 SPEC_BY_KEY = {s.key: s for s in SPECS}
-MEASURED_STEPS = ["poll_ctag", "first_sync_davx5", "first_sync_thunderbird", "sync_initial",
-                  "sync_nochange",
-                  "sync_after_edits", "week_etag", "week_data", "week_expand", "week_freebusy",
-                  "put_full"]
+# The steps of each group, in the order they run (`--only GROUP` runs one group).
+GROUPS = {
+    "caldav": ["poll_ctag", "first_sync_davx5", "first_sync_thunderbird", "sync_initial",
+               "sync_nochange", "sync_after_edits", "week_etag", "week_data", "week_expand",
+               "week_freebusy", "put_full"],
+    "events": ["api_list_week", "api_list_week_500", "api_read", "api_create", "api_patch"],
+}
+MEASURED_STEPS = [step for steps in GROUPS.values() for step in steps]
 SLOW_RUN_S = 1.0  # a request slower than this has its first run counted, not discarded
 
 
@@ -129,6 +143,24 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, value
 
 
+def sequential_rate(requests: list[Callable[[], Any]], budget_s: float, verb: str) -> Result:
+    """Requests one after another by one client: the rate, and each one's latency.
+
+    Stops early once the requests have taken budget_s in all.
+    """
+    latencies: list[float] = []
+    for request in requests:
+        latencies.append(timed(request)[0])
+        if sum(latencies) > budget_s:
+            break
+    each = summarize(latencies, 1000.0)
+    note = "" if len(latencies) == len(requests) else \
+        f"{len(latencies)} of {len(requests)} {verb}s (stopped after {budget_s:g} s)"
+    return Result("ok", len(latencies) / sum(latencies), None, len(latencies), note,
+                  {"verb": verb, "latency_median_ms": each.median,
+                   "latency_p95_ms": each.p95})
+
+
 class Scenario:
     """All measurements for one server and one calendar size, in a fixed order.
 
@@ -147,6 +179,8 @@ class Scenario:
         self.maintenance = maintenance  # run whenever the calendar has doubled in size
         self.extra_events = data.generate(settings.put_sample, prefix=f"x{len(events)}")
         self.edit_round = 0
+        # Steps implemented outside this class (the event API's), by key.
+        self.extra_steps: dict[str, Callable[[], Result | None]] = {}
         self.info: dict[str, Any] = {}
         self.results: dict[str, Result] = {}
         self.stopped_by = ""
@@ -161,7 +195,7 @@ class Scenario:
                 self.results[key] = Result("skipped", note=f"skipped after {self.stopped_by}")
             return
         try:
-            outcome = getattr(self, key)()
+            outcome = self.extra_steps[key]() if key in self.extra_steps else getattr(self, key)()
         except ServerTimeout:
             self.stopped_by = f"a timeout in {key}"
             self.info["timed_out"] = self.stopped_by
@@ -180,12 +214,13 @@ class Scenario:
         if isinstance(outcome, Result):
             self.results[key] = outcome
 
-    def measure_all(self) -> None:
-        for key in MEASURED_STEPS:
+    def measure_all(self, steps: list[str] = MEASURED_STEPS) -> None:
+        for key in steps:
             if self.cancel.is_set():
                 raise KeyboardInterrupt
             self.attempt(key)
-        self.attempt("expand_probe")
+        if "week_expand" in steps:
+            self.attempt("expand_probe")
 
     def finish(self, peak_rss_mib: Callable[[], float]) -> dict[str, Result]:
         """Add the memory high-water mark and mark what never ran."""
@@ -248,18 +283,8 @@ class Scenario:
 
     def _put_many(self, events: list[data.Event]) -> Result:
         """Sequential PUTs of new events, as a client creating them one by one."""
-        latencies: list[float] = []
-        for event in events:
-            seconds, _ = timed(lambda e=event: self.c.put(e.href, e.ics()))
-            latencies.append(seconds)
-            if sum(latencies) > self.s.put_budget_s:
-                break
-        per_put = summarize(latencies, 1000.0)
-        note = "" if len(latencies) == len(events) else \
-            f"{len(latencies)} of {len(events)} PUTs (stopped after {self.s.put_budget_s:g} s)"
-        return Result("ok", len(latencies) / sum(latencies), None, len(latencies), note,
-                      {"put_latency_median_ms": per_put.median,
-                       "put_latency_p95_ms": per_put.p95})
+        return sequential_rate([lambda e=e: self.c.put(e.href, e.ics()) for e in events],
+                               self.s.put_budget_s, "PUT")
 
     def put_empty(self) -> Result:
         return self._put_many(self.events[:self.s.put_sample])

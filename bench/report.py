@@ -39,8 +39,10 @@ def format_result(spec: Spec, result: dict[str, Any]) -> str:
     median = result["median"]
     if spec.unit == "events/s":
         text = f"{_number(median)} events/s"
-        p95 = result["info"].get("put_latency_p95_ms")
-        return text + (f" (p95 PUT {_number(p95)} ms)" if p95 is not None else "")
+        info = result["info"]
+        p95 = info.get("latency_p95_ms", info.get("put_latency_p95_ms"))  # older JSON: PUT
+        verb = info.get("verb", "PUT")
+        return text + (f" (p95 {verb} {_number(p95)} ms)" if p95 is not None else "")
     if spec.unit == "MiB":
         return f"{median:.0f} MiB"
     text = f"{_number(median)} {spec.unit}"
@@ -65,11 +67,13 @@ def ratio(spec: Spec, backside: dict[str, Any], radicale: dict[str, Any],
     return value, f"{_number(value)}x"
 
 
-def build_rows(results: dict[int, dict[str, dict[str, Result]]], timeout_s: float
-               ) -> list[dict[str, Any]]:
-    """One row per measurement and size, as stored in latest.json."""
+def build_rows(results: dict[int, dict[str, dict[str, Result]]], timeout_s: float,
+               keys: set[str] | None = None) -> list[dict[str, Any]]:
+    """One row per measurement (all, or those in keys) and size, as stored in latest.json."""
     rows = []
     for spec in SPECS:
+        if keys is not None and spec.key not in keys:
+            continue
         for size in sorted(results):
             cells = {name: results[size][name][spec.key].to_json() for name in SERVERS}
             value, text = ratio(spec, cells["backside"], cells["radicale"], timeout_s)

@@ -25,9 +25,18 @@ from typing import Any
 
 import psycopg
 
-from . import data, report, servers
+from . import data, events_api, report, servers
 from .dav import DavClient
-from .measure import SLOW_RUN_S, SPECS, Result, Scenario, Settings, write_files
+from .measure import (
+    GROUPS,
+    MEASURED_STEPS,
+    SLOW_RUN_S,
+    SPECS,
+    Result,
+    Scenario,
+    Settings,
+    write_files,
+)
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results"
 BACKSIDE_MIN_TIMEOUT = 600.0  # backside is bounded too, just more generously
@@ -51,6 +60,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="a tiny run (30 events, few repetitions) for the smoke test")
     parser.add_argument("--seed", type=int, default=2026, help="data generator seed (2026)")
+    parser.add_argument("--only", choices=sorted(GROUPS),
+                        help="measure one group of rows (after the same loading): caldav, or "
+                             "events (the event API, /api/v1/events)")
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes = "30"
@@ -65,6 +77,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.radicale_timeout <= 0:
         parser.error("--radicale-timeout must be positive")
     args.size_list = sizes
+    args.steps = GROUPS[args.only] if args.only else MEASURED_STEPS
     return args
 
 
@@ -144,7 +157,8 @@ def skipped(note: str) -> dict[str, Result]:
 
 
 def bench_size(size: int, events: list[data.Event], database: servers.Database,
-               login: tuple[str, str], workdir: Path, settings: Settings, with_radicale: bool
+               login: tuple[str, str, str], workdir: Path, settings: Settings,
+               with_radicale: bool, steps: list[str] = MEASURED_STEPS
                ) -> tuple[dict[str, dict[str, Result]], dict[str, dict[str, Any]]]:
     """One size on freshly started servers (so peak memory is per size).
 
@@ -162,6 +176,9 @@ def bench_size(size: int, events: list[data.Event], database: servers.Database,
         stack.callback(b_client.close)
         b = Scenario("backside", b_client, events, backside_settings,
                      maintenance=database.analyze)
+        b_api = events_api.ApiClient(b_server.url, login[2], backside_settings.timeout_s)
+        stack.callback(b_api.close)
+        b.extra_steps = events_api.BacksideSteps(b, b_api).steps()
         scenarios = [b]
         r: Scenario | None = None
         if with_radicale:
@@ -171,6 +188,7 @@ def bench_size(size: int, events: list[data.Event], database: servers.Database,
             stack.callback(r_client.close)
             r = Scenario("radicale", r_client, events, settings,
                          bulk_loader=lambda evs: write_files(radicale_folder, evs, r.cancel))
+            r.extra_steps = events_api.radicale_steps(r)
             scenarios.append(r)
         for scenario in scenarios:
             scenario.c.mkcalendar()
@@ -190,11 +208,11 @@ def bench_size(size: int, events: list[data.Event], database: servers.Database,
             raise
         pool.shutdown()
         log(f"{size:>6} events: measuring backside-caldav (pid {b_server.pid})")
-        b.measure_all()
+        b.measure_all(steps)
         b.finish(b_server.peak_rss_mib)
         if r is not None:
             log(f"{size:>6} events: measuring Radicale (pid {r_server.pid})")
-            r.measure_all()
+            r.measure_all(steps)
             r.finish(r_server.peak_rss_mib)
     results = {"backside": b.results}
     info = {"backside": _summarize_info(b)}
@@ -218,7 +236,17 @@ def notes_for(settings: Settings) -> list[str]:
         "first run (the caches were warmed after loading). JSON has the run counts.",
         f"PUT rates: {settings.put_sample} new events PUT one after another by one client "
         f"(If-None-Match: *), stopping early after {settings.put_budget_s:g} s; 'empty' is "
-        "into the new calendar, 'full' after loading and all other measurements.",
+        "into the new calendar, 'full' after loading and all other CalDAV measurements.",
+        "Event API rows (/api/v1/events, a Bearer key of the login's tenant) run after the "
+        "CalDAV rows, on the same calendar (filtered by calendar_id): the week's list with "
+        "limit 50 (a first page, next_cursor set) and 500 (the whole week); a read cycling "
+        "through the week's events; up to "
+        f"{settings.put_sample} creates (a timed event in Europe/Berlin with a reminder and "
+        "one attendee) and as many title patches of the week's events with the ETag the "
+        "list gave (If-Match), one after another, with the PUT rates' time bound. Radicale "
+        "has no such API: the limit-500 row shows its week calendar-query with calendar-data "
+        "(the same figure as that row), the create row its PUT rate into the full calendar, "
+        "the others n/a.",
         f"Radicale gets its first {settings.put_sample} events by PUT (the 'empty calendar' "
         "rate); the rest are written straight into its filesystem layout "
         "(collection-root/<user>/<calendar>/<uid>.ics with .Radicale.props from MKCALENDAR, "
@@ -300,7 +328,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for size in args.size_list:
             events = data.generate(size, seed=args.seed)
             results[size], info[size] = bench_size(size, events, database, login, workdir,
-                                                   settings, not radicale_gave_up)
+                                                   settings, not radicale_gave_up, args.steps)
             if radicale_gave_up:
                 results[size]["radicale"] = skipped(radicale_gave_up)
                 info[size]["radicale"] = {}
@@ -311,8 +339,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine,
         "settings": {**dataclasses.asdict(settings), "sizes": args.size_list, "quick": args.quick,
                      "seed": args.seed, "radicale_timeout_s": args.radicale_timeout,
+                     "only": args.only,
                      "backside_timeout_s": max(settings.timeout_s, BACKSIDE_MIN_TIMEOUT)},
-        "rows": report.build_rows(results, args.radicale_timeout),
+        "rows": report.build_rows(results, args.radicale_timeout,
+                                  {*args.steps, "put_empty", "peak_rss"}),
         "info": {str(k): v for k, v in info.items()},
         "wall_time_s": round(time.monotonic() - started, 1),
     }

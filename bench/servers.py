@@ -217,12 +217,14 @@ def _created_database(admin_url: str, where: str) -> Iterator[Database]:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def create_account(database_url: str) -> tuple[str, str]:
-    """Schema plus the benchmark's login; returns (username, password)."""
-    from backside_caldav.db import accounts, migrate
+def create_account(database_url: str) -> tuple[str, str, str]:
+    """Schema plus the benchmark's login and an API key of its tenant (read-write);
+    returns (username, password, key)."""
+    from backside_caldav.db import accounts, keys, migrate
     from backside_caldav.db import engines as db
     engine = db.get_engine(database_url)
     migrate.upgrade(engine)
     accounts.add_account(engine, BENCH_USER, "bench", BENCH_PASSWORD)
+    key = keys.create_key(engine, "bench").secret
     db.dispose_all()
-    return BENCH_USER, BENCH_PASSWORD
+    return BENCH_USER, BENCH_PASSWORD, key

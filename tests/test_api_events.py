@@ -287,3 +287,35 @@ def test_read_only_key_cannot_write(server, database_url, sql, api: Api) -> None
               reader.delete(f"/events/{made['id']}")):
         problem(r, 403)
     assert api.get(f"/events/{made['id']}").json()["title"] == "Standup"
+
+
+def test_exdates_need_a_repeating_event(api: Api) -> None:
+    doc = problem(api.post("/events", {"title": "a", "start_time": "2026-03-02T09:00:00Z",
+                                       "exdates": ["2026-03-03T09:00:00Z"]}), 400, "repeat")
+    assert doc["errors"][0]["parameter"] == "exdates"
+    made = create(api, timezone="UTC", rrule="FREQ=DAILY;COUNT=3",
+                  start_time="2026-03-02T09:00:00Z", exdates=["2026-03-03T09:00:00Z"])
+    starts = [d["occurrence_start"] for d in api.get("/events", **WEEK).json()["data"]]
+    assert starts == ["2026-03-02T09:00:00Z", "2026-03-04T09:00:00Z"]
+    assert made["exdates"] == ["2026-03-03T09:00:00Z"]
+
+
+def test_bad_attendee_bodies_are_400_naming_the_field(api: Api) -> None:
+    made = create(api)
+    for body, parameter in [({"email": 5}, "attendee.email"), ({"email": ["x"]}, "attendee.email"),
+                            ({}, "attendee"), ({"name": "Ann"}, "attendee"),
+                            ({"email": "a@example.com", "x": 1}, "attendee.x")]:
+        doc = problem(api.post(f"/events/{made['id']}/attendees", body), 400)
+        assert doc["errors"][0]["parameter"] == parameter, (body, doc)
+    assert api.get(f"/events/{made['id']}/attendees").json()["attendees"] == []
+
+
+def test_empty_list_choices_and_a_doubled_recurrence_id_are_400(api: Api) -> None:
+    for name in ("sort", "order", "format"):
+        doc = problem(api.get("/events", **{name: ""}), 400)
+        assert doc["errors"][0]["parameter"] == name
+    made = create(api, timezone="Europe/Berlin", rrule="FREQ=DAILY;COUNT=3")
+    r = api.session.patch(f"{api.base}/events/{made['id']}",
+                          params={"recurrence_id": "2026-03-03T08:00:00Z"},
+                          json={"recurrence_id": None, "title": "x"}, timeout=30)
+    assert problem(r, 400)["errors"][0]["parameter"] == "recurrence_id"

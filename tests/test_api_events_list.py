@@ -127,3 +127,33 @@ def test_no_window_lists_events_not_occurrences(api: Api) -> None:
     create(api, title="One", start_time="2026-04-01T10:00:00Z")
     data = api.get("/events").json()["data"]
     assert [(d["title"], d["recurrence_id"]) for d in data] == [("Series", None), ("One", None)]
+
+
+@pytest.mark.parametrize("rule", ["NOT A RULE", "FREQ=DAILY;BYHOUR=99"])
+def test_a_rule_nobody_can_read_repeats_nothing(api: Api, sql, rule: str) -> None:
+    """Another application's unreadable RRULE: its event is its one occurrence on
+    every read path, never a 500."""
+    add_event(sql, api, "Broken rule", start="2026-03-03T07:00:00Z",
+              end="2026-03-03T08:00:00Z", rrule=rule, timezone="UTC")
+    assert titles(api, **WEEK) == ["Broken rule"]
+    r = api.get("/freebusy", **WEEK)
+    assert r.status_code == 200, r.text
+    assert r.json()["busy"] == [{"start": "2026-03-03T07:00:00Z", "end": "2026-03-03T08:00:00Z"}]
+    r = api.get("/events/search", q="broken", **WEEK)
+    assert r.status_code == 200 and [h["title"] for h in r.json()["hits"]] == ["Broken rule"]
+    problem(api.post("/events", {"title": "a", "start_time": "2026-03-02T09:00:00Z",
+                                 "timezone": "UTC", "rrule": rule}), 400, "rule")
+
+
+def test_a_client_put_of_an_unreadable_rule_is_a_400(api: Api) -> None:
+    import requests
+    account = api.account
+    cal = api.get("/calendars").json()["calendars"][0]["href"]
+    url = f"{api.base.removesuffix('api/v1')}{account.username}/{cal}/bad.ics"
+    text = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:bad\r\n"
+            "DTSTAMP:20260101T000000Z\r\nDTSTART:20260302T090000Z\r\n"
+            "RRULE:FREQ=DAILY;BYHOUR=99\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    r = requests.put(url, data=text, auth=(account.username, account.password), timeout=30,
+                     headers={"Content-Type": "text/calendar"})
+    assert r.status_code == 400, (r.status_code, r.text)
+    assert "BYHOUR" in r.text

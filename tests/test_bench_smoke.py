@@ -16,8 +16,10 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
 MEASUREMENTS = {"put_empty", "poll_ctag", "first_sync_davx5", "first_sync_thunderbird",
-                "sync_initial", "sync_nochange", "sync_after_edits", "week_etag", "week_data", "week_expand",
-                "week_freebusy", "put_full", "peak_rss"}
+                "sync_initial", "sync_nochange", "sync_after_edits", "week_etag", "week_data",
+                "week_expand", "week_freebusy", "put_full", "api_list_week", "api_list_week_500",
+                "api_read", "api_create", "api_patch", "peak_rss"}
+NO_CALDAV_EQUIVALENT = {"api_list_week", "api_read", "api_patch"}  # Radicale's cell: n/a
 
 
 def test_quick_benchmark_reports_every_measurement(admin_url: str, tmp_path: Path) -> None:
@@ -35,6 +37,9 @@ def test_quick_benchmark_reports_every_measurement(admin_url: str, tmp_path: Pat
         assert size == 30
         for server in ("backside", "radicale"):
             result = row[server]
+            if server == "radicale" and key in NO_CALDAV_EQUIVALENT:
+                assert result["status"] == "n/a", (key, result)
+                continue
             assert result["status"] == "ok", (key, server, result)
             assert result["median"] > 0, (key, server, result)
             assert result["runs"] >= 1
@@ -45,6 +50,12 @@ def test_quick_benchmark_reports_every_measurement(admin_url: str, tmp_path: Pat
     assert info["backside"]["first_sync_items"] == 30
     assert info["backside"]["sync_after_edits_changed"] == 10
     assert info["backside"]["sync_initial_listed"] == info["radicale"]["sync_initial_listed"] == 30
+    # The event API listed the week the CalDAV expand saw (plus what put_full added since).
+    expanded = int(info["backside"]["week_results"].split(" / ")[1])
+    assert info["backside"]["api_week_items"] >= expanded > 0
+    radicale_put = rows[("put_full", 30)]["radicale"]["median"]
+    assert rows[("api_create", 30)]["radicale"]["median"] == radicale_put
+    assert rows[("api_patch", 30)]["backside"]["runs"] >= 1
 
     # Its scratch database is gone again.
     name = report["machine"]["database"]
@@ -53,3 +64,24 @@ def test_quick_benchmark_reports_every_measurement(admin_url: str, tmp_path: Pat
         left = conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (name,)
                             ).fetchone()
     assert left == (0,)
+
+
+def test_only_events_measures_the_event_api_rows(admin_url: str, tmp_path: Path) -> None:
+    """`--only events`: the same loading, then only the event API's rows (and Radicale's
+    CalDAV equivalents, measured for them)."""
+    env = {**os.environ, "BACKSIDE_DATABASE_URL": admin_url}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--quick", "--only", "events", "--output-dir",
+         str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "latest.json").read_text())
+    rows = {row["key"]: row for row in report["rows"]}
+    assert set(rows) == {"put_empty", "api_list_week", "api_list_week_500", "api_read",
+                         "api_create", "api_patch", "peak_rss"}
+    for key, row in rows.items():
+        assert row["backside"]["status"] == "ok", (key, row["backside"])
+    assert rows["api_list_week_500"]["radicale"]["status"] == "ok"
+    assert "calendar-query" in rows["api_list_week_500"]["radicale"]["note"]
+    assert rows["api_create"]["radicale"]["status"] == "ok"
+    assert rows["api_read"]["radicale"]["status"] == "n/a"
+    assert report["settings"]["only"] == "events"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from backside_caldav.api.http import Call, Reply
-from backside_caldav.service import event_list, events
+from backside_caldav.service import event_input, event_list, events
 from backside_caldav.service.problems import invalid, not_found
 
 
@@ -120,10 +120,11 @@ def add_attendee(call: Call) -> Reply:
     """POST /api/v1/events/{event_id}/attendees: 201 with the attendee."""
     doc = call.request.json()
     call.request.only()
+    person = event_input.attendee("attendee", doc)  # a 400 naming the field, not a 500
     caller = _caller(call)
     current = events.read(caller, call.path["event_id"])
     wanted = [_plain(a) for a in current["attendees"]]
-    key = (doc.get("email") or "").lower() or doc.get("contact_id")
+    key = (person.email or "").lower() or person.contact_id
     if any((a.get("email") or "").lower() == key or a.get("contact_id") == key for a in wanted):
         status = 200
     else:

@@ -11,7 +11,7 @@ import copy
 from typing import Any
 
 from backside_caldav import __version__
-from backside_caldav.api import openapi_calendars
+from backside_caldav.api import openapi_calendars, openapi_events
 
 MAX_Q = 200
 MAX_ENTITY_ID = 200
@@ -312,6 +312,8 @@ PATHS: dict[str, Any] = {
                       **_errors(400, 401, 403, 404, 413, 415)},
     }},
 }
+
+openapi_events.merge_into(PATHS, SCHEMAS)
 
 _DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",

@@ -23,6 +23,7 @@ from backside_caldav.db.event_reads import (
     load_events,
 )
 from backside_caldav.db.occurrences import INSTANCE_OVERLAPS, overlap_params
+from backside_caldav.domain.recurrence import SLACK, shift
 
 MASTER_COLS = (f"{EVENT_COLS}, deleted_at, created_at, next_occurrence, "
                "(SELECT c.name FROM calendars c WHERE c.tenant_id = events.tenant_id "
@@ -195,13 +196,30 @@ def _page_sql(page: Page, key: str, rid: str, params: dict[str, Any]) -> tuple[s
     return where, f" ORDER BY {key} {order}, m.id {order}, {rid} {order} LIMIT :n"
 
 
+def _day_start(column: str) -> str:
+    """An all-day occurrence's date (indexed as a midnight in the event's zone), as
+    the instant that date starts in the asked zone :qz."""
+    return (f"((({column} AT TIME ZONE coalesce(m.timezone, 'UTC'))::date)::timestamp "
+            "AT TIME ZONE :qz)")
+
+
+# In [:ps, :pe): a timed occurrence by its instants, an all-day one by its dates
+# in the asked zone (RFC 4791 9.9: dates are compared as floating times).
+PRECISE_OVERLAP = (
+    f"(CASE WHEN m.is_all_day THEN {_day_start('i.start_time')} < :pe "
+    f"AND {_day_start('i.end_time')} > :ps ELSE i.start_time < :pe AND (i.end_time > :ps "
+    "OR (i.end_time = i.start_time AND i.start_time >= :ps)) END)")
+
+
 def occurrences(conn: Connection, tenant: str, window: tuple[datetime, datetime],
-                filters: Filters, page: Page) -> list[Row]:
+                filters: Filters, page: Page, day_zone: str = "UTC") -> list[Row]:
     """Occurrences in the window from the instance index, series whose index
-    answers for it only (see unindexed_series for the others)."""
+    answers for it only (see unindexed_series for the others). All-day ones
+    are on their dates in `day_zone`, so the index is asked SLACK wider."""
     cond = filters.sql("i.start_time", "i.end_time", True)
-    params: dict[str, Any] = {"t": tenant, **filters.params, "n": page.limit}
-    params.update(overlap_params(*window))
+    params: dict[str, Any] = {"t": tenant, **filters.params, "n": page.limit,
+                              "ps": window[0], "pe": window[1], "qz": day_zone}
+    params.update(overlap_params(shift(window[0], -SLACK), shift(window[1], SLACK)))
     cols = {c: f"coalesce(o.{c}, m.{c})" for c in ("title", "location", "status", "event_type")}
     key = SORT_KEYS[page.sort].format(start="i.start_time", title=cols["title"])
     where, order = _page_sql(page, key, "i.recurrence_id", params)
@@ -212,7 +230,7 @@ def occurrences(conn: Connection, tenant: str, window: tuple[datetime, datetime]
         "AND m.id = i.event_id AND NOT m.occurrence_stale AND m.instances_until >= :e "
         "LEFT JOIN events o ON o.tenant_id = i.tenant_id AND o.series_id = i.event_id "
         "AND o.recurrence_id = i.recurrence_id "
-        f"WHERE i.tenant_id = :t AND {INSTANCE_OVERLAPS} "
+        f"WHERE i.tenant_id = :t AND {INSTANCE_OVERLAPS} AND {PRECISE_OVERLAP} "
         f"AND {cond}{where}{order}")
     if filters.calendar_ids is not None:
         sql = sql.replace("WHERE i.tenant_id = :t AND",

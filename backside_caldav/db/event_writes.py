@@ -22,7 +22,7 @@ from backside_caldav.domain import instance_index
 from backside_caldav.domain.errors import InvalidCalendarData
 from backside_caldav.domain.ical_parse import parse_resource
 from backside_caldav.domain.records import CalendarRow, ResourceRecord
-from backside_caldav.domain.recurrence import INFINITY, TooManyInstances
+from backside_caldav.domain.recurrence import INFINITY, InvalidRule, TooManyInstances
 
 
 @dataclass
@@ -101,6 +101,8 @@ MAX_WHOLE_OVERRIDES = 50
 def _occurrences(resource: ResourceRecord) -> instance_index.IndexedSeries:
     try:
         return instance_index.build(resource.events, now(), strict=True)
+    except InvalidRule as exc:
+        raise InvalidCalendarData(str(exc)) from exc
     except TooManyInstances as exc:
         raise InvalidCalendarData(
             f"the recurrence rule makes too many occurrences ({exc}); at most "

@@ -278,6 +278,10 @@ def recurrence_object(rrule: str | None) -> dict[str, Any] | None:
 
 
 def finish(cal: Calendar) -> str:
-    """The text to store: a VTIMEZONE for every zone the events use."""
+    """The text to store: a VTIMEZONE for every zone the events use.
+
+    Unsorted: properties and parameters stay in the order the client wrote
+    them (icalendar's default sorts both), so the lines the API did not touch
+    are the client's bytes."""
     cal.subcomponents = with_timezones(list(cal.subcomponents), [])
-    return cal.to_ical().decode()
+    return cal.to_ical(sorted=False).decode()

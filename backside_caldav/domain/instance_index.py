@@ -64,7 +64,7 @@ def build(events: list[EventRecord], now: datetime, strict: bool = False) -> Ind
         complete = last is not None and last <= horizon
     try:
         instances = expand(events, BEGINNING, INFINITY if complete else horizon,
-                           limit=MAX_INDEXED)
+                           limit=MAX_INDEXED, strict=strict)
     except TooManyInstances:
         if strict:
             raise

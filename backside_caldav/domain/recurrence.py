@@ -129,6 +129,10 @@ class TooManyInstances(ValueError):
     """A request would expand more instances than one request may cost."""
 
 
+class InvalidRule(ValueError):
+    """An RRULE that dateutil cannot read (BYHOUR=99, text that is no rule)."""
+
+
 @dataclass(frozen=True)
 class Instance:
     """One occurrence: its original start (RECURRENCE-ID) and where it really is."""
@@ -163,7 +167,11 @@ def _series_starts(master: EventRecord, since: datetime, until: datetime,
             rule_text = ";".join(
                 part + "T235959Z" if part.upper().startswith("UNTIL=") and len(part) == 14 else part
                 for part in rule_text.split(";"))
-        rules.rrule(rrulestr(rule_text, dtstart=local_start))
+        try:
+            rules.rrule(rrulestr(rule_text, dtstart=local_start))
+        except (ValueError, TypeError) as exc:
+            raise InvalidRule(f"the recurrence rule {master.rrule[:80]!r} cannot be read "
+                              f"({exc})") from None
     else:
         rules.rdate(local_start)
     for rdate in master.rdates:
@@ -190,11 +198,13 @@ def _series_starts(master: EventRecord, since: datetime, until: datetime,
 
 
 def expand(events: list[EventRecord], start: datetime, end: datetime,
-           limit: int = 10_000) -> list[Instance]:
+           limit: int = 10_000, strict: bool = False) -> list[Instance]:
     """Occurrences of one resource (master first, then overrides) that overlap [start, end).
 
     Overlap follows RFC 4791 9.9: a zero-length occurrence matches when it
     starts inside the range. Cancelled overrides are returned (and marked).
+    A rule nobody can read (written by plain SQL) repeats nothing: the master
+    is its one occurrence; strict raises InvalidRule instead (a client's PUT).
     """
     master = next((e for e in events if e.recurrence_id is None), None)
     overrides = {e.recurrence_id: e for e in events if e.recurrence_id is not None}
@@ -209,7 +219,13 @@ def expand(events: list[EventRecord], start: datetime, end: datetime,
                     + [timedelta(0)])
         periods = dict(master.rdate_periods)
         since = shift(start, -(abs(longest(master)) + moved + timedelta(days=1)))
-        for original in _series_starts(master, since, shift(end, moved), limit):
+        try:
+            originals = _series_starts(master, since, shift(end, moved), limit)
+        except InvalidRule:
+            if strict:
+                raise
+            originals = [master.start_time]
+        for original in originals:
             override = overrides.pop(original, None)
             if override is not None:
                 found.append(Instance(original, override.start_time,

@@ -103,6 +103,8 @@ def apply_changes(cal: Calendar, master: Event | None, row: Row | None, ch: Chan
     _texts(target, doc)
     _choices(target, doc)
     series_changed = _series(cal, target, old, doc, ch)
+    if ch.recurrence_id is None and "exdates" not in doc:
+        _exdates_follow_start(target, old, ch)
     people = doc.get("attendees")
     if "attendees" in doc or (ch.creating and ch.owner):
         wanted = inp.attendees(people if people is not None else [], ch.owner)
@@ -166,7 +168,8 @@ def _times(comp: Event, old: EventRecord | None, ch: Changes) -> tuple[datetime,
                        if all_day else length)
     else:
         end = inp.default_end(start)
-    if end <= start:
+    # In UTC: aware datetimes of one zone compare by wall time, blind to a DST gap.
+    if inp.utc_of(end, zone) <= inp.utc_of(start, zone):
         raise invalid("end_time", "must be after start_time")
     ed.set_times(comp, start, end)
     return inp.utc_of(start, zone), inp.utc_of(end, zone), True
@@ -226,9 +229,26 @@ def _series(cal: Calendar, comp: Event, old: EventRecord | None, doc: dict[str, 
         all_day = not isinstance(start, datetime)
         zone = _zone_of(start) or ch.calendar_zone or "UTC"
         values = inp.exdates(doc["exdates"] if doc["exdates"] is not None else [], all_day, zone)
+        if values and comp.get("RRULE") is None and comp.get("RDATE") is None:
+            raise invalid("exdates", "the event does not repeat; give rrule or recurrence "
+                                     "to exclude occurrences")
         ed.set_exdates(comp, values)
         changed = True
     return changed
+
+
+def _exdates_follow_start(comp: Event, old: EventRecord | None, ch: Changes) -> None:
+    """After is_all_day changed, the EXDATEs take DTSTART's value type (RFC 5545):
+    the same days, as dates or at the new start's wall time."""
+    start = comp.get("DTSTART").dt
+    all_day = not isinstance(start, datetime)
+    if old is None or old.is_all_day == all_day or not old.exdates:
+        return
+    zone = (ch.calendar_zone if old.is_all_day else old.timezone) or "UTC"
+    tz = ZoneInfo(zone) if zone != "UTC" else UTC
+    days = [x.astimezone(tz).date() for x in old.exdates]
+    ed.set_exdates(comp, days if all_day else [
+        datetime.combine(d, start.time(), tzinfo=start.tzinfo) for d in days])
 
 
 def _people(comp: Event, old: list[AttendeeRecord], wanted: list[AttendeeRecord],

@@ -253,8 +253,10 @@ def custom_fields(name: str, value: object, allow_null: bool) -> dict[str, str |
         if isinstance(item, bool) or not isinstance(item, (str, int, float)):
             raise invalid(f"{name}.{key}", "values are strings (or numbers)"
                           + (", or null to remove the field" if allow_null else ""))
-        found[lower] = validate.text(f"{name}.{key}", str(item), MAX_CUSTOM_VALUE,
-                                     allow_empty=True)
+        text = validate.text(f"{name}.{key}", str(item), MAX_CUSTOM_VALUE, allow_empty=True)
+        if "\n" in text or "\r" in text:  # an X- property is one unescaped line
+            raise invalid(f"{name}.{key}", "must be one line (no line breaks)")
+        found[lower] = text
     return found
 
 
@@ -276,7 +278,15 @@ def utc_of(value: date | datetime, zone: str) -> datetime:
 
 
 def default_end(start: date | datetime) -> date | datetime:
-    return start + (timedelta(hours=1) if isinstance(start, datetime) else timedelta(days=1))
+    """A day after a date; an hour of wall time after a date-time, or an hour of real
+    time when the start lies in a daylight-saving gap (02:30 -> 03:30 would be the
+    same instant)."""
+    if not isinstance(start, datetime):
+        return start + timedelta(days=1)
+    end = start + timedelta(hours=1)
+    if end.astimezone(UTC) <= start.astimezone(UTC):
+        end = (start.astimezone(UTC) + timedelta(hours=1)).astimezone(start.tzinfo)
+    return end
 
 
 def fields_of(doc: dict[str, Any], allowed: tuple[str, ...]) -> None:

@@ -22,7 +22,7 @@ from backside_caldav.db import occurrences, search_queries
 from backside_caldav.db.event_reads import event_record
 from backside_caldav.domain.records import EVENT_TYPES, STATUSES
 from backside_caldav.domain.recurrence import SLACK, TooManyInstances, expand
-from backside_caldav.domain.zones import UTC
+from backside_caldav.domain.zones import UTC, zone
 from backside_caldav.service import access, cursors, event_view, validate
 from backside_caldav.service import event_input as inp
 from backside_caldav.service.events import Caller, now
@@ -45,6 +45,12 @@ def _one(params: dict[str, Any], name: str) -> str | None:
             raise invalid(name, "give this parameter only once")
         value = value[0] if value else None
     return value
+
+
+def _choice(params: dict[str, Any], name: str, allowed: tuple[str, ...], default: str) -> str:
+    """One of allowed, or default when the parameter is absent (given empty is a 400)."""
+    value = _one(params, name)
+    return default if value is None else inp.choice(name, value, allowed)
 
 
 def _flag(params: dict[str, Any], name: str) -> bool:
@@ -186,11 +192,9 @@ def list_events(caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
                                      f"{', '.join(PARAMS)})")
     window = _window(caller, params)
     filters = _filters(caller, params)
-    sort = inp.choice("sort", _one(params, "sort"), SORTS) if _one(params, "sort") else "start"
-    order = inp.choice("order", _one(params, "order"), ("asc", "desc")) \
-        if _one(params, "order") else "asc"
-    fmt = inp.choice("format", _one(params, "format"), ("full", "compact")) \
-        if _one(params, "format") else "full"
+    sort = _choice(params, "sort", SORTS, "start")
+    order = _choice(params, "order", ("asc", "desc"), "asc")
+    fmt = _choice(params, "format", ("full", "compact"), "full")
     limit_text = _one(params, "limit")
     limit = validate.integer("limit", limit_text, 1, MAX_LIMIT) if limit_text is not None \
         else DEFAULT_LIMIT
@@ -203,8 +207,9 @@ def list_events(caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
         clipped = access.clip(caller.key, window[0], window[1], at)
         if clipped is None:
             return _with_owner(caller, {"data": [], "next_cursor": None})
-        rows = q.occurrences(caller.conn, caller.tenant, clipped, filters, page)
-        rows = _merge(rows, _unindexed(caller, clipped, filters, page), page)
+        day_zone = tenant_zone(caller, params)
+        rows = q.occurrences(caller.conn, caller.tenant, clipped, filters, page, day_zone)
+        rows = _merge(rows, _unindexed(caller, clipped, filters, page, day_zone), page)
     else:
         filters.span = caller.key.window(at)
         rows = q.series(caller.conn, caller.tenant, filters, page)
@@ -228,8 +233,17 @@ class _Occ:
         self.__dict__.update(values)
 
 
+def _on_days(start: datetime, end: datetime, event_zone: str | None, day_zone: str,
+             window: tuple[datetime, datetime]) -> bool:
+    """An all-day occurrence's dates, read in day_zone, overlap the window."""
+    tz = ZoneInfo(day_zone) if day_zone != "UTC" else UTC
+    first = _midnight(start.astimezone(zone(event_zone)).date(), tz)
+    last = _midnight(end.astimezone(zone(event_zone)).date(), tz)
+    return first < window[1] and last > window[0]
+
+
 def _unindexed(caller: Caller, window: tuple[datetime, datetime], f: q.Filters,
-               page: q.Page) -> list[_Occ]:
+               page: q.Page, day_zone: str) -> list[_Occ]:
     if f.deleted == "only":
         return []
     ids = occurrences.unindexed_series(caller.conn, caller.tenant, f.calendar_ids,
@@ -241,12 +255,18 @@ def _unindexed(caller: Caller, window: tuple[datetime, datetime], f: q.Filters,
     for master in [r for r in rows if r.series_id is None]:
         kids = [r for r in rows if r.series_id == master.id]
         try:
-            instances = expand([event_record(r) for r in [master, *kids]], *window,
-                               limit=EXPAND_LIMIT)
+            instances = expand([event_record(r) for r in [master, *kids]],
+                               window[0] - SLACK, window[1] + SLACK, limit=EXPAND_LIMIT)
         except TooManyInstances:
             continue
         by_rid = {k.recurrence_id: k for k in kids}
         for i in instances:
+            if master.is_all_day:
+                if not _on_days(i.start, i.end, master.timezone, day_zone, window):
+                    continue
+            elif not (i.start < window[1] and (i.end > window[0] or
+                                               i.start == i.end >= window[0])):
+                continue
             kid = by_rid.get(i.recurrence_id)
             source = kid or master
             occ = _Occ(event_id=master.id, calendar_id=master.calendar_id, title=source.title,

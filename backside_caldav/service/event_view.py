@@ -47,7 +47,9 @@ def event(conn: Connection, tenant: str, master: Row, owner_email: str | None = 
     reminders: list[dict[str, Any]] = []
     custom: dict[str, str] = {}
     try:
-        cal = parse_calendar(item.text)
+        # Read-only here, so the thread's last parse serves: after a write it is
+        # the store's parse of this very text (a third of a write's CPU was parsing).
+        cal = parse_calendar(item.text, reuse=True)
         comp = event_edit.master_of(cal)
     except ValueError:
         comp = None

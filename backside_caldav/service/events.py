@@ -228,6 +228,8 @@ def _edit(caller: Caller, event_id: str, if_match: str | None, doc: dict[str, An
 def patch(caller: Caller, event_id: str, doc: dict[str, Any], if_match: str | None,
           recurrence_id: str | None = None) -> dict[str, Any]:
     inp.fields_of(doc, PATCH_FIELDS)
+    if "recurrence_id" in doc and recurrence_id is not None:
+        raise invalid("recurrence_id", "give it in the query or in the body, not both")
     rid = doc.get("recurrence_id", recurrence_id)
     return _edit(caller, event_id, if_match, doc, recurrence_id=rid)
 
