@@ -64,6 +64,10 @@ def test_openapi_document_matches_the_server(server, database_url, sql) -> None:
                timezone=None)
     trashed = seed_event(api, title="Old")["id"]
     assert api.delete(f"/events/{trashed}").status_code == 204
+    # Calendars of their own for the operations that change or delete one, so
+    # the generated requests also reach a real calendar (and the default stays).
+    patched, deleted = (api.post("/calendars", {"name": n}).json()["id"] for n in ("P", "D"))
+    add_event(sql, api, "Keeps it busy", calendar_id=deleted)
 
     schema = schemathesis.openapi.from_url(api.base + "/openapi.json")
     base_url = api.base
@@ -71,7 +75,7 @@ def test_openapi_document_matches_the_server(server, database_url, sql) -> None:
     session = requests.Session()
     operations = [result.ok() for result in schema.get_all_operations()]
     # Everything but the document itself, which schemathesis leaves out.
-    assert len(operations) == 22, " ".join(o.label for o in operations)
+    assert len(operations) == 26, " ".join(o.label for o in operations)
     week = {"start": "2026-03-01T00:00:00Z", "end": "2026-03-08T00:00:00Z"}
     # Beside fully generated requests, some with a few fields pinned to real values,
     # so generation also reaches the code behind a valid range or an existing event.
@@ -115,6 +119,12 @@ def test_openapi_document_matches_the_server(server, database_url, sql) -> None:
             negative.append(path_only)
         elif "{event_id}" in operation.path:
             variants.append({"path_parameters": {"event_id": event}})
+        if "{calendar_id}" in operation.path:
+            calendar = {"GET": api.calendar_id, "PATCH": patched}.get(operation.method.upper(),
+                                                                      deleted)
+            variants.append({"path_parameters": {"calendar_id": calendar}})
+            if operation.method.upper() == "PATCH":
+                negative.append({"path_parameters": {"calendar_id": calendar}})
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             checks = CHECKS + ([negative_data_rejection] if mode.is_negative else [])
             for variant in variants if mode.is_positive else negative:

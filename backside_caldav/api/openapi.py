@@ -11,7 +11,7 @@ import copy
 from typing import Any
 
 from backside_caldav import __version__
-from backside_caldav.api import openapi_events
+from backside_caldav.api import openapi_calendars, openapi_events
 
 MAX_Q = 200
 MAX_ENTITY_ID = 200
@@ -92,12 +92,6 @@ SCHEMAS: dict[str, Any] = {
         },
         "required": ["type", "title", "status", "detail"],
     },
-    "Calendar": _obj({
-        "id": _UUID, "name": {"type": "string"}, "href": {"type": "string"},
-        "timezone": _NULLABLE_STRING, "color": _NULLABLE_STRING,
-        "description": _NULLABLE_STRING,
-        "components": {"type": "array", "items": {"type": "string"}},
-    }),
     "Occurrence": {
         "type": ["object", "null"],
         "description": "The first occurrence in the search window (null: not worked out, "
@@ -208,12 +202,7 @@ PATHS: dict[str, Any] = {
         "responses": {"200": _json({"type": "object"}, "The OpenAPI document."),
                       "default": _problem("Error.")},
     }},
-    "/calendars": {"get": {
-        "operationId": "listCalendars", "summary": "The tenant's calendars",
-        "responses": {"200": _json(_obj({"calendars": {"type": "array",
-                                                        "items": _ref("Calendar")}}),
-                                   "The calendars."), **_errors(400, 401)},
-    }},
+    **openapi_calendars.PATHS,
     "/events/search": {"get": {
         "operationId": "searchEvents",
         "summary": "Ranked full-text search over title, location and description",
@@ -341,7 +330,7 @@ _DOCUMENT: dict[str, Any] = {
     "security": [{"bearerAuth": []}],
     "paths": PATHS,
     "components": {
-        "schemas": SCHEMAS,
+        "schemas": {**SCHEMAS, **openapi_calendars.SCHEMAS},
         "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
                                            "description": "An API key (bsk_...)."}},
     },

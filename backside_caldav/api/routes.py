@@ -41,6 +41,10 @@ def event_route(method: str, template: str, handler: Handler, write: bool = Fals
 ROUTES: tuple[Route, ...] = (
     route("GET", "/openapi.json", None),
     route("GET", "/calendars", calendars.list_calendars),
+    route("POST", "/calendars", calendars.create, write=True),
+    route("GET", "/calendars/{calendar_id}", calendars.read),
+    route("PATCH", "/calendars/{calendar_id}", calendars.patch, write=True),
+    route("DELETE", "/calendars/{calendar_id}", calendars.delete, write=True),
     route("GET", "/events/search", search.handle),
     route("GET", "/events/overview", events.overview),
     route("GET", "/events", events.list_events),

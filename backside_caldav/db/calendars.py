@@ -84,3 +84,14 @@ def calendars_by_name(conn: Connection, tenant: str, name: str) -> list[Calendar
                            "AND lower(name) = lower(:n) ORDER BY created_at, id"),
                         {"t": tenant, "n": name})
     return [CalendarRow(*r) for r in rows]
+
+
+def calendar_contents(conn: Connection, tenant: str, calendar_id: str) -> tuple[int, int]:
+    """(events, tasks and journals) a calendar holds: live series and single events
+    (not overrides, not the trash), and its VTODO/VJOURNAL resources."""
+    row = conn.execute(_q(
+        "SELECT (SELECT count(*) FROM events WHERE tenant_id = :t AND calendar_id = :c "
+        "AND series_id IS NULL AND deleted_at IS NULL), "
+        "(SELECT count(*) FROM calendar_objects WHERE tenant_id = :t AND calendar_id = :c)"),
+        {"t": tenant, "c": calendar_id}).one()
+    return int(row[0]), int(row[1])
