@@ -12,12 +12,14 @@ from backside_caldav.service.problems import invalid
 
 
 def list_calendars(call: Call) -> Reply:
-    """The tenant's calendars, so clients can find ids for calendar_id filters."""
+    """The tenant's calendars (those the key may see), so clients can find ids for
+    calendar_id filters."""
     call.request.only()
     return Reply(200, {"calendars": [
         {"id": r.id, "name": r.name, "href": r.href, "timezone": r.timezone, "color": r.color,
          "description": r.description, "components": list(r.components)}
-        for r in calendar_rows.list_calendars(call.conn, call.tenant)]})
+        for r in calendar_rows.list_calendars(call.conn, call.tenant)
+        if call.key.sees_calendar(r.id)]})
 
 
 def require_known(call: Call, name: str, calendar_ids: list[str]) -> None:
