@@ -11,7 +11,7 @@ import copy
 from typing import Any
 
 from backside_caldav import __version__
-from backside_caldav.api import openapi_events
+from backside_caldav.api import openapi_access, openapi_events
 
 MAX_Q = 200
 MAX_ENTITY_ID = 200
@@ -48,8 +48,9 @@ def _problem(description: str) -> dict[str, Any]:
 def _errors(*statuses: int) -> dict[str, Any]:
     texts = {
         400: "A parameter or body field is invalid (the problem names it).",
-        401: "No API key, or an unknown one.",
-        403: "The API key is read-only.",
+        401: "No API key, or an unknown or expired one.",
+        403: "The API key may not do this (it is read-only, or the event lies outside "
+             "its calendars or time window).",
         404: "No such event, link or attendee in this tenant.",
         413: "The body is over 64 KiB.",
         415: "The body is not JSON.",
@@ -325,6 +326,7 @@ PATHS: dict[str, Any] = {
 }
 
 openapi_events.merge_into(PATHS, SCHEMAS)
+openapi_access.apply(PATHS, SCHEMAS)
 
 _DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
