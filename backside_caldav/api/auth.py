@@ -4,6 +4,8 @@ service/access.py."""
 
 from __future__ import annotations
 
+from datetime import timezone
+
 from sqlalchemy.engine import Connection
 
 from backside_caldav.db import keys
@@ -30,6 +32,6 @@ def authenticate(conn: Connection, authorization: str | None) -> ApiKey:
         raise unauthorized("the API key is unknown or was revoked", invalid_token=True)
     if row.expired:
         raise unauthorized(f"the API key expired at "
-                           f"{row.expires_at.isoformat(timespec='seconds')}; create a new one "
+                           f"{row.expires_at.astimezone(timezone.utc).isoformat(timespec='seconds')}; create a new one "
                            "with `backside-caldav apikey add --tenant NAME`", invalid_token=True)
     return keys.api_key(row)

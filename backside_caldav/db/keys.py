@@ -86,7 +86,10 @@ def enter_tenant_of_key(conn: Connection, key_hash: str) -> Row | None:
     read under the key's tenant, as row-level security requires.
     last_used_at is refreshed at most once a minute and never waits for a
     concurrent request holding the row (SKIP LOCKED), so it costs nothing on
-    the hot path.
+    the hot path. Its lock is FOR NO KEY UPDATE, which lets the rate-limit
+    counter (another connection, whose foreign key takes FOR KEY SHARE on
+    this row) count the same request: FOR UPDATE made the two wait for each
+    other for ever.
     """
     row = conn.execute(_q(
         f"SELECT {tenancy.enter('k.tenant_id::text')} AS entered, {KEY_COLS}, "
@@ -96,7 +99,7 @@ def enter_tenant_of_key(conn: Connection, key_hash: str) -> Row | None:
     if row is not None and row.stale and not row.expired:
         conn.execute(_q(
             "UPDATE api_keys SET last_used_at = now() WHERE tenant_id = :t AND id IN ("
-            "SELECT id FROM api_keys WHERE tenant_id = :t AND id = :i FOR UPDATE SKIP LOCKED)"),
+            "SELECT id FROM api_keys WHERE tenant_id = :t AND id = :i FOR NO KEY UPDATE SKIP LOCKED)"),
             {"t": row.tenant_id, "i": row.id})
     return row
 
