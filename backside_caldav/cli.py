@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from backside_caldav import __version__
+from backside_caldav import __version__, cli_keys
 from backside_caldav import server as web_server
 from backside_caldav.db.settings import configured_database_url, default_data_dir, libpq_url
 from backside_caldav.domain.errors import BacksideError, ConfigError, DatabaseUnavailable
@@ -172,39 +172,12 @@ def cmd_account_passwd(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_apikey_add(args: argparse.Namespace) -> int:
-    from backside_caldav.db import keys as apikeys
+def _migrated_engine():
     from backside_caldav.db import migrate
 
     engine = _engine_checked(resolve_database_url())
     migrate.upgrade(engine)
-    key = apikeys.create_key(engine, args.tenant, read_only=args.read_only)
-    kind = "read-only API key" if key.read_only else "API key"
-    print(f"{kind} {key.id} created for tenant {key.tenant_name} ({key.tenant_id}); "
-          f"it is shown only this once: {key.secret}")
-    return 0
-
-
-def cmd_apikey_list(args: argparse.Namespace) -> int:
-    from backside_caldav.db import keys as apikeys
-    from backside_caldav.db import migrate
-
-    engine = _engine_checked(resolve_database_url())
-    migrate.upgrade(engine)
-    for key in apikeys.list_keys(engine, args.tenant):
-        used = key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never"
-        print(f"{key.id}  {'read-only ' if key.read_only else 'read-write'}  "
-              f"created {key.created_at.isoformat(timespec='seconds')}  last used {used}")
-    return 0
-
-
-def cmd_apikey_revoke(args: argparse.Namespace) -> int:
-    from backside_caldav.db import keys as apikeys
-
-    engine = _engine_checked(resolve_database_url())
-    apikeys.revoke_key(engine, args.tenant, args.key_id)
-    print(f"API key {args.key_id} revoked")
-    return 0
+    return engine
 
 
 def cmd_sidecar(args: argparse.Namespace) -> int:
@@ -314,26 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="read the password from the first line of standard input")
     passwd.set_defaults(func=cmd_account_passwd)
 
-    apikey = sub.add_parser("apikey", help="manage API keys for the JSON API (/api/v1/)",
-                            description="Manage Bearer API keys for the JSON API.")
-    apikey_sub = apikey.add_subparsers(dest="apikey_command", required=True)
-    key_add = apikey_sub.add_parser(
-        "add", help="create an API key for a tenant",
-        description="Create an API key for the tenant and print it once (the last word of "
-                    "the output); only its SHA-256 is stored.")
-    key_add.add_argument("--tenant", required=True, help="tenant name (or id)")
-    key_add.add_argument("--read-only", action="store_true",
-                         help="the key may read but not write (links, RSVP)")
-    key_add.set_defaults(func=cmd_apikey_add)
-    key_list = apikey_sub.add_parser("list", help="list a tenant's API keys (ids, not secrets)",
-                                     description="List a tenant's API keys.")
-    key_list.add_argument("--tenant", required=True, help="tenant name (or id)")
-    key_list.set_defaults(func=cmd_apikey_list)
-    key_revoke = apikey_sub.add_parser("revoke", help="revoke an API key by its id",
-                                       description="Revoke an API key by its id.")
-    key_revoke.add_argument("key_id")
-    key_revoke.add_argument("--tenant", required=True, help="tenant name (or id)")
-    key_revoke.set_defaults(func=cmd_apikey_revoke)
+    cli_keys.add_parsers(sub, _migrated_engine)
 
     side = sub.add_parser("sidecar", help="serve only the JSON API",
                           description="Migrate the schema if needed and serve only the JSON "

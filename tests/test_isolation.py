@@ -17,7 +17,8 @@ from backside_caldav.db import engines as db
 from backside_caldav.db import tenancy
 
 TENANT_TABLES = ("calendars", "events", "event_attendees", "event_links", "calendar_objects",
-                 "calendar_changes", "event_instances", "accounts", "api_keys", "tenants")
+                 "calendar_changes", "event_instances", "api_key_hits", "accounts", "api_keys",
+                 "tenants")
 
 EVENT = """BEGIN:VCALENDAR\r
 VERSION:2.0\r

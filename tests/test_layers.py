@@ -25,7 +25,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("backside_caldav", "storage_plugin")
-COMPOSERS = ("backside_caldav.app", "backside_caldav.cli", "backside_caldav.__main__")
+COMPOSERS = ("backside_caldav.app", "backside_caldav.cli", "backside_caldav.cli_keys",
+             "backside_caldav.__main__")
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from backside_caldav.api import auth, openapi
 from backside_caldav.api.http import Call, Reply, Request, parse_query
 from backside_caldav.api.routes import ROUTES, Route
 from backside_caldav.db import engines, tenancy
-from backside_caldav.service import validate
+from backside_caldav.service import access, validate
 from backside_caldav.service.problems import (
     PROBLEM_CONTENT_TYPE,
     Problem,
@@ -113,8 +113,9 @@ class SidecarApp:
         assert route.handler is not None
         with tenancy.transaction(self.engine) as conn:
             key = auth.authenticate(conn, request.environ.get("HTTP_AUTHORIZATION"))
+            access.rate_limit(self.engine, key)
             if route.write:
-                auth.require_write(key)
+                access.require_write(key)
             try:
                 ids = {name: validate.uuid_value(name, value)
                        for name, value in path_params.items()}
@@ -123,7 +124,12 @@ class SidecarApp:
                     raise
                 raise not_found(f"no such event or attendee: {request.path!r} does not name "
                                 "one (ids are UUIDs)") from None
-            return route.handler(Call(request, conn, key, ids))
+            reply = route.handler(Call(request, conn, key, ids))
+        if request.method == "GET" and isinstance(reply.body, dict):
+            info = key.access_info()
+            if info is not None:  # every GET answered under a restriction says so
+                reply.body["accessInfo"] = info
+        return reply
 
     def _problem(self, start_response: StartResponse, problem: Problem,
                  path: str) -> list[bytes]:

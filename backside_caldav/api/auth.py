@@ -1,17 +1,21 @@
-"""Bearer API keys on a request: 401 without a known key, 403 for a write
-with a read-only one. Keys themselves: domain/api_keys.py and db/keys.py."""
+"""Bearer API keys on a request: 401 without a known, unexpired key.
+Keys themselves: domain/api_keys.py and db/keys.py; what a key may do:
+service/access.py."""
 
 from __future__ import annotations
+
+from datetime import timezone
 
 from sqlalchemy.engine import Connection
 
 from backside_caldav.db import keys
 from backside_caldav.domain.api_keys import KEY_RE, ApiKey, hash_key
-from backside_caldav.service.problems import forbidden, unauthorized
+from backside_caldav.service.problems import unauthorized
 
 
 def authenticate(conn: Connection, authorization: str | None) -> ApiKey:
-    """The key named by an `Authorization: Bearer` header; sets the transaction's tenant."""
+    """The key named by an `Authorization: Bearer` header, with its restrictions;
+    sets the transaction's tenant."""
     if not authorization:
         raise unauthorized("send an API key as 'Authorization: Bearer <key>' "
                            "(create one with `backside-caldav apikey add --tenant NAME`)",
@@ -26,11 +30,8 @@ def authenticate(conn: Connection, authorization: str | None) -> ApiKey:
     row = keys.enter_tenant_of_key(conn, hash_key(token))
     if row is None:
         raise unauthorized("the API key is unknown or was revoked", invalid_token=True)
-    return ApiKey(tenant_id=row.tenant_id, id=row.id, read_only=row.read_only)
-
-
-def require_write(key: ApiKey) -> None:
-    """Writes (links, RSVP) need a key made without --read-only: 403 otherwise."""
-    if key.read_only:
-        raise forbidden("this API key is read-only; writes need a key created without "
-                        "--read-only (`backside-caldav apikey add --tenant NAME`)")
+    if row.expired:
+        raise unauthorized(f"the API key expired at "
+                           f"{row.expires_at.astimezone(timezone.utc).isoformat(timespec='seconds')}; create a new one "
+                           "with `backside-caldav apikey add --tenant NAME`", invalid_token=True)
+    return keys.api_key(row)

@@ -5,18 +5,20 @@ The candidates come from db/busy_queries.py (the instance index, and series
 it cannot answer for expanded there), the same as a CalDAV free-busy REPORT
 reads; only the answer's shape is the API's own: merged intervals (and the
 tentative part of them) for /freebusy, the blocking instances for
-/availability/check.
+/availability/check. A key limited to calendars or to a time window is told
+only about those: the range is cut to its window (busy time outside it is not
+revealed) and other calendars are left out.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from backside_caldav.api import calendars
 from backside_caldav.api.http import Call, Reply, body_fields
 from backside_caldav.db import busy_queries
 from backside_caldav.domain import busy
-from backside_caldav.service import validate
+from backside_caldav.service import access, validate
 from backside_caldav.service.problems import Problem, invalid
 
 EXPAND_LIMIT = 100_000  # occurrences from a series' start up to the range end
@@ -70,13 +72,20 @@ def minus(intervals: list[tuple[datetime, datetime]],
 
 
 def _calendar_ids(call: Call, values: list[str], name: str) -> list[str] | None:
+    """The calendars asked about: those named (each known, and the key's), else the
+    key's (None: every calendar of the tenant)."""
     if not values:
-        return None
+        return access.calendars_for(call.key, None, name)
     if len(values) > MAX_CALENDARS:
         raise invalid(name, f"at most {MAX_CALENDARS} calendars per request")
     ids = list(dict.fromkeys(validate.uuid_value(name, v) for v in values))
     calendars.require_known(call, name, ids)
-    return ids
+    return access.calendars_for(call.key, ids, name)
+
+
+def _visible(call: Call, start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
+    """The part of [start, end) inside the key's time window (None: nothing is)."""
+    return access.clip(call.key, start, end, datetime.now(timezone.utc))
 
 
 def freebusy(call: Call) -> Reply:
@@ -94,8 +103,10 @@ def freebusy(call: Call) -> Reply:
     email_text = req.param("attendee_email")
     attendee = validate.email("attendee_email", email_text) if email_text is not None else None
     calendars = _calendar_ids(call, req.params("calendar_id"), "calendar_id")
-    blocks = busy_instances(call, start, end, calendars, attendee)
-    clipped = [(max(b.start, start), min(b.end, end), b.tentative) for b in blocks]
+    seen = _visible(call, start, end)  # busy time outside the key's window is not told
+    blocks = busy_instances(call, *seen, calendars, attendee) if seen else []
+    lo, hi = seen or (start, end)
+    clipped = [(max(b.start, lo), min(b.end, hi), b.tentative) for b in blocks]
     intervals = merge([(s, e) for s, e, _ in clipped])
     # Tentative: held only by tentative occurrences (FBTYPE=BUSY-TENTATIVE in CalDAV).
     tentative = minus(merge([(s, e) for s, e, t in clipped if t]),
@@ -123,7 +134,8 @@ def check(call: Call) -> Reply:
     if raw_ids is not None and not raw_ids:
         raise invalid("calendar_ids", "must name at least one calendar (leave it out for all)")
     calendars = _calendar_ids(call, raw_ids or [], "calendar_ids")
-    blocks = busy_instances(call, start, end, calendars, attendee)
+    seen = _visible(call, start, end)  # only the part inside the key's window is checked
+    blocks = busy_instances(call, *seen, calendars, attendee) if seen else []
     return Reply(200, {
         "available": not blocks,
         "conflict_count": len(blocks),

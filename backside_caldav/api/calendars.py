@@ -14,12 +14,14 @@ from backside_caldav.service.problems import invalid
 
 
 def list_calendars(call: Call) -> Reply:
-    """The tenant's calendars, so clients can find ids for calendar_id filters."""
+    """The tenant's calendars (those the key may see), so clients can find ids for
+    calendar_id filters."""
     call.request.only()
     default = calendar_service.default_id(call.conn, call.tenant)
     return Reply(200, {"calendars": [
         calendar_service.view(r, default, call.key.owner_email)
-        for r in calendar_rows.list_calendars(call.conn, call.tenant)]})
+        for r in calendar_rows.list_calendars(call.conn, call.tenant)
+        if call.key.sees_calendar(r.id)]})
 
 
 def read(call: Call) -> Reply:

@@ -4,18 +4,20 @@ event_links rows tie a series (or single event) to a contact, task, note or
 deal by the other record's id, which this service does not interpret beyond
 a contact id that is a UUID or an email address (GET /links). Writes bump
 the event's revision through the database triggers, so CalDAV clients see
-the change at their next sync.
+the change at their next sync. A key limited to calendars or to a time window
+sees only the events inside them: another is a 404 to read and a 403 (with
+the reason) to change, and the reverse lookup leaves it out.
 """
 
 from __future__ import annotations
 
 import binascii
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 
 from backside_caldav.api.http import Call, Reply, body_fields
 from backside_caldav.db import link_queries
-from backside_caldav.service import cursors, validate
+from backside_caldav.service import access, cursors, validate
 from backside_caldav.service.problems import Problem, invalid, not_found
 
 ENTITY_TYPES = ("contact", "task", "note", "deal")
@@ -31,11 +33,20 @@ def _link(row) -> dict:
             "entity_id": row.entity_id, "created_at": validate.iso(row.created_at)}
 
 
-def _event(call: Call, lock: bool = False) -> str:
+def _event(call: Call, write: bool = False) -> str:
+    """The event of the path: 404 when there is none, or (reads) when it lies outside
+    the key's calendars or window; a write there is a 403 that says why."""
     event_id = call.path["event_id"]
-    if not link_queries.master_exists(call.conn, call.tenant, event_id, lock=lock):
-        raise not_found(f"no event {event_id} (it does not exist, is in the trash, or is an "
+    missing = not_found(f"no event {event_id} (it does not exist, is in the trash, or is an "
                         "override of a series: use the series id)")
+    calendar_id = link_queries.master_calendar(call.conn, call.tenant, event_id, lock=write)
+    if calendar_id is None:
+        raise missing
+    now = datetime.now(timezone.utc)
+    if write:
+        access.require_event_write(call.conn, call.key, event_id, calendar_id, now)
+    elif access.event_outside(call.conn, call.key, event_id, calendar_id, now) is not None:
+        raise missing
     return event_id
 
 
@@ -61,7 +72,7 @@ def add_link(call: Call) -> Reply:
     body_fields(doc, ("entity_type", "entity_id"), ())
     entity_type = _entity_type(doc["entity_type"])
     entity_id = validate.text("entity_id", doc["entity_id"], MAX_ENTITY_ID)
-    event_id = _event(call, lock=True)
+    event_id = _event(call, write=True)
     existing = link_queries.find_link(call.conn, call.tenant, event_id, entity_type, entity_id)
     if existing is not None:
         return Reply(200, _link(existing))
@@ -73,7 +84,7 @@ def add_link(call: Call) -> Reply:
 def delete_link(call: Call) -> Reply:
     """DELETE /api/v1/events/{event_id}/links/{link_id}: 204."""
     call.request.only()
-    event_id = _event(call, lock=True)
+    event_id = _event(call, write=True)
     if not link_queries.delete_link(call.conn, call.tenant, event_id, call.path["link_id"]):
         raise not_found(f"event {event_id} has no link {call.path['link_id']}")
     return Reply(204)
@@ -102,8 +113,10 @@ def reverse(call: Call) -> Reply:
             contact_uuid = entity_id.lower()
         elif "@" in entity_id:
             contact_email = entity_id
-    rows = link_queries.events_for_entity(call.conn, call.tenant, entity_type, entity_id,
-                                     contact_uuid, contact_email, after, limit + 1)
+    rows = link_queries.events_for_entity(
+        call.conn, call.tenant, entity_type, entity_id, contact_uuid, contact_email, after,
+        limit + 1, calendar_ids=access.calendars_for(call.key, None),
+        window=call.key.window(datetime.now(timezone.utc)))
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
@@ -147,7 +160,7 @@ def respond(call: Call) -> Reply:
         email = validate.email("email", email)
     else:
         contact_id = validate.uuid_value("contact_id", contact_id)
-    event_id = _event(call, lock=True)
+    event_id = _event(call, write=True)
     found, changed = link_queries.set_rsvp(call.conn, call.tenant, event_id, status, email,
                                       contact_id)
     if not found:

@@ -11,7 +11,7 @@ import copy
 from typing import Any
 
 from backside_caldav import __version__
-from backside_caldav.api import openapi_calendars, openapi_events
+from backside_caldav.api import openapi_access, openapi_calendars, openapi_events
 
 MAX_Q = 200
 MAX_ENTITY_ID = 200
@@ -48,8 +48,9 @@ def _problem(description: str) -> dict[str, Any]:
 def _errors(*statuses: int) -> dict[str, Any]:
     texts = {
         400: "A parameter or body field is invalid (the problem names it).",
-        401: "No API key, or an unknown one.",
-        403: "The API key is read-only.",
+        401: "No API key, or an unknown or expired one.",
+        403: "The API key may not do this (it is read-only, or the event lies outside "
+             "its calendars or time window).",
         404: "No such event, link or attendee in this tenant.",
         413: "The body is over 64 KiB.",
         415: "The body is not JSON.",
@@ -314,14 +315,17 @@ PATHS: dict[str, Any] = {
 }
 
 openapi_events.merge_into(PATHS, SCHEMAS)
+SCHEMAS.update(openapi_calendars.SCHEMAS)
+openapi_access.apply(PATHS, SCHEMAS)  # last: it reaches every keyed operation
 
 _DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
         "title": "backside-caldav sidecar API",
         "version": __version__,
-        "description": "Search, availability, links and RSVP over the tenant's calendar "
-                       "tables. Authenticate with 'Authorization: Bearer <API key>' "
+        "description": "Events (list, read, create, merge-patch, cancel, trash, restore, "
+                       "attendees), calendars, search, availability, links and RSVP over "
+                       "the tenant's calendar tables. Authenticate with 'Authorization: Bearer <API key>' "
                        "(`backside-caldav apikey add --tenant NAME`); a key sees only its "
                        "tenant, a read-only key cannot write. Errors are RFC 9457 "
                        "application/problem+json documents.",
@@ -330,7 +334,7 @@ _DOCUMENT: dict[str, Any] = {
     "security": [{"bearerAuth": []}],
     "paths": PATHS,
     "components": {
-        "schemas": {**SCHEMAS, **openapi_calendars.SCHEMAS},
+        "schemas": SCHEMAS,
         "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
                                            "description": "An API key (bsk_...)."}},
     },

@@ -8,6 +8,8 @@ Two ways to match, both indexed (migration 0003):
   pg_trgm GIN indexes answer when the extension is installed (without it the
   same query scans the tenant's rows). Only for q of 3 characters or more:
   shorter substrings match nearly everything and trigrams cannot index them.
+A key limited to calendars searches only those; one limited in time finds
+only events with an occurrence in its window (the asked window cut to it).
 Rank: ts_rank (title weighs most, then location, then description) plus
 bonuses for a title equal to, starting with or containing q. Pages are
 keyset-paginated on (score, id) with an opaque cursor.
@@ -20,7 +22,7 @@ import hashlib
 import json
 import re
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timezone
 
 from backside_caldav.api import calendars
 from backside_caldav.api.http import Call, Reply
@@ -29,7 +31,7 @@ from backside_caldav.db.event_reads import event_record
 from backside_caldav.db.search_queries import like_escape as _like_escape
 from backside_caldav.db.search_queries import tsquery_of
 from backside_caldav.domain.recurrence import TooManyInstances, expand
-from backside_caldav.service import cursors, validate
+from backside_caldav.service import access, cursors, validate
 from backside_caldav.service.problems import invalid
 
 MAX_Q = 200
@@ -96,27 +98,38 @@ def handle(call: Call) -> Reply:
     after = decode_cursor(cursor, fingerprint) if cursor is not None else None
     if calendar_id is not None:
         calendars.require_known(call, "calendar_id", [calendar_id])
+    # A key limited to calendars searches only those (another id is unknown to it).
+    key_calendars = access.calendars_for(call.key, [calendar_id] if calendar_id else None)
 
     window = None
     if start is not None or end is not None:
         window = (start or validate.EARLIEST, end or validate.LATEST)
     exact = start is not None and end is not None
+    # A key limited in time sees only events with an occurrence in its window.
+    limited = call.key.window(datetime.now(timezone.utc)) is not None
+    if limited:
+        window = access.clip(call.key, *(window or (validate.EARLIEST, validate.LATEST)),
+                             datetime.now(timezone.utc))
+        if window is None:
+            return Reply(200, {"hits": [], "next_cursor": None})
+    checked = exact or limited  # each candidate's occurrences are worked out in the window
     query = search_queries.SearchQuery(
         tenant=call.tenant, text=q, tsquery=tsquery_of(q),
         pattern=f"%{_like_escape(q)}%" if len(q) >= MIN_SUBSTRING else None,
         prefix=f"{_like_escape(q)}%", calendar_id=calendar_id, window=window, after=after,
-        limit=max(2 * (limit + 1), 50) if exact else limit + 1)
+        limit=max(2 * (limit + 1), 50) if checked else limit + 1,
+        calendar_ids=None if calendar_id else key_calendars)
 
     hits: list[dict] = []
     keys: list[tuple[str, str]] = []
     next_after: tuple[str, str] | None = None
     for _ in range(MAX_BATCHES):
         rows = search_queries.search(call.conn, query)
-        occurrences = _occurrences(call, rows, window) if exact else {}
+        occurrences = _occurrences(call, rows, window) if checked else {}
         for row in rows:
             key = (str(row.score), row.id)
             query = replace(query, after=key)
-            if exact and row.id not in occurrences:
+            if checked and row.id not in occurrences:
                 continue
             hits.append(_hit(row, occurrences.get(row.id) if exact else None, exact))
             keys.append(key)

@@ -13,16 +13,17 @@ from sqlalchemy.engine import Connection, Row
 from backside_caldav.db.engines import statement as _q
 
 
-def master_exists(conn: Connection, tenant: str, event_id: str, lock: bool = False) -> bool:
-    """A live (not trashed) series or single event with this id.
+def master_calendar(conn: Connection, tenant: str, event_id: str,
+                    lock: bool = False) -> str | None:
+    """The calendar of the live (not trashed) series or single event with this id.
 
     lock takes the row until commit, which serialises writers of its links
     (the link triggers bump the same row's revision anyway).
     """
     return conn.execute(_q(
-        "SELECT 1 FROM events WHERE tenant_id = :t AND id = :i AND series_id IS NULL "
-        "AND deleted_at IS NULL" + (" FOR NO KEY UPDATE" if lock else "")),
-        {"t": tenant, "i": event_id}).first() is not None
+        "SELECT calendar_id::text FROM events WHERE tenant_id = :t AND id = :i "
+        "AND series_id IS NULL AND deleted_at IS NULL" + (" FOR NO KEY UPDATE" if lock else "")),
+        {"t": tenant, "i": event_id}).scalar()
 
 
 LINK_COLS = ("id::text AS id, event_id::text AS event_id, entity_type, entity_id, "
@@ -59,13 +60,26 @@ def delete_link(conn: Connection, tenant: str, event_id: str, link_id: str) -> b
 
 def events_for_entity(conn: Connection, tenant: str, entity_type: str, entity_id: str,
                       contact_uuid: str | None, contact_email: str | None,
-                      after: tuple[datetime, str] | None, limit: int) -> list[Row]:
+                      after: tuple[datetime, str] | None, limit: int,
+                      calendar_ids: list[str] | None = None,
+                      window: tuple[datetime, datetime] | None = None) -> list[Row]:
     """Live masters linked to the entity, or (contacts) with it as an attendee.
 
     A link or attendee row on an override counts for its series. Ordered by
-    start time for keyset pagination.
+    start time for keyset pagination. calendar_ids and window (an API key's
+    limits) keep only the series in those calendars and with some row
+    spanning into the window (the conservative span the event reads use).
     """
     params: dict[str, Any] = {"t": tenant, "et": entity_type, "ei": entity_id, "n": limit}
+    limits = ""
+    if calendar_ids is not None:
+        params["cals"] = calendar_ids
+        limits += " AND e.calendar_id = ANY(CAST(:cals AS uuid[]))"
+    if window is not None:
+        params["ws"], params["we"] = window
+        limits += (" AND EXISTS (SELECT 1 FROM events w WHERE w.tenant_id = :t "
+                   "AND (w.id = e.id OR w.series_id = e.id) "
+                   "AND w.range_start < :we AND w.range_end > :ws)")
     sources = [
         "SELECT coalesce(x.series_id, x.id) FROM event_links l JOIN events x "
         "ON x.tenant_id = l.tenant_id AND x.id = l.event_id "
@@ -101,7 +115,7 @@ def events_for_entity(conn: Connection, tenant: str, entity_type: str, entity_id
         f"  WHERE a.tenant_id = :t AND (x.id = e.id OR x.series_id = e.id) AND {attendee_match} "
         "  ORDER BY x.series_id NULLS FIRST, x.recurrence_id, a.created_at LIMIT 1) AS attendee "
         "FROM events e WHERE e.tenant_id = :t AND e.series_id IS NULL AND e.deleted_at IS NULL "
-        f"AND e.id IN ({' UNION '.join(sources)}){page} "
+        f"AND e.id IN ({' UNION '.join(sources)}){limits}{page} "
         "ORDER BY e.start_time, e.id LIMIT :n"), params))
 
 

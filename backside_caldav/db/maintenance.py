@@ -1,7 +1,9 @@
-"""Housekeeping that keeps the tables bounded: the trash and the change log.
+"""Housekeeping that keeps the tables bounded: the trash, the change log, and the
+counters of failed logins and of API key rate limits.
 
-Both run tenant by tenant (each statement names its tenant), so they work the
-same when the tables are distributed by tenant.
+The trash and the change log are pruned tenant by tenant (each statement
+names its tenant), so they work the same when the tables are distributed by
+tenant; the counters are dropped by their window's end alone.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from backside_caldav.db import login_failures, occurrences
+from backside_caldav.db import key_limits, login_failures, occurrences
 from backside_caldav.db.tenancy import transaction
 from backside_caldav.domain.login_limits import configured_limits
 
@@ -94,9 +96,11 @@ def reindex(engine: Engine, now: datetime | None = None, batch: int = 500,
 def run_all(engine: Engine, trash_days: float = DEFAULT_TRASH_DAYS,
             change_log_days: float = DEFAULT_CHANGE_LOG_DAYS,
             now: datetime | None = None) -> MaintenanceReport:
-    return MaintenanceReport(purge_trash(engine, trash_days),
-                             prune_change_log(engine, change_log_days),
-                             reindex(engine, now))
+    report = MaintenanceReport(purge_trash(engine, trash_days),
+                               prune_change_log(engine, change_log_days),
+                               reindex(engine, now))
+    key_limits.prune(engine)  # rate-limit counters of windows that have passed
+    return report
 
 
 PASS_LOCK = 0x6261636B  # session advisory lock: one periodic pass at a time
@@ -133,6 +137,7 @@ class PeriodicMaintenance:
             try:
                 reindex(self.engine)
                 login_failures.prune(self.engine, configured_limits())
+                key_limits.prune(self.engine)
             finally:
                 conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": PASS_LOCK})
         return True

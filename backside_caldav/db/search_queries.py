@@ -67,6 +67,7 @@ class SearchQuery:
     window: tuple[datetime, datetime] | None
     after: tuple[str, str] | None  # (score, id) of the last hit of the previous page
     limit: int
+    calendar_ids: list[str] | None = None  # only these calendars (an API key's limit)
 
 
 def search(conn: Connection, q: SearchQuery) -> list[Row]:
@@ -107,6 +108,9 @@ def search_sql(q: SearchQuery) -> tuple[str, dict[str, Any]] | None:
     if q.calendar_id is not None:
         params["c"] = q.calendar_id
         filters += " AND e.calendar_id = :c"
+    if q.calendar_ids is not None:
+        params["cs"] = q.calendar_ids
+        filters += " AND e.calendar_id = ANY(CAST(:cs AS uuid[]))"
     if q.window is not None:
         params["ws"], params["we"] = q.window
         filters += (" AND e.id IN (SELECT coalesce(w.series_id, w.id) FROM events w "

@@ -1,4 +1,4 @@
-"""API keys: Bearer tokens that stand for one tenant, read-only or not.
+"""API keys: Bearer tokens that stand for one tenant, with their restrictions.
 
 Only a SHA-256 of each key is stored. A key is 32 random bytes, so nobody can
 guess it from its hash; a slow password hash (Argon2) only protects secrets
@@ -46,6 +46,7 @@ class ApiKey:
     window_days: tuple[int, int] | None = None
     owner_email: str | None = None
     rate_limits: tuple[tuple[int, int], ...] = ()
+    expires_at: datetime | None = None
 
     @property
     def can_write(self) -> bool:
@@ -91,6 +92,69 @@ def _days(count: int, word: str) -> str:
     return f"{word} {count} day{'s' if count != 1 else ''}"
 
 
+def describe(key: ApiKey) -> str:
+    """The key's restrictions in one line, for `apikey list` and `apikey add`."""
+    parts = [f"scope {key.scope if key.can_write else 'read'}"]
+    if key.calendar_ids is not None:
+        parts.append("calendars " + ", ".join(key.calendar_names or key.calendar_ids))
+    if key.window_days is not None:
+        parts.append(f"window {key.window_days[0]} days back, {key.window_days[1]} ahead")
+    if key.rate_limits:
+        parts.append("rate " + ", ".join(rate_text(n, s) for n, s in key.rate_limits))
+    if key.owner_email:
+        parts.append(f"owner {key.owner_email}")
+    if key.expires_at is not None:
+        parts.append(f"expires {key.expires_at.isoformat(timespec='seconds')}")
+    return "; ".join(parts)
+
+
+PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+_RATE_RE = re.compile(r"^(\d{1,9})/(second|minute|hour|day)s?$")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_WINDOW_DAYS = 36600
+
+
+def rate_text(requests: int, seconds: int) -> str:
+    for name, length in PERIODS.items():
+        if seconds == length:
+            return f"{requests}/{name}"
+    return f"{requests}/{seconds}s"
+
+
+def parse_rate_limits(text: str) -> tuple[tuple[int, int], ...]:
+    """'100/minute,500/hour' -> ((100, 60), (500, 3600)); ApiKeyError names a bad part."""
+    limits: dict[int, int] = {}
+    for part in text.split(","):
+        match = _RATE_RE.match(part.strip().lower())
+        if not match or int(match[1]) < 1:
+            raise ApiKeyError(f"bad rate limit {part.strip()!r}: write REQUESTS/PERIOD with "
+                              "PERIOD second, minute, hour or day, e.g. 100/minute,500/hour")
+        seconds = PERIODS[match[2]]
+        if seconds in limits:
+            raise ApiKeyError(f"two rate limits per {match[2]}: give one")
+        limits[seconds] = int(match[1])
+    return tuple(sorted((n, s) for s, n in limits.items()))
+
+
+def parse_window(text: str) -> tuple[int, int]:
+    """'30,7' -> (30, 7): days before and after now."""
+    past, sep, future = text.partition(",")
+    try:
+        days = (int(past), int(future)) if sep else None
+    except ValueError:
+        days = None
+    if days is None or min(days) < 0 or max(days) > MAX_WINDOW_DAYS:
+        raise ApiKeyError(f"bad window {text!r}: write PAST,FUTURE in whole days "
+                          f"(0 to {MAX_WINDOW_DAYS}), e.g. 30,30")
+    return days
+
+
+def check_email(text: str) -> str:
+    if len(text) > 320 or not _EMAIL_RE.match(text):
+        raise ApiKeyError(f"bad owner email {text!r}: give an address such as ann@example.com")
+    return text
+
+
 @dataclass(frozen=True)
 class NewKey:
     id: str
@@ -98,6 +162,7 @@ class NewKey:
     tenant_name: str
     read_only: bool
     secret: str  # shown once, never stored
+    key: ApiKey | None = None  # with its restrictions
 
 
 @dataclass(frozen=True)
@@ -106,6 +171,7 @@ class KeyInfo:
     read_only: bool
     created_at: datetime
     last_used_at: datetime | None
+    key: ApiKey | None = None  # with its restrictions
 
 
 def hash_key(secret: str) -> str:

@@ -8,9 +8,13 @@ Every endpoint asks here, so the rule is written once.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
-from backside_caldav.domain.api_keys import ApiKey
+from sqlalchemy.engine import Connection, Engine
+
+from backside_caldav.db import event_queries, key_limits
+from backside_caldav.domain.api_keys import ApiKey, rate_text
 from backside_caldav.service.problems import Problem, invalid
 
 
@@ -78,3 +82,55 @@ def require_window_write(key: ApiKey, start: datetime, end: datetime, now: datet
                         f"last {past} days to the next {future} days: "
                         f"{window[0].isoformat(timespec='minutes')} to "
                         f"{window[1].isoformat(timespec='minutes')})")
+
+
+def event_outside(conn: Connection, key: ApiKey, event_id: str, calendar_id: str,
+                  now: datetime) -> str | None:
+    """Why the series lies outside what the key may see (None: it is inside).
+
+    Inside the window means some row of the series spans into it (the
+    conservative span the search and the event reads use).
+    """
+    if not key.sees_calendar(calendar_id):
+        allowed = ", ".join(key.calendar_names or key.calendar_ids or ()) or "none"
+        return (f"event {event_id} is in a calendar this API key may not use (it is limited "
+                f"to the calendars {allowed})")
+    window = key.window(now)
+    if window is not None and not event_queries.in_window(conn, key.tenant_id, event_id,
+                                                          *window):
+        past, future = key.window_days or (0, 0)
+        return (f"event {event_id} lies outside this API key's time window (the last {past} "
+                f"days to the next {future} days)")
+    return None
+
+
+def require_event_write(conn: Connection, key: ApiKey, event_id: str, calendar_id: str,
+                        now: datetime) -> None:
+    """403 with the reason for a change to an event outside the key's calendars or window."""
+    require_write(key)
+    reason = event_outside(conn, key, event_id, calendar_id, now)
+    if reason is not None:
+        raise forbidden(reason + "; writes outside its limits are not allowed")
+
+
+def rate_limit(engine: Engine, key: ApiKey) -> None:
+    """429 with Retry-After when this request is over one of the key's rate limits.
+
+    The hit is counted in its own short transaction, not the request's:
+    counting in the request's transaction would hold the counter row's lock
+    until the request commits, so two requests of one key could never run at
+    once (in any worker), and a request that fails and rolls back would not
+    count, so a client sending nothing but bad requests would never be
+    limited. The price is a second pooled connection for one statement, and
+    only for keys that have a rate limit: the others cost nothing here.
+    """
+    if not key.rate_limits:
+        return
+    counts = key_limits.hit(engine, key.tenant_id, key.id, [s for _, s in key.rate_limits])
+    over = [(math.ceil(max(counts[s][1], 0.0)) or 1, n, s) for n, s in key.rate_limits
+            if s in counts and counts[s][0] > n]
+    if over:
+        wait, requests, seconds = max(over)
+        raise Problem(429, "rate-limited", "Too many requests",
+                      f"this API key's rate limit of {rate_text(requests, seconds)} "
+                      f"requests is used up; try again in {wait} s", headers=[("Retry-After", str(wait))])
