@@ -392,3 +392,61 @@ def test_two_calendars_with_one_name_need_an_id(tenant: Tenant, capsys, monkeypa
     code, _, err = run_cli(capsys, tenant.database_url, monkeypatch, "add", "--tenant",
                            tenant.full.account.tenant, "--calendar", "Twin")
     assert code != 0 and "2 calendars named 'Twin'" in err
+
+
+# --- the event API under every limit ----------------------------------------------
+
+def test_event_writes_outside_the_limits_are_403_with_the_reason(tenant: Tenant) -> None:
+    key = tenant.key(calendars=["Work"], window_days=(30, 30))
+    start, end = at(3)
+    problem(key.post("/events", {"title": "x", "start_time": start,
+                                 "calendar_id": tenant.private}), 400, "no calendar")
+    problem(key.post("/events", {"title": "x", "start_time": at(100)[0]}), 403, "time window")
+    for path in (f"/events/{tenant.hidden}/cancel", f"/events/{tenant.far}/restore"):
+        problem(key.post(path), 403, "writes outside")
+    problem(key.session.patch(f"{key.base}/events/{tenant.hidden}", json={"title": "x"},
+                              timeout=30), 403, "may not use")
+    problem(key.delete(f"/events/{tenant.far}"), 403, "time window")
+    problem(key.post(f"/events/{tenant.hidden}/attendees", {"email": "b@example.com"}), 403)
+    made = key.post("/events", {"title": "Inside", "start_time": start, "end_time": end})
+    assert made.status_code == 201 and made.json()["calendar_id"] == tenant.work
+    moved = key.session.patch(f"{key.base}/events/{made.json()['id']}",
+                              json={"start_time": at(90)[0], "end_time": at(90)[1]},
+                              timeout=30)
+    problem(moved, 403, "time window")
+    full = tenant.full.get(f"/events/{made.json()['id']}").json()
+    assert full["start_time"] == made.json()["start_time"]
+    for event in (tenant.hidden, tenant.far):
+        assert tenant.full.get(f"/events/{event}").json()["status"] == "confirmed"
+    assert key.get("/events/overview").json()["accessInfo"]
+
+
+def test_event_reads_under_a_read_scope_and_writes_refused(tenant: Tenant) -> None:
+    key = tenant.key(scope="read")
+    body = key.get(f"/events/{tenant.near}").json()
+    assert body["accessInfo"] == READ_INFO and body["id"] == tenant.near
+    assert key.get("/events", start=at(-1)[0], end=at(2)[0]).json()["accessInfo"] == READ_INFO
+    for r in (key.post("/events", {"title": "x", "start_time": at(2)[0]}),
+              key.session.patch(f"{key.base}/events/{tenant.near}", json={"title": "x"},
+                                timeout=30),
+              key.post(f"/events/{tenant.near}/cancel"), key.delete(f"/events/{tenant.near}")):
+        problem(r, 403, "read-only")
+
+
+def test_an_owner_email_key_organizes_and_answers_for_its_owner(tenant: Tenant) -> None:
+    key = tenant.key(owner_email="Owner@Example.com")
+    start, _ = at(5)
+    made = key.post("/events", {"title": "Meeting", "start_time": start,
+                                "attendees": [{"email": "guest@example.com"}]})
+    assert made.status_code == 201, made.text
+    body = made.json()
+    assert body["organizer"] == "Owner@Example.com"
+    assert body["currentUserCalendarEmail"] == "Owner@Example.com"
+    assert sorted((a["email"], a["rsvp_status"]) for a in body["attendees"]) == [
+        ("Owner@Example.com", "accepted"), ("guest@example.com", "pending")]
+    window = {"start": at(4)[0], "end": at(6)[0]}
+    accepted = key.get("/events", rsvp_status="accepted", **window).json()
+    assert [d["event_id"] for d in accepted["data"]] == [body["id"]]
+    assert accepted["currentUserCalendarEmail"] == "Owner@Example.com"
+    solo = key.post("/events", {"title": "Alone", "start_time": start}).json()
+    assert solo["attendees"] == [] and solo["organizer"] is None

@@ -122,7 +122,7 @@ def add_attendee(call: Call) -> Reply:
     call.request.only()
     person = event_input.attendee("attendee", doc)  # a 400 naming the field, not a 500
     caller = _caller(call)
-    current = events.read(caller, call.path["event_id"])
+    current = events.read(caller, call.path["event_id"], writing=True)
     wanted = [_plain(a) for a in current["attendees"]]
     key = (person.email or "").lower() or person.contact_id
     if any((a.get("email") or "").lower() == key or a.get("contact_id") == key for a in wanted):
@@ -140,7 +140,7 @@ def remove_attendee(call: Call) -> Reply:
     """DELETE /api/v1/events/{event_id}/attendees/{attendee_id}: 204."""
     call.request.only()
     caller = _caller(call)
-    current = events.read(caller, call.path["event_id"])
+    current = events.read(caller, call.path["event_id"], writing=True)
     target = call.path["attendee_id"]
     if not any(a["id"] == target for a in current["attendees"]):
         raise not_found(f"event {current['id']} has no attendee {target}")
@@ -159,7 +159,7 @@ def respond(call: Call) -> Reply:
     if doc.get("rsvp_status") is None:
         raise invalid("rsvp_status", "is required: pending, accepted, declined or tentative")
     caller = _caller(call)
-    current = events.read(caller, call.path["event_id"])
+    current = events.read(caller, call.path["event_id"], writing=True)
     target = call.path["attendee_id"]
     if not any(a["id"] == target for a in current["attendees"]):
         raise not_found(f"event {current['id']} has no attendee {target}")

@@ -62,22 +62,27 @@ def _missing(event_id: str) -> Problem:
 
 
 def visible_master(caller: Caller, event_id: str, include_deleted: bool = False,
-                   lock: bool = False) -> Row:
-    """The series with this id if the key may see it; 404 otherwise, whatever the reason."""
+                   lock: bool = False, writing: bool = False) -> Row:
+    """The series with this id if the key may see it: a read of anything else is a
+    404 whatever the reason; a write to an event outside the key's calendars or
+    window is a 403 that names the limit."""
     event_id = validate.uuid_value("event_id", event_id)
     master = event_queries.get_master(caller.conn, caller.tenant, event_id, lock=lock)
-    if master is None or (master.deleted_at is not None and not include_deleted) \
-            or not caller.key.sees_calendar(master.calendar_id):
+    if master is None or (master.deleted_at is not None and not include_deleted):
         raise _missing(event_id)
-    window = caller.key.window(now())
-    if window is not None and not event_queries.in_window(caller.conn, caller.tenant,
-                                                          master.id, *window):
+    reason = access.event_outside(caller.conn, caller.key, master.id, master.calendar_id,
+                                  now())
+    if reason is not None:
+        if writing:
+            raise access.forbidden(reason + "; writes outside its limits are not allowed")
         raise _missing(event_id)
     return master
 
 
-def read(caller: Caller, event_id: str, include_deleted: bool = False) -> dict[str, Any]:
-    master = visible_master(caller, event_id, include_deleted)
+def read(caller: Caller, event_id: str, include_deleted: bool = False,
+         writing: bool = False) -> dict[str, Any]:
+    """The event; `writing`: the caller reads it to change it (403 outside the key's limits)."""
+    master = visible_master(caller, event_id, include_deleted, writing=writing)
     return event_view.event(caller.conn, caller.tenant, master, caller.key.owner_email)
 
 
@@ -128,7 +133,7 @@ def create(caller: Caller, doc: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     tenancy.lock_tenant(caller.conn, caller.tenant)
     existing = event_queries.get_master(caller.conn, caller.tenant, event_id)
     if existing is not None:
-        master = visible_master(caller, event_id, include_deleted=True)
+        master = visible_master(caller, event_id, include_deleted=True, writing=True)
         return 200, event_view.event(caller.conn, caller.tenant, master, caller.key.owner_email)
     calendar = _calendar(caller, doc)
     stamp = now()
@@ -196,8 +201,7 @@ def _edit(caller: Caller, event_id: str, if_match: str | None, doc: dict[str, An
     """Apply `doc` (merge-patch fields) to the series or one occurrence and store it."""
     access.require_write(caller.key)
     tenancy.lock_tenant(caller.conn, caller.tenant)
-    master = visible_master(caller, event_id, lock=True)
-    access.require_calendar_write(caller.key, master.calendar_id, master.calendar_name)
+    master = visible_master(caller, event_id, lock=True, writing=True)
     _check_etag(master, if_match)
     item = event_queries.current_text(caller.conn, caller.tenant, master)
     try:
@@ -255,8 +259,8 @@ def delete(caller: Caller, event_id: str, permanent: bool, if_match: str | None)
     if permanent:
         access.require_admin(caller.key, "a permanent delete (?permanent=true)")
     tenancy.lock_tenant(caller.conn, caller.tenant)
-    master = visible_master(caller, event_id, include_deleted=permanent, lock=True)
-    access.require_calendar_write(caller.key, master.calendar_id, master.calendar_name)
+    master = visible_master(caller, event_id, include_deleted=permanent, lock=True,
+                            writing=True)
     _check_etag(master, if_match)
     if permanent:
         event_queries.purge(caller.conn, caller.tenant, master.id)
@@ -267,8 +271,7 @@ def delete(caller: Caller, event_id: str, permanent: bool, if_match: str | None)
 def restore(caller: Caller, event_id: str) -> dict[str, Any]:
     access.require_write(caller.key)
     tenancy.lock_tenant(caller.conn, caller.tenant)
-    master = visible_master(caller, event_id, include_deleted=True, lock=True)
-    access.require_calendar_write(caller.key, master.calendar_id, master.calendar_name)
+    master = visible_master(caller, event_id, include_deleted=True, lock=True, writing=True)
     if master.deleted_at is not None:
         if event_queries.live_conflict(caller.conn, caller.tenant, master):
             raise Problem(409, "restore-conflict", "Cannot restore",
