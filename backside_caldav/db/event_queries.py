@@ -229,10 +229,15 @@ def occurrences(conn: Connection, tenant: str, window: tuple[datetime, datetime]
     sql = (
         f"SELECT {ITEM_SELECT.format(**cols)}, i.recurrence_id, i.start_time AS occ_start, "
         f"i.end_time AS occ_end, {key} AS sort_key, o.id IS NOT NULL AS overridden "
-        "FROM event_instances i JOIN events m ON m.tenant_id = i.tenant_id "
-        "AND m.id = i.event_id AND NOT m.occurrence_stale AND m.instances_until >= :e "
-        "LEFT JOIN events o ON o.tenant_id = i.tenant_id AND o.series_id = i.event_id "
-        "AND o.recurrence_id = i.recurrence_id "
+        # Each occurrence's series and override looked up by key (OFFSET 0 keeps
+        # the planner from turning them into joins): it over-estimates the week's
+        # occurrences twentyfold and would hash a scan of every events row.
+        "FROM event_instances i CROSS JOIN LATERAL (SELECT * FROM events m "
+        "WHERE m.tenant_id = i.tenant_id AND m.id = i.event_id AND NOT m.occurrence_stale "
+        "AND m.instances_until >= :e OFFSET 0) m "
+        "LEFT JOIN LATERAL (SELECT * FROM events o WHERE o.tenant_id = i.tenant_id "
+        "AND o.series_id = i.event_id AND o.recurrence_id = i.recurrence_id OFFSET 0) o "
+        "ON true "
         f"WHERE i.tenant_id = :t AND {INSTANCE_OVERLAPS} AND {PRECISE_OVERLAP} "
         f"AND {cond}{where}{order}")
     if filters.calendar_ids is not None:
