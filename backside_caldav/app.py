@@ -1,5 +1,5 @@
-"""The one place where the server is composed: CalDAV (dav/) and the JSON API
-(api/) side by side on one address, behind one access log.
+"""The one place where the server is composed: CalDAV (dav/), the JSON API
+(api/) and the MCP tools (mcp/, under /mcp) on one address, behind one access log.
 
 dav and api never import each other; this module and the CLI are the only
 ones that import both.
@@ -18,24 +18,31 @@ from backside_caldav.api import SidecarApp
 from backside_caldav.dav.access_log import AccessLogMiddleware
 from backside_caldav.dav.app import build_dav_app
 from backside_caldav.db import engines
+from backside_caldav.mcp.http import McpWsgi
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict, StartResponse], Iterable[bytes]]
 API_PREFIX = "/api/v1"
+MCP_PREFIX = "/mcp"  # MCP over streamable HTTP (mcp/http.py)
 
 
 class Mount:
-    """/api/v1/ to the JSON API, /health to the health check, the rest to CalDAV."""
+    """/api/v1/ to the JSON API, /mcp to the MCP tools, /health to the health check,
+    the rest to CalDAV."""
 
-    def __init__(self, dav: WSGIApp, api: WSGIApp, engine: sa.engine.Engine) -> None:
+    def __init__(self, dav: WSGIApp, api: WSGIApp, engine: sa.engine.Engine,
+                 mcp: WSGIApp | None = None) -> None:
         self.dav = dav
         self.api = api
         self.engine = engine
+        self.mcp = mcp
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/")
         if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
             return self.api(environ, start_response)
+        if self.mcp is not None and (path == MCP_PREFIX or path.startswith(MCP_PREFIX + "/")):
+            return self.mcp(environ, start_response)
         if path in ("/health", "/healthz") and environ.get("REQUEST_METHOD", "GET").upper() == "GET":
             return self._health(start_response)
         return self.dav(environ, start_response)
@@ -60,4 +67,4 @@ def build_app(database_url: str, config_file: Path | None = None,
               overrides: dict[str, dict[str, str]] | None = None) -> WSGIApp:
     engine = engines.get_app_engine(database_url)
     dav = build_dav_app(database_url, config_file, overrides)
-    return AccessLogMiddleware(Mount(dav, SidecarApp(engine), engine))
+    return AccessLogMiddleware(Mount(dav, SidecarApp(engine), engine, McpWsgi(engine)))

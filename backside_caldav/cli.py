@@ -180,6 +180,28 @@ def _migrated_engine():
     return engine
 
 
+def cmd_mcp(args: argparse.Namespace) -> int:
+    """The MCP tools over stdio, for one key (BACKSIDE_API_KEY)."""
+    import os
+
+    from backside_caldav.db import engines
+
+    # stdout is the MCP stream: while the database starts, whatever it (or a child
+    # process it spawns) prints goes to stderr instead.
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        url = resolve_database_url()
+        _migrated_engine()
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+    from backside_caldav.mcp.server import run_stdio
+    return run_stdio(engines.get_app_engine(url))
+
+
 def cmd_sidecar(args: argparse.Namespace) -> int:
     """The JSON API alone (same routes as under `serve`), e.g. on another port."""
     options = _serve_options(args)
@@ -288,6 +310,11 @@ def build_parser() -> argparse.ArgumentParser:
     passwd.set_defaults(func=cmd_account_passwd)
 
     cli_keys.add_parsers(sub, _migrated_engine)
+
+    mcp = sub.add_parser("mcp", help="serve the MCP tools over stdio (BACKSIDE_API_KEY)",
+                         description="Serve the MCP tools on stdin/stdout for the API key in "
+                                     "BACKSIDE_API_KEY (see README: MCP).")
+    mcp.set_defaults(func=cmd_mcp)
 
     side = sub.add_parser("sidecar", help="serve only the JSON API",
                           description="Migrate the schema if needed and serve only the JSON "

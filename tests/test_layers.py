@@ -65,7 +65,7 @@ def _is_root(target: str) -> bool:
 def _may_reach_dav_and_api(module: str, target: str) -> bool:
     if module in COMPOSERS or within(module, "storage_plugin"):
         return True
-    return all(_room(module, room) or not _room(target, room) for room in ("dav", "api"))
+    return all(_room(module, room) or not _room(target, room) for room in ("dav", "api", "mcp"))
 
 
 RULES: tuple[Rule, ...] = (
@@ -86,13 +86,16 @@ RULES: tuple[Rule, ...] = (
     Rule("backside_caldav.service.* imports only domain, db and service",
          lambda m: _room(m, "service"),
          lambda _m, t: _is_root(t) or _room(t, "domain", "db", "service")),
+    Rule("backside_caldav.mcp.* imports only domain, db, service and mcp",
+         lambda m: _room(m, "mcp"),
+         lambda _m, t: _is_root(t) or _room(t, "domain", "db", "service", "mcp")),
     Rule("backside_caldav.api.* imports only domain, db, request, service and api",
          lambda m: _room(m, "api"),
          lambda _m, t: _is_root(t) or _room(t, "domain", "db", "request", "service", "api")),
     Rule("backside_caldav.server imports only domain",
          lambda m: _room(m, "server"),
          lambda _m, t: _is_root(t) or _room(t, "domain", "server")),
-    Rule("nothing imports dav or api except modules inside them, backside_caldav.app, "
+    Rule("nothing imports dav, api or mcp except modules inside them, backside_caldav.app, "
          "backside_caldav.cli, backside_caldav.__main__ and storage_plugin",
          lambda _m: True, _may_reach_dav_and_api),
     Rule("storage_plugin imports only backside_caldav.dav.storage",
@@ -294,7 +297,7 @@ def test_each_room_is_held_to_its_rule() -> None:
 
 
 def test_only_the_composers_import_dav_and_api() -> None:
-    rule = "nothing imports dav or api except modules inside them"
+    rule = "nothing imports dav, api or mcp except modules inside them"
     broken = _check(_tree(**{"backside_caldav.tools": "from backside_caldav.api import app\n"}))
     assert len(broken) == 1 and rule in broken[0]
     assert "backside_caldav.tools imports backside_caldav.api.app" in broken[0]

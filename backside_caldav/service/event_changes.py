@@ -18,6 +18,7 @@ from sqlalchemy.engine import Row
 
 from backside_caldav.domain import event_edit as ed
 from backside_caldav.domain.ical_parse import parse_event
+from backside_caldav.domain.ical_render import dt_value
 from backside_caldav.domain.records import EVENT_TYPES, STATUSES, AttendeeRecord, EventRecord
 from backside_caldav.domain.recurrence import TooManyInstances, expand
 from backside_caldav.domain.zones import UTC
@@ -37,6 +38,7 @@ class Changes:
     creating: bool = False
     recurrence_id: str | None = None
     remove_occurrence: bool = False
+    cut: bool = False  # end the series before recurrence_id (this and following)
 
 
 @dataclass
@@ -91,6 +93,10 @@ def apply_changes(cal: Calendar, master: Event | None, row: Row | None, ch: Chan
         rid, start, end = _occurrence(cal, ch.calendar_zone, str(ch.recurrence_id),
                                       record.is_all_day, record.timezone)
         existing = ed.override_of(cal, rid, ch.calendar_zone)
+        if ch.cut:
+            _cut(cal, master, record, rid, ch.calendar_zone)
+            ed.bump(master, stamp, sequence=True)
+            return Result(start, end)
         if ch.remove_occurrence:
             if existing is not None:
                 cal.subcomponents.remove(existing)
@@ -120,6 +126,32 @@ def apply_changes(cal: Calendar, master: Event | None, row: Row | None, ch: Chan
         status_changed = "status" in doc
         ed.bump(target, stamp, sequence=timed_changed or series_changed or status_changed)
     return Result(start_utc, end_utc)
+
+
+def _cut(cal: Calendar, master: Event, record: EventRecord, rid: datetime,
+         zone: str | None) -> None:
+    """End the series just before the occurrence `rid`: UNTIL (COUNT dropped), and
+    the overrides and exclusions from there on removed."""
+    if not record.rrule:
+        raise invalid("occurrence_start", "the series has no rule to end (only RDATEs)")
+    if rid <= record.start_time:
+        raise invalid("occurrence_start", "is the series' first occurrence: delete or change "
+                                          "the whole series instead")
+    parts = [p for p in record.rrule.split(";")
+             if not p.upper().startswith(("UNTIL=", "COUNT="))]
+    if record.is_all_day:
+        last = dt_value(rid, record, False) - timedelta(days=1)
+        parts.append("UNTIL=" + last.strftime("%Y%m%d"))
+    else:
+        parts.append("UNTIL=" + (rid - timedelta(seconds=1)).astimezone(UTC)
+                     .strftime("%Y%m%dT%H%M%SZ"))
+    ed.set_rrule(master, ";".join(parts))
+    later = [c for c in ed.events_of(cal) if c.get("RECURRENCE-ID") is not None
+             and parse_event(c, zone).recurrence_id >= rid]
+    cal.subcomponents = [c for c in cal.subcomponents if c not in later]
+    kept = [e for e in record.exdates if e < rid]
+    if kept != record.exdates:
+        ed.set_exdates(master, [dt_value(e, record, False) for e in kept])
 
 
 def _times(comp: Event, old: EventRecord | None, ch: Changes) -> tuple[datetime, datetime, bool]:

@@ -19,11 +19,13 @@ from sqlalchemy.engine import Connection, Row
 
 from backside_caldav.db import busy_queries, event_queries, tenancy
 from backside_caldav.db import calendars as calendar_rows
+from backside_caldav.db.event_reads import event_record
 from backside_caldav.db.event_writes import move_item, put_item
 from backside_caldav.domain import busy, event_edit
 from backside_caldav.domain.api_keys import ApiKey
 from backside_caldav.domain.errors import InvalidCalendarData
 from backside_caldav.domain.records import CalendarRow
+from backside_caldav.domain.recurrence import expand
 from backside_caldav.service import access, event_view, validate
 from backside_caldav.service import event_input as inp
 from backside_caldav.service.event_changes import Changes, apply_changes
@@ -196,8 +198,8 @@ def _check_etag(master: Row, if_match: str | None) -> None:
 
 
 def _edit(caller: Caller, event_id: str, if_match: str | None, doc: dict[str, Any],
-          recurrence_id: str | None = None, remove_occurrence: bool = False
-          ) -> dict[str, Any]:
+          recurrence_id: str | None = None, remove_occurrence: bool = False,
+          cut: bool = False) -> dict[str, Any]:
     """Apply `doc` (merge-patch fields) to the series or one occurrence and store it."""
     access.require_write(caller.key)
     tenancy.lock_tenant(caller.conn, caller.tenant)
@@ -217,7 +219,8 @@ def _edit(caller: Caller, event_id: str, if_match: str | None, doc: dict[str, An
         target_calendar = _calendar(caller, {"calendar_id": doc["calendar_id"]})
     fields = {k: v for k, v in doc.items() if k not in ("calendar_id", "recurrence_id")}
     changes = Changes(doc=fields, calendar_zone=calendar.timezone, owner=caller.key.owner_email,
-                      recurrence_id=recurrence_id, remove_occurrence=remove_occurrence)
+                      recurrence_id=recurrence_id, remove_occurrence=remove_occurrence,
+                      cut=cut)
     result = apply_changes(cal, event_edit.master_of(cal), master, changes)
     access.require_window_write(caller.key, result.start, result.end, now())
     _store(caller, calendar, master.href, event_edit.finish(cal, opened), "VEVENT", master.id)
@@ -251,6 +254,69 @@ def cancel(caller: Caller, event_id: str, if_match: str | None,
 def remove_occurrence(caller: Caller, event_id: str, recurrence_id: str,
                       if_match: str | None) -> dict[str, Any]:
     return _edit(caller, event_id, if_match, {}, recurrence_id, remove_occurrence=True)
+
+
+def end_before(caller: Caller, event_id: str, recurrence_id: str,
+               if_match: str | None) -> dict[str, Any]:
+    """End a series just before one occurrence (delete "this and following")."""
+    return _edit(caller, event_id, if_match, {}, recurrence_id, cut=True)
+
+
+SPLIT_KEPT = ("title", "description", "location", "timezone", "event_type", "status",
+              "transparency", "attendees", "reminders", "custom_fields")
+
+
+def split(caller: Caller, event_id: str, recurrence_id: str, doc: dict[str, Any],
+          if_match: str | None) -> dict[str, Any]:
+    """Change "this and following" as Apple Calendar does: the series ends before the
+    occurrence (UNTIL), and a new series starts there with the change applied.
+    Answers the new series."""
+    inp.fields_of(doc, PATCH_FIELDS)
+    old = read(caller, event_id, writing=True)
+    if old["rrule"] is None:
+        raise invalid("occurrence_start", "the event does not repeat")
+    rule = _rest_of_rule(caller, old["id"], old["rrule"],
+                         validate.date_time("occurrence_start", recurrence_id)
+                         if not old["is_all_day"] else None, recurrence_id)
+    fresh: dict[str, Any] = {k: old[k] for k in SPLIT_KEPT if old.get(k) not in (None, [], {})}
+    fresh["attendees"] = [{k: v for k, v in a.items() if k in ("email", "contact_id", "name",
+                                                                "rsvp_status") and v}
+                          for a in old["attendees"] if a.get("email") or a.get("contact_id")]
+    fresh.update({"calendar_id": old["calendar_id"], "rrule": rule,
+                  "start_time": recurrence_id})
+    if old["is_all_day"]:
+        fresh["is_all_day"] = True
+    else:
+        length = (datetime.fromisoformat(old["end_time"]) -
+                  datetime.fromisoformat(old["start_time"]))
+        fresh["end_time"] = validate.iso(validate.date_time("occurrence_start", recurrence_id)
+                                         + length)
+    fresh.update(doc)
+    if "start_time" in doc and "end_time" not in doc and not old["is_all_day"]:
+        fresh.pop("end_time", None)
+    end_before(caller, event_id, recurrence_id, if_match)
+    return create(caller, fresh)[1]
+
+
+def _rest_of_rule(caller: Caller, event_id: str, rule: str, at: datetime | None,
+                  day: str) -> str:
+    """The rule of the series that continues from an occurrence: a COUNT becomes
+    what is left of it (exclusions count, as in RFC 5545)."""
+    parts = rule.split(";")
+    count = next((p for p in parts if p.upper().startswith("COUNT=")), None)
+    if count is None:
+        return rule
+    master = event_queries.get_master(caller.conn, caller.tenant, event_id)
+    assert master is not None
+    record = event_record(master)
+    record.exdates = []
+    if at is None:  # all-day: the occurrence's date, in the series' zone
+        at = inp.utc_of(inp.a_date("occurrence_start", day), master.timezone or "UTC")
+    before = len(expand([record], record.start_time, at, limit=100_000))
+    left = int(count.split("=", 1)[1]) - before
+    if left < 1:
+        raise invalid("occurrence_start", "the series has no occurrence from there on")
+    return ";".join(p if p is not count else f"COUNT={left}" for p in parts)
 
 
 def delete(caller: Caller, event_id: str, permanent: bool, if_match: str | None) -> None:
