@@ -1,37 +1,8 @@
-"""Bearer API keys on a request: 401 without a known, unexpired key.
-Keys themselves: domain/api_keys.py and db/keys.py; what a key may do:
-service/access.py."""
+"""Bearer API keys on a request: 401 without a known, unexpired key. The rule
+lives in service/auth.py, shared with the MCP tools."""
 
 from __future__ import annotations
 
-from datetime import timezone
+from backside_caldav.service.auth import authenticate, authenticate_key
 
-from sqlalchemy.engine import Connection
-
-from backside_caldav.db import keys
-from backside_caldav.domain.api_keys import KEY_RE, ApiKey, hash_key
-from backside_caldav.service.problems import unauthorized
-
-
-def authenticate(conn: Connection, authorization: str | None) -> ApiKey:
-    """The key named by an `Authorization: Bearer` header, with its restrictions;
-    sets the transaction's tenant."""
-    if not authorization:
-        raise unauthorized("send an API key as 'Authorization: Bearer <key>' "
-                           "(create one with `backside-caldav apikey add --tenant NAME`)",
-                           invalid_token=False)
-    scheme, _, token = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise unauthorized("the Authorization header must be 'Bearer <key>'", invalid_token=False)
-    token = token.strip()
-    if not KEY_RE.match(token):
-        raise unauthorized("the API key is malformed (keys look like bsk_ followed by 43 "
-                           "characters)", invalid_token=True)
-    row = keys.enter_tenant_of_key(conn, hash_key(token))
-    if row is None:
-        raise unauthorized("the API key is unknown or was revoked", invalid_token=True)
-    if row.expired:
-        raise unauthorized(f"the API key expired at "
-                           f"{row.expires_at.astimezone(timezone.utc).isoformat(timespec='seconds')}; create a new one "
-                           "with `backside-caldav apikey add --tenant NAME`", invalid_token=True)
-    return keys.api_key(row)
+__all__ = ["authenticate", "authenticate_key"]
