@@ -1,8 +1,8 @@
-"""Bearer API keys on a request (the check itself is shared with the MCP tools:
-service/auth.py)."""
+"""Bearer API keys on a request: 401 without a known, unexpired key. The rule
+lives in service/auth.py, shared with the MCP tools."""
 
 from __future__ import annotations
 
-from backside_caldav.service.auth import authenticate
+from backside_caldav.service.auth import authenticate, authenticate_key
 
-__all__ = ["authenticate"]
+__all__ = ["authenticate", "authenticate_key"]

@@ -65,7 +65,4 @@ def _force(call: Call) -> bool:
 
 def require_known(call: Call, name: str, calendar_ids: list[str]) -> None:
     """400 naming the first of these ids that is not a calendar of the caller's tenant."""
-    missing = calendar_rows.missing_calendars(call.conn, call.tenant, calendar_ids)
-    if missing:
-        raise invalid(name, f"no calendar {missing[0]} in this tenant "
-                            "(GET /api/v1/calendars lists them)")
+    calendar_service.require_known(call.conn, call.tenant, name, calendar_ids)

@@ -17,6 +17,9 @@ from sqlalchemy.engine import Connection
 from backside_caldav.domain.api_keys import ApiKey
 from backside_caldav.service import validate
 from backside_caldav.service.problems import Problem, invalid
+from backside_caldav.service.validate import body_fields
+
+__all__ = ["Call", "Reply", "Request", "body_fields", "parse_query"]
 
 MAX_BODY = 64 * 1024
 MAX_QUERY_FIELDS = 50
@@ -109,18 +112,6 @@ def parse_query(environ: dict) -> dict[str, list[str]]:
     except ValueError:
         raise Problem(400, "invalid-parameter", "Invalid request parameter",
                       f"too many query parameters (at most {MAX_QUERY_FIELDS})") from None
-
-
-def body_fields(doc: dict[str, Any], required: tuple[str, ...], optional: tuple[str, ...]
-                ) -> None:
-    """Refuse unknown fields and name missing ones."""
-    for name in doc:
-        if name not in required and name not in optional:
-            raise invalid(name, "unknown field (allowed: "
-                                f"{', '.join(required + optional)})")
-    for name in required:
-        if name not in doc or doc[name] is None:
-            raise invalid(name, "is required")
 
 
 @dataclass

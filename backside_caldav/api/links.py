@@ -1,175 +1,48 @@
-"""Links between events and the tenant's other records, and RSVP answers.
-
-event_links rows tie a series (or single event) to a contact, task, note or
-deal by the other record's id, which this service does not interpret beyond
-a contact id that is a UUID or an email address (GET /links). Writes bump
-the event's revision through the database triggers, so CalDAV clients see
-the change at their next sync. A key limited to calendars or to a time window
-sees only the events inside them: another is a 404 to read and a 403 (with
-the reason) to change, and the reverse lookup leaves it out.
-"""
+"""The link endpoints and RSVP answers: HTTP around service/links.py, where the
+rules and the key's limits are described."""
 
 from __future__ import annotations
 
-import binascii
-import re
-from datetime import datetime, timezone
-
-from backside_caldav.api.http import Call, Reply, body_fields
-from backside_caldav.db import link_queries
-from backside_caldav.service import access, cursors, validate
-from backside_caldav.service.problems import Problem, invalid, not_found
-
-ENTITY_TYPES = ("contact", "task", "note", "deal")
-MAX_ENTITY_ID = 200
-RSVP_STATUSES = ("pending", "accepted", "declined", "tentative")
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 200
-_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+from backside_caldav.api.http import Call, Reply
+from backside_caldav.service import events
+from backside_caldav.service import links as link_service
 
 
-def _link(row) -> dict:
-    return {"id": row.id, "event_id": row.event_id, "entity_type": row.entity_type,
-            "entity_id": row.entity_id, "created_at": validate.iso(row.created_at)}
-
-
-def _event(call: Call, write: bool = False) -> str:
-    """The event of the path: 404 when there is none, or (reads) when it lies outside
-    the key's calendars or window; a write there is a 403 that says why."""
-    event_id = call.path["event_id"]
-    missing = not_found(f"no event {event_id} (it does not exist, is in the trash, or is an "
-                        "override of a series: use the series id)")
-    calendar_id = link_queries.master_calendar(call.conn, call.tenant, event_id, lock=write)
-    if calendar_id is None:
-        raise missing
-    now = datetime.now(timezone.utc)
-    if write:
-        access.require_event_write(call.conn, call.key, event_id, calendar_id, now)
-    elif access.event_outside(call.conn, call.key, event_id, calendar_id, now) is not None:
-        raise missing
-    return event_id
-
-
-def _entity_type(value: object, name: str = "entity_type") -> str:
-    if value not in ENTITY_TYPES:
-        raise invalid(name, f"must be one of {', '.join(ENTITY_TYPES)}")
-    assert isinstance(value, str)
-    return value
+def _caller(call: Call) -> events.Caller:
+    return events.Caller(call.conn, call.key)
 
 
 def list_links(call: Call) -> Reply:
     """GET /api/v1/events/{event_id}/links."""
     call.request.only()
-    event_id = _event(call)
-    return Reply(200, {"links": [_link(r) for r in
-                                 link_queries.links_of(call.conn, call.tenant, event_id)]})
+    return Reply(200, link_service.list_links(_caller(call), call.path["event_id"]))
 
 
 def add_link(call: Call) -> Reply:
     """POST /api/v1/events/{event_id}/links: 201 with the new link, 200 if it existed."""
     doc = call.request.json()
     call.request.only()
-    body_fields(doc, ("entity_type", "entity_id"), ())
-    entity_type = _entity_type(doc["entity_type"])
-    entity_id = validate.text("entity_id", doc["entity_id"], MAX_ENTITY_ID)
-    event_id = _event(call, write=True)
-    existing = link_queries.find_link(call.conn, call.tenant, event_id, entity_type, entity_id)
-    if existing is not None:
-        return Reply(200, _link(existing))
-    row = link_queries.insert_link(call.conn, call.tenant, event_id, entity_type, entity_id)
-    return Reply(201, _link(row),
-                 headers=[("Location", f"/api/v1/events/{event_id}/links/{row.id}")])
+    status, link = link_service.add_link(_caller(call), call.path["event_id"], doc)
+    if status == 200:
+        return Reply(200, link)
+    return Reply(201, link,
+                 headers=[("Location", f"/api/v1/events/{call.path['event_id']}/links/{link['id']}")])
 
 
 def delete_link(call: Call) -> Reply:
     """DELETE /api/v1/events/{event_id}/links/{link_id}: 204."""
     call.request.only()
-    event_id = _event(call, write=True)
-    if not link_queries.delete_link(call.conn, call.tenant, event_id, call.path["link_id"]):
-        raise not_found(f"event {event_id} has no link {call.path['link_id']}")
+    link_service.delete_link(_caller(call), call.path["event_id"], call.path["link_id"])
     return Reply(204)
 
 
 def reverse(call: Call) -> Reply:
     """GET /api/v1/links?entity_type=&entity_id=: the events tied to one record."""
-    req = call.request
-    req.only("entity_type", "entity_id", "limit", "cursor")
-    raw_type = req.param("entity_type")
-    if raw_type is None:
-        raise invalid("entity_type", f"is required: one of {', '.join(ENTITY_TYPES)}")
-    entity_type = _entity_type(raw_type)
-    raw_id = req.param("entity_id")
-    if raw_id is None:
-        raise invalid("entity_id", "is required")
-    entity_id = validate.text("entity_id", raw_id, MAX_ENTITY_ID)
-    limit = req.limit(DEFAULT_LIMIT, MAX_LIMIT)
-    after = None
-    cursor = req.param("cursor")
-    if cursor is not None:
-        after = _decode_cursor(cursor)
-    contact_uuid = contact_email = None
-    if entity_type == "contact":
-        if _UUID_RE.match(entity_id):
-            contact_uuid = entity_id.lower()
-        elif "@" in entity_id:
-            contact_email = entity_id
-    rows = link_queries.events_for_entity(
-        call.conn, call.tenant, entity_type, entity_id, contact_uuid, contact_email, after,
-        limit + 1, calendar_ids=access.calendars_for(call.key, None),
-        window=call.key.window(datetime.now(timezone.utc)))
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = _encode_cursor(rows[-1].start_time, rows[-1].id)
-    return Reply(200, {"events": [{
-        "id": r.id, "calendar_id": r.calendar_id, "title": r.title, "location": r.location,
-        "start": validate.iso(r.start_time), "end": validate.iso(r.end_time),
-        "all_day": r.is_all_day, "timezone": r.timezone, "recurring": bool(r.rrule or r.rdates),
-        "status": r.status, "link_ids": list(r.link_ids or []), "attendee": r.attendee,
-    } for r in rows], "next_cursor": next_cursor})
-
-
-def _encode_cursor(start: datetime, event_id: str) -> str:
-    return cursors.pack(f"{validate.iso(start)}|{event_id}")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    problem = invalid("cursor", "is not a cursor from this endpoint; repeat the request "
-                                "without cursor")
-    try:
-        raw = cursors.unpack(cursor, 200).decode()
-        start_text, event_id = raw.split("|")
-        return validate.date_time("cursor", start_text), validate.uuid_value("cursor", event_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError, Problem):
-        raise problem from None
+    return Reply(200, link_service.reverse(_caller(call), call.request.query))
 
 
 def respond(call: Call) -> Reply:
     """POST /api/v1/events/{event_id}/respond: set one attendee's RSVP on the series."""
     doc = call.request.json()
     call.request.only()
-    body_fields(doc, ("status",), ("email", "contact_id"))
-    status = doc["status"]
-    if status not in RSVP_STATUSES:
-        raise invalid("status", f"must be one of {', '.join(RSVP_STATUSES)}")
-    email = doc.get("email")
-    contact_id = doc.get("contact_id")
-    if (email is None) == (contact_id is None):
-        raise invalid("email", "give exactly one of email or contact_id to name the attendee")
-    if email is not None:
-        email = validate.email("email", email)
-    else:
-        contact_id = validate.uuid_value("contact_id", contact_id)
-    event_id = _event(call, write=True)
-    found, changed = link_queries.set_rsvp(call.conn, call.tenant, event_id, status, email,
-                                      contact_id)
-    if not found:
-        who = f"email {email}" if email is not None else f"contact_id {contact_id}"
-        raise not_found(f"event {event_id} has no attendee with {who}")
-    attendee = link_queries.attendee_of(call.conn, call.tenant, event_id, email, contact_id)
-    return Reply(200, {
-        "event_id": event_id, "status": status, "changed": changed,
-        "attendee": None if attendee is None else {
-            "email": attendee.email, "contact_id": attendee.contact_id, "name": attendee.name,
-            "rsvp_status": attendee.rsvp_status},
-    })
+    return Reply(200, link_service.respond(_caller(call), call.path["event_id"], doc))

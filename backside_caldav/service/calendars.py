@@ -139,3 +139,11 @@ def delete(conn: Connection, key: ApiKey, calendar_id: str, force: bool) -> None
 
 def _count(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else many or one + 's'}"
+
+
+def require_known(conn: Connection, tenant: str, name: str, calendar_ids: list[str]) -> None:
+    """400 naming the first of these ids that is not a calendar of the tenant."""
+    missing = calendar_rows.missing_calendars(conn, tenant, calendar_ids)
+    if missing:
+        raise invalid(name, f"no calendar {missing[0]} in this tenant "
+                            "(GET /api/v1/calendars lists them)")

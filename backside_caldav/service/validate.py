@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from backside_caldav.service.problems import invalid
 
@@ -123,3 +124,15 @@ def iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def body_fields(doc: dict[str, Any], required: tuple[str, ...], optional: tuple[str, ...]
+                ) -> None:
+    """Refuse unknown fields and name missing ones."""
+    for name in doc:
+        if name not in required and name not in optional:
+            raise invalid(name, "unknown field (allowed: "
+                                f"{', '.join(required + optional)})")
+    for name in required:
+        if name not in doc or doc[name] is None:
+            raise invalid(name, "is required")
