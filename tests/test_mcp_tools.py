@@ -17,8 +17,10 @@ from backside_caldav.db import keys as apikeys
 from backside_caldav.mcp.calls import Keyring
 from backside_caldav.mcp.server import build
 
-READ_TOOLS = {"calendars_list", "now", "events_list", "events_get"}
-WRITE_TOOLS = {"events_create", "events_update", "events_delete", "events_restore"}
+READ_TOOLS = {"calendars_list", "now", "events_list", "events_get",
+              "events_check_availability", "events_search", "prepare_for_meeting"}
+WRITE_TOOLS = {"events_create", "events_update", "events_delete", "events_restore",
+               "events_respond"}
 
 
 class Agent:
@@ -154,3 +156,26 @@ def test_tenants_never_meet_over_mcp(agent: Agent, database_url: str) -> None:
     other.error("events_delete", "no event", event_id=made["id"])
     assert other.ok("events_list", start="2026-03-01T00:00:00Z",
                     end="2026-04-01T00:00:00Z")["data"] == []
+
+
+def test_availability_search_respond_and_the_meeting_brief(agent: Agent) -> None:
+    made = agent.ok("events_create", title="Budget review", start="2026-03-02T09:00:00Z",
+                    end="2026-03-02T10:00:00Z", attendees=[{"email": "ann@example.com"}])
+    busy = agent.ok("events_check_availability", start="2026-03-02T09:30:00Z",
+                    end="2026-03-02T10:30:00Z")
+    assert busy["available"] is False and busy["conflicts"][0]["event_id"] == made["id"]
+    assert agent.ok("events_check_availability", start="2026-03-02T10:00:00Z",
+                    end="2026-03-02T11:00:00Z")["available"] is True
+    agent.error("events_check_availability", "after start", start="2026-03-02T10:00:00Z",
+                end="2026-03-02T09:00:00Z")
+    hits = agent.ok("events_search", q="budg")["hits"]
+    assert [h["id"] for h in hits] == [made["id"]]
+    answer = agent.ok("events_respond", event_id=made["id"], email="ann@example.com",
+                      status="declined")
+    assert answer["status"] == "declined"
+    agent.error("events_respond", "no attendee", event_id=made["id"],
+                email="bob@example.com", status="accepted")
+    brief = agent.ok("prepare_for_meeting", event_id=made["id"])
+    assert brief["event"]["id"] == made["id"]
+    assert [(a["email"], a["rsvp_status"]) for a in brief["attendees"]] == [
+        ("ann@example.com", "declined")]

@@ -21,8 +21,8 @@ from pydantic import Field
 from backside_caldav.db import calendars as calendar_rows
 from backside_caldav.mcp import models
 from backside_caldav.mcp.calls import Keyring, call, reader
+from backside_caldav.service import availability, event_list, events, links, meetings, search
 from backside_caldav.service import calendars as calendar_service
-from backside_caldav.service import event_list, events
 
 READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True,
                        open_world_hint=False)
@@ -106,7 +106,57 @@ def register_read_tools(server: MCPServer, keyring: Keyring) -> None:
         return models.Event(**await call(keyring, ctx, reader(work)))
 
 
+    @server.tool(annotations=READ)
+    async def events_check_availability(
+            ctx: Context, start: Annotated[str, Field(description="ISO 8601 with offset")],
+            end: Annotated[str, Field(description="ISO 8601 with offset")],
+            calendar_ids: list[str] | None = None,
+            attendee_email: Annotated[str | None, Field(
+                description="Also count this person's other events")] = None
+    ) -> models.Availability:
+        """Is [start, end) free in the calendars (and for attendee_email)? If not, the
+        conflicting occurrences, by the same busy rules as CalDAV free-busy."""
+        doc = _page({"start": start, "end": end, "calendar_ids": calendar_ids,
+                     "attendee_email": attendee_email})
+        return models.Availability(**await call(
+            keyring, ctx, reader(lambda c: availability.check(c, doc))))
+
+    @server.tool(annotations=READ)
+    async def events_search(
+            ctx: Context, q: Annotated[str, Field(description="Words or part of a word in "
+                                                            "title, location, description")],
+            start: str | None = None, end: str | None = None,
+            calendar_id: str | None = None,
+            limit: Annotated[int, Field(ge=1, le=100)] = 20,
+            cursor: str | None = None) -> models.SearchPage:
+        """Events by text, best match first; with start and end, only those with an
+        occurrence in that window. More with next_cursor."""
+        params = _page({"q": q, "start": start, "end": end, "calendar_id": calendar_id,
+                        "limit": str(limit), "cursor": cursor})
+        return models.SearchPage(**await call(
+            keyring, ctx, reader(lambda c: search.search(c, params))))
+
+    @server.tool(annotations=READ)
+    async def prepare_for_meeting(ctx: Context, event_id: EventId) -> models.MeetingBrief:
+        """Everything to prepare a meeting: the event, its attendees with their RSVP, its
+        links grouped by type, and the last 90 days' events shared with the same people."""
+        return models.MeetingBrief(**await call(
+            keyring, ctx, reader(lambda c: meetings.prepare_for_meeting(c, event_id))))
+
+
 def register_write_tools(server: MCPServer, keyring: Keyring) -> None:
+    @server.tool(annotations=CHANGE)
+    async def events_respond(
+            ctx: Context, event_id: EventId,
+            status: Literal["accepted", "declined", "tentative", "pending"],
+            email: str | None = None, contact_id: str | None = None) -> models.Response:
+        """Set one attendee's answer (by email or contact_id) on the event and its
+        occurrences; calendar clients show the new answer at their next sync."""
+        doc = _page({"status": status, "email": email, "contact_id": contact_id})
+        return models.Response(**await call(keyring, ctx,
+                                            lambda c: links.respond(c, event_id, doc),
+                                            write=True))
+
     @server.tool(annotations=CREATE)
     async def events_create(
             ctx: Context, title: str, start: When, end: When | None = None,
