@@ -179,3 +179,20 @@ def test_availability_search_respond_and_the_meeting_brief(agent: Agent) -> None
     assert brief["event"]["id"] == made["id"]
     assert [(a["email"], a["rsvp_status"]) for a in brief["attendees"]] == [
         ("ann@example.com", "declined")]
+
+
+def test_a_window_limited_key_sees_and_writes_only_inside(database_url: str) -> None:
+    from datetime import datetime, timedelta, timezone
+    account = make_account(database_url)
+    key = apikeys.create_key(db.get_engine(database_url), account.tenant, window_days=(30, 30))
+    limited = Agent(database_url, key.secret, writable=True)
+    soon = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=2)
+    made = limited.ok("events_create", title="Soon", start=soon.isoformat())
+    limited.error("events_create", "time window", title="Far",
+                  start=(soon + timedelta(days=100)).isoformat())
+    page = limited.ok("events_list", start=(soon - timedelta(days=200)).isoformat(),
+                      end=(soon + timedelta(days=150)).isoformat())
+    assert [d["event_id"] for d in page["data"]] == [made["id"]]
+    assert page["accessInfo"] == ("Results limited to time window: last 30 days to next "
+                                  "30 days.")
+    assert limited.ok("events_get", event_id=made["id"])["accessInfo"]
