@@ -319,3 +319,40 @@ def test_empty_list_choices_and_a_doubled_recurrence_id_are_400(api: Api) -> Non
                           params={"recurrence_id": "2026-03-03T08:00:00Z"},
                           json={"recurrence_id": None, "title": "x"}, timeout=30)
     assert problem(r, 400)["errors"][0]["parameter"] == "recurrence_id"
+
+
+def test_a_title_patch_leaves_the_instance_index_and_people_rows_alone(api: Api, sql) -> None:
+    """Only what changed is written: the occurrences keep their row versions
+    (xmin) through a title patch, and move or go when the times or rule do."""
+    made = create(api, title="Weekly", timezone="Europe/Berlin",
+                  rrule="FREQ=WEEKLY;BYDAY=MO;COUNT=4",
+                  attendees=[{"email": "ann@example.com"}])
+
+    def index() -> list[tuple]:
+        return sql.execute("SELECT recurrence_id, start_time, xmin::text FROM event_instances "
+                           "WHERE event_id = %s ORDER BY recurrence_id",
+                           (made["id"],)).fetchall()
+
+    def people() -> list[tuple]:
+        return sql.execute("SELECT id::text, email, xmin::text FROM event_attendees "
+                           "WHERE event_id = %s ORDER BY email", (made["id"],)).fetchall()
+
+    before, people_before = index(), people()
+    assert len(before) == 4 and len(people_before) == 1
+    r = patch(api, made["id"], {"title": "Renamed"}, **{"If-Match": made["etag"]})
+    assert r.status_code == 200, r.text
+    assert index() == before and people() == people_before
+    r = patch(api, made["id"], {"attendees": [{"email": "ann@example.com"},
+                                              {"email": "bob@example.com"}]})
+    assert r.status_code == 200, r.text
+    assert people()[0] == people_before[0] and len(people()) == 2
+    r = patch(api, made["id"], {"start_time": "2026-03-02T10:00:00+01:00",
+                                "rrule": "FREQ=WEEKLY;BYDAY=MO;COUNT=2"})
+    assert r.status_code == 200, r.text
+    after = index()
+    assert len(after) == 2
+    assert [a[1] for a in after] == [b[1] + (after[0][1] - before[0][1]) for b in before[:2]]
+    assert after[0][1] != before[0][1]
+    week = api.session.get(f"{api.base}/events", params=WEEK, timeout=30).json()["data"]
+    assert [o["occurrence_start"] for o in week if o["event_id"] == made["id"]] \
+        == ["2026-03-02T09:00:00Z"]

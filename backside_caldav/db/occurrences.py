@@ -175,24 +175,41 @@ def write_index(conn: Connection, tenant: str, calendar_id: str, series_id: str,
     """Replace a series' occurrences and bookkeeping; with client_text, also mark
     the stored text as matching the rows (new: the series was just inserted, it
     has no occurrences yet). Returns the master's revision and updated_at."""
-    # Two statements: a DELETE and an INSERT of the same keys in one statement
-    # would see each other's rows as conflicts.
-    if not new:
-        conn.execute(_q("DELETE FROM event_instances WHERE tenant_id = :t AND event_id = :s"),
-                     {"t": tenant, "s": series_id})
-    if built.rows:
-        conn.execute(_q(insert_instances(":s", "")),
-                     {"t": tenant, "c": calendar_id, "s": series_id, **instance_arrays(built)})
+    # One statement: the occurrences that are gone are deleted, the others
+    # upserted, rewriting only rows whose values changed (a title change
+    # touches none); the two parts have disjoint keys, so they do not see
+    # each other's rows as conflicts. DISTINCT ON keeps the first of repeated
+    # keys, as the plain INSERT ... DO NOTHING did.
+    arrays = instance_arrays(built) if built.rows else dict.fromkeys(
+        ("rid", "st", "en", "ex", "lo", "bu"), [])
+    index = (
+        "WITH u AS MATERIALIZED (SELECT DISTINCT ON (rid) rid, st, en, ex, lo, bu "
+        "FROM unnest(CAST(:rid AS timestamptz[]), CAST(:st AS timestamptz[]), "
+        "CAST(:en AS timestamptz[]), CAST(:ex AS boolean[]), CAST(:lo AS boolean[]), "
+        "CAST(:bu AS text[])) WITH ORDINALITY AS x(rid, st, en, ex, lo, bu, n) "
+        "ORDER BY rid, n), "
+        "gone AS (DELETE FROM event_instances i WHERE i.tenant_id = :t AND i.event_id = :s "
+        "AND NOT EXISTS (SELECT 1 FROM u WHERE u.rid = i.recurrence_id)), "
+        "put AS (INSERT INTO event_instances AS i (tenant_id, calendar_id, event_id, "
+        "recurrence_id, start_time, end_time, exact, is_long, busy) "
+        "SELECT :t, :c, :s, u.rid, u.st, u.en, u.ex, u.lo, u.bu FROM u "
+        "ON CONFLICT (tenant_id, event_id, recurrence_id) DO UPDATE SET "
+        "calendar_id = EXCLUDED.calendar_id, start_time = EXCLUDED.start_time, "
+        "end_time = EXCLUDED.end_time, exact = EXCLUDED.exact, is_long = EXCLUDED.is_long, "
+        "busy = EXCLUDED.busy WHERE (i.calendar_id, i.start_time, i.end_time, i.exact, "
+        "i.is_long, i.busy) IS DISTINCT FROM (EXCLUDED.calendar_id, EXCLUDED.start_time, "
+        "EXCLUDED.end_time, EXCLUDED.exact, EXCLUDED.is_long, EXCLUDED.busy)) ")
     until = None if built.instances_until >= INFINITY else built.instances_until
     ical = ", ical_revision = CASE WHEN id = :s THEN revision ELSE ical_revision END" \
         if client_text else ""
     rows = conn.execute(_q(
-        "UPDATE events SET occurrence_stale = false, "
+        index + "UPDATE events SET occurrence_stale = false, "
         "next_occurrence = CASE WHEN id = :s THEN CAST(:n AS timestamptz) END, "
         f"instances_until = coalesce(CAST(:u AS timestamptz), 'infinity'){ical} "
         "WHERE tenant_id = :t AND (id = :s OR series_id = :s) "
         "RETURNING id::text, revision, updated_at"),
-        {"t": tenant, "s": series_id, "n": built.next_occurrence, "u": until}).all()
+        {"t": tenant, "c": calendar_id, "s": series_id, "n": built.next_occurrence,
+         "u": until, **arrays}).all()
     master = next(r for r in rows if r.id == series_id)
     return master.revision, master.updated_at
 
