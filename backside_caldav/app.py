@@ -18,7 +18,6 @@ from backside_caldav.api import SidecarApp
 from backside_caldav.dav.access_log import AccessLogMiddleware
 from backside_caldav.dav.app import build_dav_app
 from backside_caldav.db import engines
-from backside_caldav.mcp.http import McpWsgi
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict, StartResponse], Iterable[bytes]]
@@ -67,4 +66,20 @@ def build_app(database_url: str, config_file: Path | None = None,
               overrides: dict[str, dict[str, str]] | None = None) -> WSGIApp:
     engine = engines.get_app_engine(database_url)
     dav = build_dav_app(database_url, config_file, overrides)
-    return AccessLogMiddleware(Mount(dav, SidecarApp(engine), engine, McpWsgi(engine)))
+    return AccessLogMiddleware(Mount(dav, SidecarApp(engine), engine, LazyMcp(engine)))
+
+
+class LazyMcp:
+    """The MCP app, imported on the first /mcp request: the SDK and what it pulls
+    in (pydantic, starlette, httpx) weigh about 35 MiB per worker that never
+    serves MCP."""
+
+    def __init__(self, engine: sa.engine.Engine) -> None:
+        self.engine = engine
+        self.app: WSGIApp | None = None
+
+    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        if self.app is None:
+            from backside_caldav.mcp.http import McpWsgi
+            self.app = McpWsgi(self.engine)
+        return self.app(environ, start_response)
