@@ -70,9 +70,11 @@ class BacksideSteps:
         self.created: list[Response] = []  # the create step's answers
 
     def steps(self) -> dict[str, Callable[[], Result | None]]:
+        from . import mcp_calls
         return {"api_list_week": lambda: self._list(50),
                 "api_list_week_500": lambda: self._list(500), "api_read": self.read,
-                "api_create": self.create, "api_patch": self.patch}
+                "api_create": self.create, "api_patch": self.patch,
+                **mcp_calls.steps(self.sc, self.api, self._calendar)}
 
     def _calendar(self) -> str:
         if not self.calendar_id:
@@ -158,4 +160,7 @@ def radicale_steps(scenario: Scenario) -> dict[str, Callable[[], Result | None]]
                                                       "calendar-data"),
             "api_read": none("not measured"),
             "api_create": same_as("put_full", "PUT of new events (If-None-Match: *)"),
-            "api_patch": none("not measured")}
+            "api_patch": none("not measured"),
+            "mcp_list_week": same_as("week_data", "REPORT calendar-query, one week, "
+                                                  "calendar-data"),
+            "mcp_availability": same_as("week_freebusy", "REPORT free-busy-query, one week")}

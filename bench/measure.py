@@ -54,6 +54,11 @@ SPECS = [
          "events/s", True),
     Spec("api_patch", "API patch title + If-Match one by one (Radicale: no equivalent)",
          "events/s", True),
+    # MCP (bench/mcp_calls.py): a tools/call over streamable HTTP.
+    Spec("mcp_list_week", "MCP events_list, one week, limit 50 (Radicale: week "
+                          "calendar-query, calendar-data)", "ms"),
+    Spec("mcp_availability", "MCP events_check_availability, one week (Radicale: week "
+                             "free-busy-query)", "ms"),
     Spec("peak_rss", "peak RSS of the server processes (VmHWM, summed)", "MiB"),
 ]
 SPEC_BY_KEY = {s.key: s for s in SPECS}
@@ -62,7 +67,8 @@ GROUPS = {
     "caldav": ["poll_ctag", "first_sync_davx5", "first_sync_thunderbird", "sync_initial",
                "sync_nochange", "sync_after_edits", "week_etag", "week_data", "week_expand",
                "week_freebusy", "put_full"],
-    "events": ["api_list_week", "api_list_week_500", "api_read", "api_create", "api_patch"],
+    "events": ["api_list_week", "api_list_week_500", "api_read", "api_create", "api_patch",
+               "mcp_list_week", "mcp_availability"],
 }
 MEASURED_STEPS = [step for steps in GROUPS.values() for step in steps]
 SLOW_RUN_S = 1.0  # a request slower than this has its first run counted, not discarded

@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 MEASUREMENTS = {"put_empty", "poll_ctag", "first_sync_davx5", "first_sync_thunderbird",
                 "sync_initial", "sync_nochange", "sync_after_edits", "week_etag", "week_data",
                 "week_expand", "week_freebusy", "put_full", "api_list_week", "api_list_week_500",
-                "api_read", "api_create", "api_patch", "peak_rss"}
+                "api_read", "api_create", "api_patch", "mcp_list_week", "mcp_availability",
+                "peak_rss"}
 NO_CALDAV_EQUIVALENT = {"api_list_week", "api_read", "api_patch"}  # Radicale's cell: n/a
 
 
@@ -77,11 +78,13 @@ def test_only_events_measures_the_event_api_rows(admin_url: str, tmp_path: Path)
     report = json.loads((tmp_path / "latest.json").read_text())
     rows = {row["key"]: row for row in report["rows"]}
     assert set(rows) == {"put_empty", "api_list_week", "api_list_week_500", "api_read",
-                         "api_create", "api_patch", "peak_rss"}
+                         "api_create", "api_patch", "mcp_list_week", "mcp_availability",
+                         "peak_rss"}
     for key, row in rows.items():
         assert row["backside"]["status"] == "ok", (key, row["backside"])
     assert rows["api_list_week_500"]["radicale"]["status"] == "ok"
     assert "calendar-query" in rows["api_list_week_500"]["radicale"]["note"]
     assert rows["api_create"]["radicale"]["status"] == "ok"
     assert rows["api_read"]["radicale"]["status"] == "n/a"
+    assert "free-busy" in rows["mcp_availability"]["radicale"]["note"]
     assert report["settings"]["only"] == "events"
