@@ -196,3 +196,29 @@ def test_a_window_limited_key_sees_and_writes_only_inside(database_url: str) -> 
     assert page["accessInfo"] == ("Results limited to time window: last 30 days to next "
                                   "30 days.")
     assert limited.ok("events_get", event_id=made["id"])["accessInfo"]
+
+
+def test_a_calendar_limited_key_sees_and_writes_only_its_calendars(database_url: str,
+                                                                   sql) -> None:
+    account = make_account(database_url)
+    engine = db.get_engine(database_url)
+    full = Agent(database_url, apikeys.create_key(engine, account.tenant).secret, True)
+    private = sql.execute("INSERT INTO calendars (tenant_id, name, href) VALUES "
+                          "(%s, 'Private', 'private') RETURNING id::text",
+                          (account.tenant_id,)).fetchone()[0]
+    hidden = full.ok("events_create", title="Hidden", start="2026-03-02T09:00:00Z",
+                     calendar_id=private)
+    work = next(c["id"] for c in full.ok("calendars_list")["calendars"] if c["id"] != private)
+    limited = Agent(database_url, apikeys.create_key(engine, account.tenant,
+                                                     calendars=[work]).secret, True)
+    listed = limited.ok("calendars_list")
+    assert [c["id"] for c in listed["calendars"]] == [work]
+    assert listed["accessInfo"].startswith("Results limited to calendars:")
+    assert limited.ok("events_list", start="2026-03-01T00:00:00Z",
+                      end="2026-03-08T00:00:00Z")["data"] == []
+    limited.error("events_get", "no event", event_id=hidden["id"])
+    limited.error("events_update", "may not use", event_id=hidden["id"], title="x")
+    limited.error("events_create", "no calendar", title="x", start="2026-03-02T09:00:00Z",
+                  calendar_id=private)
+    assert limited.ok("events_create", title="Mine", start="2026-03-02T09:00:00Z")[
+        "calendar_id"] == work
