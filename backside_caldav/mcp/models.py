@@ -84,6 +84,7 @@ class Now(Open):
     local_time: str = Field(description="The current wall time in time_zone, with its offset")
     weekday: str
     date: str
+    accessInfo: str | None = ACCESS
 
 
 class Deleted(Open):

@@ -72,7 +72,7 @@ def register_read_tools(server: MCPServer, keyring: Keyring) -> None:
             return {"now_utc": events.now().isoformat().replace("+00:00", "Z"),
                     "time_zone": zone, "local_time": at.isoformat(timespec="seconds"),
                     "weekday": at.strftime("%A"), "date": at.date().isoformat()}
-        return models.Now(**await call(keyring, ctx, work))
+        return models.Now(**await call(keyring, ctx, reader(work)))
 
     @server.tool(annotations=READ)
     async def events_list(
