@@ -47,9 +47,20 @@ class Keyring:
         return headers.get("authorization") or headers.get("Authorization")
 
 
+# The service's sentences point JSON API callers at endpoints; an agent has tools.
+API_HINTS = {"GET /api/v1/calendars": "the calendars_list tool",
+             "POST /api/v1/calendars": "a CalDAV client or POST /api/v1/calendars"}
+
+
 def _sentence(problem: Problem) -> str:
     text = problem.detail.strip()
-    return text[0].upper() + text[1:] if text else problem.title
+    if not text:
+        return problem.title
+    for endpoint, hint in API_HINTS.items():
+        text = text.replace(endpoint, hint)
+    if "_" not in text.split(" ", 1)[0]:  # a leading field name keeps its spelling
+        text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "?", "!")) else text + "."
 
 
 async def call(keyring: Keyring, ctx: Context | None, work: Callable[[Caller], T],
