@@ -16,6 +16,9 @@ from mcp.client.streamable_http import streamable_http_client
 from test_api_events_caldav import Phone, dav_calendar
 from test_sidecar_api import Api, new_api
 
+from backside_caldav.db import engines as db
+from backside_caldav.db import keys as apikeys
+
 
 @pytest.fixture
 def api(server, database_url, sql):
@@ -107,3 +110,70 @@ def test_an_agent_plans_books_and_changes_a_series_the_phone_sees(server, api: A
         agent_session(server, api.key, restore)
         changed, deleted = phone.sync()
         assert len(changed) == 1 and deleted == set()
+
+
+def test_a_calendar_limited_key_over_http_reads_and_writes_only_inside(
+        server, api: Api, database_url: str, sql) -> None:
+    private = sql.execute("INSERT INTO calendars (tenant_id, name, href) VALUES "
+                          "(%s, 'Private', 'private') RETURNING id::text",
+                          (api.account.tenant_id,)).fetchone()[0]
+
+    async def book(tool: Any) -> dict:
+        return await tool("events_create", title="Hidden dentist", calendar_id=private,
+                          start="2026-03-02T09:00:00Z", end="2026-03-02T10:00:00Z")
+
+    hidden = agent_session(server, api.key, book)
+    limited = apikeys.create_key(db.get_engine(database_url), api.account.tenant,
+                                 calendars=[api.calendar_id]).secret
+
+    async def inside(client: Client) -> dict[str, Any]:
+        async def ok(name: str, **args: Any) -> dict:
+            result = await client.call_tool(name, args)
+            assert not result.is_error, (name, result.content)
+            return result.structured_content
+
+        async def refused(name: str, words: str, **args: Any) -> str:
+            result = await client.call_tool(name, args)
+            assert result.is_error, (name, result.structured_content)
+            text = result.content[0].text
+            assert words in text.lower() and "Traceback" not in text, text
+            return text
+
+        mine = await ok("events_create", title="Mine standup",
+                        start="2026-03-02T11:00:00Z", end="2026-03-02T11:30:00Z")
+        week = {"start": "2026-03-02T00:00:00Z", "end": "2026-03-09T00:00:00Z"}
+        reads = {
+            "now": await ok("now"),
+            "calendars_list": await ok("calendars_list"),
+            "events_list": await ok("events_list", **week),
+            "events_get": await ok("events_get", event_id=mine["id"]),
+            "events_check_availability": await ok(
+                "events_check_availability", start="2026-03-02T09:00:00Z",
+                end="2026-03-02T10:00:00Z"),
+            "events_search": await ok("events_search", q="dentist"),
+            "prepare_for_meeting": await ok("prepare_for_meeting", event_id=mine["id"]),
+        }
+        errors = [await refused("events_get", "no event", event_id=hidden["id"]),
+                  await refused("events_update", "may not use", event_id=hidden["id"],
+                                title="Moved"),
+                  await refused("events_delete", "may not use", event_id=hidden["id"]),
+                  await refused("events_create", "no calendar", title="Sneak",
+                                calendar_id=private, start="2026-03-03T09:00:00Z")]
+        return {"mine": mine, "reads": reads, "errors": errors}
+
+    async def go() -> dict[str, Any]:
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {limited}"}, timeout=60)
+        async with Client(streamable_http_client(server.url + "mcp", http_client=http)) as c:
+            return await inside(c)
+
+    seen = asyncio.run(go())
+    for name, body in seen["reads"].items():
+        assert body["accessInfo"].startswith("Results limited to calendars:"), name
+    reads = seen["reads"]
+    assert seen["mine"]["calendar_id"] == api.calendar_id
+    assert [c["id"] for c in reads["calendars_list"]["calendars"]] == [api.calendar_id]
+    assert [o["event_id"] for o in reads["events_list"]["data"]] == [seen["mine"]["id"]]
+    assert reads["events_check_availability"]["available"] is True
+    assert reads["events_search"]["hits"] == []
+    assert all(text.endswith(".") for text in seen["errors"]), seen["errors"]
+    assert "calendars_list" in seen["errors"][-1] and "/api/v1" not in seen["errors"][-1]
