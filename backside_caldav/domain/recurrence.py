@@ -7,7 +7,7 @@ meeting at 09:00 local; results are returned in UTC.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 
 from dateutil.rrule import rruleset, rrulestr
 
@@ -40,6 +40,31 @@ def _to_utc(value: datetime, event: EventRecord) -> datetime:
     return value.astimezone(UTC)
 
 
+def until_in_utc(rule_text: str, tz: tzinfo) -> str:
+    """The rule with its UNTIL in UTC, as dateutil needs with a zoned DTSTART.
+
+    RFC 5545 asks for a UTC UNTIL there, but exporters often write a floating
+    one (no Z): it is read as wall time in DTSTART's zone, as the recurrence
+    libraries of the field do. A date UNTIL counts to the end of that day (UTC).
+    The client's text keeps what it sent; only the expansion reads it so.
+    """
+    parts = []
+    for part in rule_text.split(";"):
+        name, _, value = part.partition("=")
+        if name.upper() == "UNTIL" and not value.upper().endswith("Z"):
+            if len(value) == 8:
+                part = f"UNTIL={value}T235959Z"
+            else:
+                try:
+                    local = datetime.strptime(value.upper(), "%Y%m%dT%H%M%S")
+                    part = "UNTIL=" + local.replace(tzinfo=tz).astimezone(UTC).strftime(
+                        "%Y%m%dT%H%M%SZ")
+                except (ValueError, OverflowError):
+                    pass  # dateutil refuses it with its own reason
+        parts.append(part)
+    return ";".join(parts)
+
+
 def last_start(event: EventRecord, max_instances: int = MAX_SPAN_INSTANCES) -> datetime | None:
     """The start of the series' last instance, or None when it is endless or too long."""
     if not event.rrule:
@@ -51,13 +76,7 @@ def last_start(event: EventRecord, max_instances: int = MAX_SPAN_INSTANCES) -> d
         return None
     start = _local(event.start_time, event)
     if "UNTIL=" in upper and start.tzinfo is not None:
-        # RFC 5545: with a zoned DTSTART, UNTIL is in UTC; dateutil wants it aware.
-        parts = []
-        for part in rule_text.split(";"):
-            if part.upper().startswith("UNTIL=") and len(part) == 14:
-                part += "T235959Z"
-            parts.append(part)
-        rule_text = ";".join(parts)
+        rule_text = until_in_utc(rule_text, start.tzinfo)
     try:
         rule = rrulestr(rule_text, dtstart=start)
     except (ValueError, TypeError):
@@ -164,9 +183,7 @@ def _series_starts(master: EventRecord, since: datetime, until: datetime,
     if master.rrule:
         rule_text = master.rrule
         if local_start.tzinfo is not None:
-            rule_text = ";".join(
-                part + "T235959Z" if part.upper().startswith("UNTIL=") and len(part) == 14 else part
-                for part in rule_text.split(";"))
+            rule_text = until_in_utc(rule_text, local_start.tzinfo)
         try:
             rules.rrule(rrulestr(rule_text, dtstart=local_start))
         except (ValueError, TypeError) as exc:
