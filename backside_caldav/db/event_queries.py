@@ -21,6 +21,7 @@ from backside_caldav.db.event_reads import (
     StoredItem,
     columns,
     load_events,
+    spans_into,
 )
 from backside_caldav.db.occurrences import INSTANCE_OVERLAPS, overlap_params
 from backside_caldav.domain.recurrence import SLACK, shift
@@ -109,10 +110,8 @@ def attendee_by_id(conn: Connection, tenant: str, event_id: str, attendee_id: st
 def in_window(conn: Connection, tenant: str, event_id: str, start: datetime,
               end: datetime) -> bool:
     """Some row of the series spans into [start, end) (its conservative span)."""
-    return conn.execute(_q(
-        "SELECT EXISTS (SELECT 1 FROM events WHERE tenant_id = :t "
-        "AND (id = :i OR series_id = :i) AND range_start < :e AND range_end > :s)"),
-        {"t": tenant, "i": event_id, "s": start, "e": end}).scalar_one()
+    return conn.execute(_q(f"SELECT {spans_into('CAST(:i AS uuid)')}"),
+                        {"t": tenant, "i": event_id, "ws": start, "we": end}).scalar_one()
 
 
 @dataclass
@@ -163,9 +162,7 @@ class Filters:
                 parts.append(f"{column} {op} :{name}")
         if self.span is not None:
             p["ws"], p["we"] = self.span
-            parts.append("EXISTS (SELECT 1 FROM events w WHERE w.tenant_id = :t "
-                         "AND (w.id = m.id OR w.series_id = m.id) "
-                         "AND w.range_start < :we AND w.range_end > :ws)")
+            parts.append(spans_into("m.id"))
         return " AND ".join(parts) or "true"
 
 

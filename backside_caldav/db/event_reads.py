@@ -222,6 +222,28 @@ def changed_hrefs(conn: Connection, tenant: str, calendar_id: str, since: int) -
         "AND counter > :n"), {"t": tenant, "c": calendar_id, "n": since}).scalars())
 
 
+def spans_into(series: str) -> str:
+    """SQL: some row of the series `series` (an id expression) spans into [:ws, :we),
+    by its conservative span: how an API key's time window is applied."""
+    return ("EXISTS (SELECT 1 FROM events w WHERE w.tenant_id = :t "
+            f"AND (w.id = {series} OR w.series_id = {series}) "
+            "AND w.range_start < :we AND w.range_end > :ws)")
+
+
+def key_limits(alias: str, calendar_ids: list[str] | None,
+               window: tuple[datetime, datetime] | None, params: dict[str, Any]) -> str:
+    """SQL conditions (each starting with AND) keeping the series rows `alias` to an
+    API key's calendars and time window; their values go into params."""
+    limits = ""
+    if calendar_ids is not None:
+        params["cals"] = calendar_ids
+        limits += f" AND {alias}.calendar_id = ANY(CAST(:cals AS uuid[]))"
+    if window is not None:
+        params["ws"], params["we"] = window
+        limits += f" AND {spans_into(alias + '.id')}"
+    return limits
+
+
 def uid_in_use(calendar: str) -> str:
     """SQL: some resource of `calendar` (an expression) has the UID :u."""
     return (f"(EXISTS (SELECT 1 FROM events WHERE tenant_id = :t AND calendar_id = {calendar} "

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.engine import Connection, Row
 
 from backside_caldav.db.engines import statement as _q
+from backside_caldav.db.event_reads import key_limits
 
 
 def master_calendar(conn: Connection, tenant: str, event_id: str,
@@ -71,15 +72,7 @@ def events_for_entity(conn: Connection, tenant: str, entity_type: str, entity_id
     spanning into the window (the conservative span the event reads use).
     """
     params: dict[str, Any] = {"t": tenant, "et": entity_type, "ei": entity_id, "n": limit}
-    limits = ""
-    if calendar_ids is not None:
-        params["cals"] = calendar_ids
-        limits += " AND e.calendar_id = ANY(CAST(:cals AS uuid[]))"
-    if window is not None:
-        params["ws"], params["we"] = window
-        limits += (" AND EXISTS (SELECT 1 FROM events w WHERE w.tenant_id = :t "
-                   "AND (w.id = e.id OR w.series_id = e.id) "
-                   "AND w.range_start < :we AND w.range_end > :ws)")
+    limits = key_limits("e", calendar_ids, window, params)
     sources = [
         "SELECT coalesce(x.series_id, x.id) FROM event_links l JOIN events x "
         "ON x.tenant_id = l.tenant_id AND x.id = l.event_id "

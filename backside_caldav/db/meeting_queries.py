@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.engine import Connection, Row
 
 from backside_caldav.db.engines import statement as _q
+from backside_caldav.db.event_reads import key_limits
 
 _PEOPLE_OF_EVENT = (
     "SELECT 'email' AS kind, lower(a.email) AS k FROM event_attendees a JOIN events x "
@@ -49,15 +50,7 @@ def related_events(conn: Connection, tenant: str, event_id: str, since: datetime
     (an API key's limits) keep only the series in those calendars and with some
     row spanning into the window, as db/link_queries.events_for_entity does."""
     params: dict[str, Any] = {"t": tenant, "i": event_id, "s": since, "u": until, "n": limit}
-    limits = ""
-    if calendar_ids is not None:
-        params["cals"] = calendar_ids
-        limits += " AND e.calendar_id = ANY(CAST(:cals AS uuid[]))"
-    if window is not None:
-        params["ws"], params["we"] = window
-        limits += (" AND EXISTS (SELECT 1 FROM events w WHERE w.tenant_id = :t "
-                   "AND (w.id = e.id OR w.series_id = e.id) "
-                   "AND w.range_start < :we AND w.range_end > :ws)")
+    limits = key_limits("e", calendar_ids, window, params)
     return list(conn.execute(_q(
         f"WITH mine AS ({_PEOPLE_OF_EVENT}), sharing AS ({_SHARING}) "
         "SELECT e.id::text AS id, e.title, e.start_time, e.calendar_id::text AS calendar_id, "
