@@ -217,6 +217,19 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         srv.stop()
 
 
+@pytest.fixture(scope="session")
+def two_workers(database_url: str, tmp_path_factory: pytest.TempPathFactory
+                ) -> Iterator[Server]:
+    """The server with 2 worker processes, for what must hold across workers (races,
+    rate limits)."""
+    srv = start_server(database_url, tmp_path_factory.mktemp("two-workers-logs"),
+                       extra_args=["--workers", "2"])
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
 @dataclass
 class Account:
     username: str

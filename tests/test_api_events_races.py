@@ -11,21 +11,10 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import Server, start_server, worker_pids
+from conftest import Server, worker_pids
 from test_sidecar_api import Api, new_api
 
 N = 20
-
-
-@pytest.fixture(scope="module")
-def two_workers(database_url: str, tmp_path_factory: pytest.TempPathFactory
-                ) -> Iterator[Server]:
-    srv = start_server(database_url, tmp_path_factory.mktemp("race-logs"),
-                       extra_args=["--workers", "2"])
-    try:
-        yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture

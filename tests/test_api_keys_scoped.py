@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import Server, make_account, start_server, worker_pids
+from conftest import Server, make_account, worker_pids
 from test_sidecar_api import Api, add_attendee, add_event, problem
 
 from backside_caldav import cli
@@ -291,17 +291,6 @@ def test_old_counters_are_pruned(tenant: Tenant, sql, database_url: str) -> None
     assert key_limits.prune(db.get_engine(database_url)) >= 1
     assert sql.execute("SELECT count(*) FROM api_key_hits WHERE window_seconds = 1 "
                        "AND tenant_id = %s", (tenant.full.account.tenant_id,)).fetchone()[0] == 0
-
-
-@pytest.fixture(scope="module")
-def two_workers(database_url: str, tmp_path_factory: pytest.TempPathFactory
-                ) -> Iterator[Server]:
-    srv = start_server(database_url, tmp_path_factory.mktemp("keys-logs"),
-                       extra_args=["--workers", "2"])
-    try:
-        yield srv
-    finally:
-        srv.stop()
 
 
 def test_rate_limit_holds_across_two_workers(tenant: Tenant, two_workers: Server) -> None:
