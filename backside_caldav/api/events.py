@@ -11,21 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from backside_caldav.api.http import Call, Reply
-from backside_caldav.service import event_input, event_list, events
+from backside_caldav.service import event_input, event_list, events, params
 from backside_caldav.service.problems import invalid, not_found
 
 
 def _caller(call: Call) -> events.Caller:
     return events.Caller(call.conn, call.key)
-
-
-def _flag(call: Call, name: str) -> bool:
-    value = call.request.param(name)
-    if value is None:
-        return False
-    if value.lower() not in ("true", "false", "1", "0"):
-        raise invalid(name, "must be true or false")
-    return value.lower() in ("true", "1")
 
 
 def _if_match(call: Call) -> str | None:
@@ -52,7 +43,8 @@ def overview(call: Call) -> Reply:
 def read(call: Call) -> Reply:
     """GET /api/v1/events/{event_id}."""
     call.request.only("include_deleted")
-    body = events.read(_caller(call), call.path["event_id"], _flag(call, "include_deleted"))
+    body = events.read(_caller(call), call.path["event_id"],
+                       params.flag(call.request.query, "include_deleted"))
     return _event_reply(200, body)
 
 
@@ -94,12 +86,12 @@ def delete(call: Call) -> Reply:
     call.request.only("permanent", "recurrence_id")
     rid = call.request.param("recurrence_id")
     if rid is not None:
-        if _flag(call, "permanent"):
+        if params.flag(call.request.query, "permanent"):
             raise invalid("permanent", "cannot be combined with recurrence_id")
         return _event_reply(200, events.remove_occurrence(_caller(call), call.path["event_id"],
                                                           rid, _if_match(call)))
-    events.delete(_caller(call), call.path["event_id"], _flag(call, "permanent"),
-                  _if_match(call))
+    events.delete(_caller(call), call.path["event_id"],
+                  params.flag(call.request.query, "permanent"), _if_match(call))
     return Reply(204)
 
 

@@ -25,6 +25,7 @@ from backside_caldav.domain.recurrence import SLACK, TooManyInstances, expand
 from backside_caldav.domain.zones import UTC, zone
 from backside_caldav.service import access, cursors, event_view, validate
 from backside_caldav.service import event_input as inp
+from backside_caldav.service import params as p
 from backside_caldav.service.events import Caller, now
 from backside_caldav.service.problems import invalid
 
@@ -38,32 +39,14 @@ SORTS = ("start", "created", "updated", "title")
 EXPAND_LIMIT = 5_000
 
 
-def _one(params: dict[str, Any], name: str) -> str | None:
-    value = params.get(name)
-    if isinstance(value, list):
-        if len(value) > 1:
-            raise invalid(name, "give this parameter only once")
-        value = value[0] if value else None
-    return value
-
-
 def _choice(params: dict[str, Any], name: str, allowed: tuple[str, ...], default: str) -> str:
     """One of allowed, or default when the parameter is absent (given empty is a 400)."""
-    value = _one(params, name)
+    value = p.one(params, name)
     return default if value is None else inp.choice(name, value, allowed)
 
 
-def _flag(params: dict[str, Any], name: str) -> bool:
-    value = _one(params, name)
-    if value is None:
-        return False
-    if str(value).lower() not in ("true", "false", "1", "0"):
-        raise invalid(name, "must be true or false")
-    return str(value).lower() in ("true", "1")
-
-
 def tenant_zone(caller: Caller, params: dict[str, Any]) -> str:
-    name = _one(params, "time_zone")
+    name = p.one(params, "time_zone")
     if name is not None:
         return inp.zone_name("time_zone", name)
     default = calendar_rows.default_calendar(caller.conn, caller.tenant)
@@ -95,7 +78,7 @@ def _midnight(day: date, tz: Any) -> datetime:
 
 
 def _window(caller: Caller, params: dict[str, Any]) -> tuple[datetime, datetime] | None:
-    start, end, word = _one(params, "start"), _one(params, "end"), _one(params, "date")
+    start, end, word = p.one(params, "start"), p.one(params, "end"), p.one(params, "date")
     if word is not None:
         if start is not None or end is not None:
             raise invalid("date", "give either date or start and end, not both")
@@ -110,7 +93,7 @@ def _window(caller: Caller, params: dict[str, Any]) -> tuple[datetime, datetime]
 def _calendar_ids(caller: Caller, params: dict[str, Any]) -> list[str] | None:
     raw = params.get("calendar_id") or []
     raw = [raw] if isinstance(raw, str) else raw
-    name = _one(params, "calendar_name")
+    name = p.one(params, "calendar_name")
     if raw and name is not None:
         raise invalid("calendar_name", "give calendar_id or calendar_name, not both")
     if name is not None:
@@ -132,27 +115,27 @@ def _calendar_ids(caller: Caller, params: dict[str, Any]) -> list[str] | None:
 
 def _filters(caller: Caller, params: dict[str, Any]) -> q.Filters:
     f = q.Filters(calendar_ids=_calendar_ids(caller, params))
-    if (value := _one(params, "event_type")) is not None:
+    if (value := p.one(params, "event_type")) is not None:
         f.event_type = inp.choice("event_type", value, EVENT_TYPES)
-    if (value := _one(params, "status")) is not None:
+    if (value := p.one(params, "status")) is not None:
         f.status = inp.choice("status", value, STATUSES)
-    if (value := _one(params, "rsvp_status")) is not None:
+    if (value := p.one(params, "rsvp_status")) is not None:
         status = inp.choice("rsvp_status", value, inp.RSVP)
-        email = _one(params, "attendee_email")
+        email = p.one(params, "attendee_email")
         email = validate.email("attendee_email", email) if email is not None \
             else caller.key.owner_email
         if email is None:
             raise invalid("attendee_email", "is required with rsvp_status (this API key has "
                                             "no owner email)")
         f.rsvp = (status, email)
-    elif _one(params, "attendee_email") is not None:
+    elif p.one(params, "attendee_email") is not None:
         raise invalid("attendee_email", "is used only with rsvp_status")
-    if (value := _one(params, "q")) is not None:
+    if (value := p.one(params, "q")) is not None:
         f.search = search_queries.match_sql(validate.text("q", value, 200).strip(), "m")
-    include, only = _flag(params, "include_deleted"), _flag(params, "only_deleted")
+    include, only = p.flag(params, "include_deleted"), p.flag(params, "only_deleted")
     f.deleted = "only" if only else "include" if include else "live"
     for name in ("start_after", "start_before", "end_after", "end_before"):
-        if (value := _one(params, name)) is not None:
+        if (value := p.one(params, name)) is not None:
             setattr(f, name, validate.date_time(name, value))
     return f
 
@@ -195,11 +178,11 @@ def list_events(caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
     sort = _choice(params, "sort", SORTS, "start")
     order = _choice(params, "order", ("asc", "desc"), "asc")
     fmt = _choice(params, "format", ("full", "compact"), "full")
-    limit_text = _one(params, "limit")
+    limit_text = p.one(params, "limit")
     limit = validate.integer("limit", limit_text, 1, MAX_LIMIT) if limit_text is not None \
         else DEFAULT_LIMIT
     fingerprint = _fingerprint(params)
-    cursor = _one(params, "cursor")
+    cursor = p.one(params, "cursor")
     page = q.Page(sort=sort, descending=order == "desc", limit=limit + 1,
                   after=_decode(cursor, fingerprint, sort) if cursor else None)
     at = now()

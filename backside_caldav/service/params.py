@@ -40,6 +40,16 @@ def one(params: Params, name: str) -> Any:
     return _text(value)
 
 
+def flag(params: Params, name: str) -> bool:
+    """A true/false parameter (also 1/0); absent is false."""
+    value = one(params, name)
+    if value is None:
+        return False
+    if str(value).lower() not in ("true", "false", "1", "0"):
+        raise invalid(name, "must be true or false")
+    return str(value).lower() in ("true", "1")
+
+
 def many(params: Params, name: str) -> list[Any]:
     """Every value of a repeatable parameter."""
     value = params.get(name)
