@@ -18,6 +18,7 @@ from backside_caldav.api import SidecarApp
 from backside_caldav.dav.access_log import AccessLogMiddleware
 from backside_caldav.dav.app import build_dav_app
 from backside_caldav.db import engines
+from backside_caldav.service.change_stream import DEFAULT_MAX_STREAMS
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict, StartResponse], Iterable[bytes]]
@@ -63,10 +64,12 @@ class Mount:
 
 
 def build_app(database_url: str, config_file: Path | None = None,
-              overrides: dict[str, dict[str, str]] | None = None) -> WSGIApp:
+              overrides: dict[str, dict[str, str]] | None = None,
+              max_streams: int = DEFAULT_MAX_STREAMS) -> WSGIApp:
     engine = engines.get_app_engine(database_url)
     dav = build_dav_app(database_url, config_file, overrides)
-    return AccessLogMiddleware(Mount(dav, SidecarApp(engine), engine, LazyMcp(engine)))
+    api = SidecarApp(engine, max_streams)
+    return AccessLogMiddleware(Mount(dav, api, engine, LazyMcp(engine)))
 
 
 class LazyMcp:

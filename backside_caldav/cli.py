@@ -47,6 +47,7 @@ def _engine_checked(url: str):
 def _serve_options(args: argparse.Namespace) -> ServeOptions:
     return ServeOptions(
         host=args.host, port=args.port, workers=args.workers, threads=args.threads,
+        max_streams=args.max_streams,
         certificate=Path(args.certificate) if args.certificate else None,
         key=Path(args.key) if args.key else None, graceful_timeout=args.graceful_timeout)
 
@@ -111,7 +112,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     def app() -> WSGIApp:
         from backside_caldav.app import build_app
-        return build_app(url, config)
+        return build_app(url, config, max_streams=args.max_streams)
 
     def start_maintenance() -> None:
         # In each worker (the master stays small); passes take turns by a lock.
@@ -216,7 +217,7 @@ def cmd_sidecar(args: argparse.Namespace) -> int:
 
     def app() -> WSGIApp:
         from backside_caldav.api import build_sidecar
-        return build_sidecar(url)
+        return build_sidecar(url, max_streams=args.max_streams)
 
     web_server.serve(app, options,
                      f"backside-caldav {__version__} serving the JSON API (/api/v1/)",
@@ -244,6 +245,9 @@ def _server_arguments(parser: argparse.ArgumentParser, port: int) -> None:
     parser.add_argument("--workers", type=int, default=1,
                         help="worker processes sharing the port (1)")
     parser.add_argument("--threads", type=int, default=8, help="threads per worker (8)")
+    parser.add_argument("--max-streams", type=int, default=256,
+                        help="open change streams (/api/v1/changes/stream) per worker, each "
+                             "on a thread of its own beside --threads (256)")
     parser.add_argument("--certificate", metavar="PEM",
                         help="serve HTTPS with this certificate chain (needs --key)")
     parser.add_argument("--key", metavar="PEM", help="private key of --certificate")

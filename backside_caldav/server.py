@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import json
 import logging
+import signal
 import socket
 import ssl
 import sys
@@ -51,6 +52,7 @@ class ServeOptions:
     port: int
     workers: int = 1
     threads: int = 8
+    max_streams: int = 256  # change streams per worker, each a thread beside `threads`
     certificate: Path | None = None
     key: Path | None = None
     graceful_timeout: float = 30.0
@@ -70,6 +72,8 @@ def check_options(options: ServeOptions) -> None:
         raise ConfigError(f"port must be 1-65535, got {options.port}")
     if options.workers < 1 or options.threads < 1:
         raise ConfigError("--workers and --threads must be at least 1")
+    if not 0 <= options.max_streams <= 10000:
+        raise ConfigError(f"--max-streams must be 0-10000, got {options.max_streams}")
     if bool(options.certificate) != bool(options.key):
         raise ConfigError("TLS needs both --certificate and --key")
     if options.certificate and options.key:
@@ -109,6 +113,23 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
         return False
 
 
+def _end_streams_on_exit() -> None:
+    """gunicorn's worker waits up to graceful_timeout for open requests on SIGTERM;
+    open change streams would hold it that long. End them first."""
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+        previous = signal.getsignal(signum)
+        if not callable(previous):
+            continue
+
+        def handler(sig: int, frame: Any, previous: Callable[..., Any] = previous) -> None:
+            stream_module = sys.modules.get("backside_caldav.service.change_stream")
+            if stream_module is not None:
+                stream_module.stop_all()
+            previous(sig, frame)
+
+        signal.signal(signum, handler)
+
+
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def __init__(self, factory: Callable[[], WSGIApp], settings: dict[str, Any]) -> None:
         self._factory = factory
@@ -143,12 +164,15 @@ def serve(factory: Callable[[], WSGIApp], options: ServeOptions, banner: str,
     def post_worker_init(_worker: Any) -> None:
         if on_worker_start is not None:
             on_worker_start()
+        _end_streams_on_exit()
 
     settings: dict[str, Any] = {
         "bind": [options.bind],
         "workers": options.workers,
         "worker_class": "gthread",
-        "threads": options.threads,
+        # Open change streams park a thread each (service/change_stream.py): they get
+        # threads of their own, so they never take a request's.
+        "threads": options.threads + options.max_streams,
         "graceful_timeout": options.graceful_timeout,
         "timeout": 120,
         "keepalive": 5,

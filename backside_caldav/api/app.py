@@ -27,6 +27,7 @@ from backside_caldav.api.http import Call, Reply, Request, parse_query
 from backside_caldav.api.routes import ROUTES, Route
 from backside_caldav.db import engines, tenancy
 from backside_caldav.service import access, validate
+from backside_caldav.service.change_stream import DEFAULT_MAX_STREAMS, Hub
 from backside_caldav.service.problems import (
     PROBLEM_CONTENT_TYPE,
     Problem,
@@ -44,9 +45,10 @@ StartResponse = Callable[..., Any]
 class SidecarApp:
     """WSGI callable serving the JSON API under /api/v1."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, max_streams: int = DEFAULT_MAX_STREAMS) -> None:
         self.engine = engine
         self.routes = ROUTES
+        self.hub = Hub(engine, max_streams)  # its listener starts with the first stream
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/")
@@ -73,6 +75,9 @@ class SidecarApp:
                 500, "internal-error", "Internal error",
                 "the server failed to answer this request; the error is in its log"), path)
         headers = [("Cache-Control", "no-store"), *reply.headers]
+        if reply.stream is not None:
+            start_response(_ok_line(reply.status), headers)
+            return reply.stream
         if reply.body is None:
             start_response(status_line(reply.status) if reply.status != 204 else "204 No Content",
                            headers)
@@ -124,8 +129,8 @@ class SidecarApp:
                     raise
                 raise not_found(f"no such event or attendee: {request.path!r} does not name "
                                 "one (ids are UUIDs)") from None
-            reply = route.handler(Call(request, conn, key, ids))
-        if request.method == "GET" and isinstance(reply.body, dict):
+            reply = route.handler(Call(request, conn, key, ids, self.hub))
+        if reply.stream is None and request.method == "GET" and isinstance(reply.body, dict):
             info = key.access_info()
             if info is not None:  # every GET answered under a restriction says so
                 reply.body["accessInfo"] = info
@@ -144,6 +149,6 @@ def _ok_line(status: int) -> str:
     return {200: "200 OK", 201: "201 Created"}.get(status, f"{status} OK")
 
 
-def build_sidecar(database_url: str) -> SidecarApp:
+def build_sidecar(database_url: str, max_streams: int = DEFAULT_MAX_STREAMS) -> SidecarApp:
     """The API alone, for `backside-caldav sidecar` or another WSGI server."""
-    return SidecarApp(engines.get_app_engine(database_url))
+    return SidecarApp(engines.get_app_engine(database_url), max_streams)

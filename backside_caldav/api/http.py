@@ -8,6 +8,7 @@ handlers, app -> routes and http, so no import has to hide in a function.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -16,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from backside_caldav.domain.api_keys import ApiKey
 from backside_caldav.service import validate
+from backside_caldav.service.change_stream import Hub
 from backside_caldav.service.problems import Problem, invalid
 from backside_caldav.service.validate import body_fields
 
@@ -122,6 +124,7 @@ class Call:
     conn: Connection
     key: ApiKey
     path: dict[str, str]
+    hub: Hub | None = None  # the worker's change streams (service/change_stream.py)
 
     @property
     def tenant(self) -> str:
@@ -133,3 +136,5 @@ class Reply:
     status: int
     body: Any = None
     headers: list[tuple[str, str]] = field(default_factory=list)
+    # A streamed body (Server-Sent Events), sent as it comes, after the transaction ends.
+    stream: Iterable[bytes] | None = None

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from backside_caldav.api import availability, calendars, events, links, search
+from backside_caldav.api import availability, calendars, changes, events, links, search
 from backside_caldav.api.http import Call, Reply
 
 Handler = Callable[[Call], Reply]
@@ -68,4 +68,6 @@ ROUTES: tuple[Route, ...] = (
     route("DELETE", "/events/{event_id}/links/{link_id}", links.delete_link, write=True),
     route("GET", "/links", links.reverse),
     route("POST", "/events/{event_id}/respond", links.respond, write=True),
+    route("GET", "/changes", changes.feed),
+    route("GET", "/changes/stream", changes.stream),
 )

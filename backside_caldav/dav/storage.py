@@ -80,7 +80,7 @@ class Storage(radicale_storage.BaseStorage):
         if transaction is not None and (mode == "r" or transaction.writable):
             # The transaction the login check opened for this request.
             if mode != "r" and not transaction.locked:
-                tenancy.lock_tenant(transaction.conn, transaction.tenant or "")
+                tenancy.lock_tenant(transaction.conn, transaction.tenant or "", "caldav")
                 transaction.locked = True
             with self._held(transaction, mode):
                 yield

@@ -66,7 +66,7 @@ def login_of(conn: Connection, username: str, lock: bool = False) -> tuple[str, 
     """(tenant id, password hash) of a login, setting the tenant for this
     transaction in the same round trip; None when there is no such login.
     lock also takes the tenant's write lock in that trip."""
-    also = ", " + tenant_entry.lock("tenant_id::text") if lock else ""
+    also = ", " + tenant_entry.lock("tenant_id::text", "caldav") if lock else ""
     row = conn.execute(_q(
         f"SELECT tenant_id::text, password_hash, {tenant_entry.enter('tenant_id::text')}{also} "
         "FROM accounts WHERE username = :u"), {"u": username}).first()

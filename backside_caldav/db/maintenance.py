@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from backside_caldav.db import key_limits, login_failures, occurrences
+from backside_caldav.db import change_feed, key_limits, login_failures, occurrences
 from backside_caldav.db.tenancy import transaction
 from backside_caldav.domain.login_limits import configured_limits
 
@@ -52,10 +52,12 @@ def purge_trash(engine: Engine, older_than_days: float = DEFAULT_TRASH_DAYS) -> 
 
 
 def prune_change_log(engine: Engine, older_than_days: float = DEFAULT_CHANGE_LOG_DAYS) -> int:
-    """Drop old change-log entries and raise each calendar's sync floor past them.
+    """Drop old change-log entries and raise each calendar's sync floor past them,
+    and the same for the tenant's change feed.
 
     A client holding a token from before the floor gets 403 valid-sync-token
-    and resyncs fully, never a partial list.
+    and resyncs fully, never a partial list; a service holding an older feed
+    cursor gets 410.
     """
     total = 0
     for tenant in _tenants(engine):
@@ -71,6 +73,7 @@ def prune_change_log(engine: Engine, older_than_days: float = DEFAULT_CHANGE_LOG
                 conn.execute(sa.text(
                     "UPDATE calendars SET sync_floor = greatest(sync_floor, :f) "
                     "WHERE tenant_id = :t AND id = :c"), {"t": tenant, "c": calendar_id, "f": floor})
+            total += change_feed.prune(conn, tenant, older_than_days)
     return total
 
 

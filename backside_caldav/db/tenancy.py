@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from backside_caldav.db.engines import statement as _q
 
 SETTING = "backside.tenant_id"
+SOURCE_SETTING = "backside.source"
 
 
 def enter(tenant: str) -> str:
@@ -26,9 +27,16 @@ def enter(tenant: str) -> str:
     return f"set_config('{SETTING}', {tenant}, true)"
 
 
-def lock(tenant: str) -> str:
-    """SQL: take the tenant's write lock until the transaction ends."""
-    return f"pg_advisory_xact_lock(hashtext({tenant}))"
+SOURCES = ("caldav", "api")  # who writes; the change feed says it (migration 0009)
+
+
+def lock(tenant: str, source: str) -> str:
+    """SQL: take the tenant's write lock until the transaction ends, and name the
+    writer for the change feed (plain SQL from other applications is 'sql')."""
+    if source not in SOURCES:
+        raise ValueError(f"unknown writer {source!r}")
+    return (f"pg_advisory_xact_lock(hashtext({tenant})), "
+            f"set_config('{SOURCE_SETTING}', '{source}', true)")
 
 
 @contextmanager
@@ -46,6 +54,13 @@ def transaction(engine: Engine, tenant: str | None = None,
             yield conn
 
 
-def lock_tenant(conn: Connection, tenant: str) -> None:
-    """The tenant's write lock until the transaction ends."""
-    conn.execute(_q(f"SELECT {lock(':t')}"), {"t": tenant})
+def lock_tenant(conn: Connection, tenant: str, source: str) -> None:
+    """The tenant's write lock until the transaction ends; source names the writer."""
+    conn.execute(_q(f"SELECT {lock(':t', source)}"), {"t": tenant})
+
+
+def name_writer(conn: Connection, source: str) -> None:
+    """Name the writer for the change feed without the write lock (row-locked writes)."""
+    if source not in SOURCES:
+        raise ValueError(f"unknown writer {source!r}")
+    conn.execute(_q(f"SELECT set_config('{SOURCE_SETTING}', :s, true)"), {"s": source})

@@ -99,7 +99,7 @@ def create(conn: Connection, key: ApiKey, doc: dict[str, Any]) -> CalendarRow:
         raise access.forbidden(f"this API key is limited to the calendars {names} and cannot "
                                "create calendars; use a key without --calendar")
     values = _values(doc, creating=True)
-    tenancy.lock_tenant(conn, key.tenant_id)
+    tenancy.lock_tenant(conn, key.tenant_id, "api")
     new_id = str(uuid.uuid4())
     return calendar_rows.create_calendar(conn, key.tenant_id, new_id,
                                          {"id": new_id, **values, "components": COMPONENTS})
@@ -108,7 +108,7 @@ def create(conn: Connection, key: ApiKey, doc: dict[str, Any]) -> CalendarRow:
 def patch(conn: Connection, key: ApiKey, calendar_id: str, doc: dict[str, Any]) -> CalendarRow:
     """JSON Merge Patch (RFC 7396) of name, color, timezone, description."""
     access.require_write(key)
-    tenancy.lock_tenant(conn, key.tenant_id)
+    tenancy.lock_tenant(conn, key.tenant_id, "api")
     row = find(conn, key, calendar_id)
     values = _values(doc, creating=False)
     if "timezone" in values and values["timezone"] != row.timezone and TIMEZONE_PROP in row.props:
@@ -125,7 +125,7 @@ def patch(conn: Connection, key: ApiKey, calendar_id: str, doc: dict[str, Any]) 
 def delete(conn: Connection, key: ApiKey, calendar_id: str, force: bool) -> None:
     """Delete a calendar; 409 while it holds events or tasks unless force."""
     access.require_write(key)
-    tenancy.lock_tenant(conn, key.tenant_id)
+    tenancy.lock_tenant(conn, key.tenant_id, "api")
     row = find(conn, key, calendar_id)
     events, tasks = calendar_rows.calendar_contents(conn, key.tenant_id, row.id)
     if (events or tasks) and not force:

@@ -132,7 +132,7 @@ def create(caller: Caller, doc: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         else str(uuid.uuid4())
     check = inp.boolean("check_availability", doc["check_availability"]) \
         if doc.get("check_availability") is not None else False
-    tenancy.lock_tenant(caller.conn, caller.tenant)
+    tenancy.lock_tenant(caller.conn, caller.tenant, "api")
     existing = event_queries.get_master(caller.conn, caller.tenant, event_id)
     if existing is not None:
         master = visible_master(caller, event_id, include_deleted=True, writing=True)
@@ -202,7 +202,7 @@ def _edit(caller: Caller, event_id: str, if_match: str | None, doc: dict[str, An
           cut: bool = False) -> dict[str, Any]:
     """Apply `doc` (merge-patch fields) to the series or one occurrence and store it."""
     access.require_write(caller.key)
-    tenancy.lock_tenant(caller.conn, caller.tenant)
+    tenancy.lock_tenant(caller.conn, caller.tenant, "api")
     master = visible_master(caller, event_id, lock=True, writing=True)
     _check_etag(master, if_match)
     item = event_queries.current_text(caller.conn, caller.tenant, master)
@@ -324,7 +324,7 @@ def delete(caller: Caller, event_id: str, permanent: bool, if_match: str | None)
     access.require_write(caller.key)
     if permanent:
         access.require_admin(caller.key, "a permanent delete (?permanent=true)")
-    tenancy.lock_tenant(caller.conn, caller.tenant)
+    tenancy.lock_tenant(caller.conn, caller.tenant, "api")
     master = visible_master(caller, event_id, include_deleted=permanent, lock=True,
                             writing=True)
     _check_etag(master, if_match)
@@ -336,7 +336,7 @@ def delete(caller: Caller, event_id: str, permanent: bool, if_match: str | None)
 
 def restore(caller: Caller, event_id: str) -> dict[str, Any]:
     access.require_write(caller.key)
-    tenancy.lock_tenant(caller.conn, caller.tenant)
+    tenancy.lock_tenant(caller.conn, caller.tenant, "api")
     master = visible_master(caller, event_id, include_deleted=True, lock=True, writing=True)
     if master.deleted_at is not None:
         if event_queries.live_conflict(caller.conn, caller.tenant, master):

@@ -17,7 +17,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from backside_caldav.db import link_queries
+from backside_caldav.db import link_queries, tenancy
 from backside_caldav.service import access, cursors, validate
 from backside_caldav.service import params as p
 from backside_caldav.service.events import Caller
@@ -51,6 +51,8 @@ def _event(caller: Caller, event_id: str, write: bool = False) -> str:
                         "override of a series: use the series id)")
     if _uuid(event_id) is None:
         raise missing
+    if write:
+        tenancy.name_writer(caller.conn, "api")
     calendar_id = link_queries.master_calendar(caller.conn, caller.tenant, event_id, lock=write)
     if calendar_id is None:
         raise missing

@@ -1,0 +1,167 @@
+"""GET /api/v1/changes/stream: the change feed as Server-Sent Events.
+
+How the server holds the streams: each open stream is one thread of its
+worker, parked on a condition variable (no CPU, no database connection)
+until the worker's one LISTEN connection (db/feed_listener.py) hears a
+commit of its tenant, or 15 s pass (then it sends a heartbeat comment and
+looks at the feed once more, in case a notification was lost). Streams have
+a budget of their own (`--max-streams` per worker), on top of the request
+threads, so 200 open streams leave CalDAV its threads; one stream over the
+budget is refused with 503 and Retry-After.
+
+A woken stream reads the feed in a short transaction of its own through
+service/changes.page, so it shows exactly what GET /changes would, with the
+key's limits, and resumes from Last-Event-ID without a gap or a repeat.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import weakref
+from collections.abc import Iterator
+
+from sqlalchemy.engine import Engine
+
+from backside_caldav.db import feed_listener, tenancy
+from backside_caldav.domain.api_keys import ApiKey
+from backside_caldav.service.changes import page, shown
+from backside_caldav.service.events import Caller
+from backside_caldav.service.problems import Problem
+
+HEARTBEAT = 15.0
+DEFAULT_MAX_STREAMS = 256
+PAGE = 100
+
+
+_hubs: weakref.WeakSet[Hub] = weakref.WeakSet()
+
+
+def stop_all() -> None:
+    """End this process's streams: the worker is stopping (SIGTERM). Clients
+    reconnect with Last-Event-ID, to a worker that still serves."""
+    for hub in list(_hubs):
+        hub.stop()
+
+
+class Hub:
+    """The process's listener and its waiting streams."""
+
+    def __init__(self, engine: Engine, max_streams: int = DEFAULT_MAX_STREAMS,
+                 heartbeat: float = HEARTBEAT) -> None:
+        self.engine = engine
+        self.max_streams = max_streams
+        self.heartbeat = heartbeat
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._newest: dict[str, int] = {}
+        self._epoch = 0  # moves on each (re)connect: every stream looks again
+        self._open = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        _hubs.add(self)
+
+    # --- the listener ---------------------------------------------------------
+
+    def _start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=feed_listener.listen, args=(self.engine, self._heard, self._stop),
+                name="backside-feed-listener", daemon=True)
+            self._thread.start()
+
+    def _heard(self, tenant: str | None, seq: int) -> None:
+        with self._lock:
+            if tenant is None:
+                self._epoch += 1
+            elif seq > self._newest.get(tenant, 0):
+                self._newest[tenant] = seq
+            self._changed.notify_all()
+
+    def stop(self) -> None:
+        """End every stream (the worker is stopping) and the listener."""
+        self._stop.set()
+        with self._lock:
+            self._changed.notify_all()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    # --- the streams ----------------------------------------------------------
+
+    def enter(self) -> None:
+        """Take a stream's place, or 503 when the worker holds its maximum."""
+        with self._lock:
+            if self._open >= self.max_streams:
+                raise Problem(503, "too-many-streams", "Too many open streams",
+                              f"this worker holds its maximum of {self.max_streams} open "
+                              "streams; try again shortly or poll GET /api/v1/changes",
+                              headers=[("Retry-After", "5")])
+            self._open += 1
+            self._start()
+
+    def leave(self) -> None:
+        with self._lock:
+            self._open -= 1
+
+    @property
+    def open_streams(self) -> int:
+        return self._open
+
+    def wait(self, tenant: str, seen: int, epoch: int) -> tuple[bool, int]:
+        """Until a change of the tenant after `seen` commits, the listener reconnects or
+        the worker stops (True), or a heartbeat is due (False); and the epoch now."""
+        with self._lock:
+            woken = self._changed.wait_for(
+                lambda: self._stop.is_set() or self._epoch != epoch
+                or self._newest.get(tenant, 0) > seen, timeout=self.heartbeat)
+            return woken, self._epoch
+
+    def epoch(self) -> int:
+        return self._epoch
+
+
+def event_text(item: dict) -> bytes:
+    data = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
+    return f"id: {item['cursor']}\nevent: {item['type']}\ndata: {data}\n\n".encode()
+
+
+class Stream:
+    """The stream's body as a WSGI iterable. It holds a place in the hub from its
+    making to close(), which the WSGI server calls however the stream ends
+    (the client went away, the worker stops), even if it never started."""
+
+    def __init__(self, hub: Hub, key: ApiKey, start: int, include_event: bool) -> None:
+        hub.enter()
+        self.hub = hub
+        self._body = _events(hub, key, start, include_event)
+        self._held = True
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._body
+
+    def close(self) -> None:
+        self._body.close()
+        if self._held:
+            self._held = False
+            self.hub.leave()
+
+
+def _events(hub: Hub, key: ApiKey, start: int, include_event: bool) -> Iterator[bytes]:
+    yield b"retry: 2000\n: connected\n\n"
+    cursor = start
+    epoch = hub.epoch()
+    while not hub.stopping:
+        with tenancy.transaction(hub.engine, key.tenant_id) as conn:
+            caller = Caller(conn, key)
+            found = page(caller, cursor, PAGE)
+            items = [shown(caller, change, include_event) for change in found.changes]
+        for item in items:
+            yield event_text(item)
+        cursor = found.next_cursor
+        if found.has_more:
+            continue
+        woken, epoch = hub.wait(key.tenant_id, cursor, epoch)
+        if not woken:  # also looks at the feed again, in case a wake-up was lost
+            yield b": heartbeat\n\n"

@@ -1,0 +1,297 @@
+"""The change feed (GET /api/v1/changes) over real HTTP against a real PostgreSQL:
+every writer's change (a CalDAV client, the API, another application's plain
+SQL) in commit order, with its type and source, the cursor rules, and an API
+key's limits. The live stream is in test_changes_stream.py."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import caldav
+import psycopg
+import pytest
+from test_sidecar_api import Api, add_event, new_api, problem
+
+from backside_caldav.db import engines as db
+from backside_caldav.db import keys as apikeys
+from backside_caldav.db import maintenance
+
+ICS = """BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//test//feed//EN
+BEGIN:VEVENT
+UID:{uid}
+DTSTAMP:20260101T000000Z
+DTSTART:20260302T090000Z
+DTEND:20260302T100000Z
+SUMMARY:{title}
+END:VEVENT
+END:VCALENDAR
+"""
+
+
+@pytest.fixture
+def api(server, database_url, sql):
+    a = new_api(server, database_url, sql)
+    yield a
+    a.session.close()
+
+
+def changes(api: Api, since: str, **params) -> dict:
+    r = api.get("/changes", since=since, **params)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def head(api: Api) -> str:
+    return changes(api, "now")["next_cursor"]
+
+
+def dav_calendar(api: Api) -> caldav.Calendar:
+    account = api.account
+    client = caldav.DAVClient(url=api.base.removesuffix("api/v1"), username=account.username,
+                              password=account.password)
+    return client.principal().calendars()[0]
+
+
+def test_each_writer_shows_up_with_its_type_and_source(api: Api, sql) -> None:
+    start = head(api)
+    calendar = dav_calendar(api)
+    uid = f"feed-{uuid.uuid4()}"
+    resource = calendar.save_event(ICS.format(uid=uid, title="From the phone"))
+    event_id = sql.execute("SELECT id::text FROM events WHERE uid = %s", (uid,)).fetchone()[0]
+    r = api.session.patch(f"{api.base}/events/{event_id}", json={"title": "From the API"},
+                          headers={"Content-Type": "application/merge-patch+json"}, timeout=30)
+    assert r.status_code == 200, r.text
+    api_etag = r.json()["etag"]
+    sql.execute("UPDATE events SET title = 'From SQL' WHERE id = %s", (event_id,))
+    resource.delete()
+    r = api.post(f"/events/{event_id}/restore")
+    assert r.status_code == 200, r.text
+
+    doc = changes(api, start)
+    seen = [(c["type"], c["source"], c["event_id"]) for c in doc["changes"]]
+    assert seen == [("event.created", "caldav", event_id), ("event.updated", "api", event_id),
+                    ("event.updated", "sql", event_id), ("event.deleted", "caldav", event_id),
+                    ("event.restored", "api", event_id)]
+    cursors = [int(c["cursor"]) for c in doc["changes"]]
+    assert cursors == sorted(cursors) and len(set(cursors)) == 5
+    assert doc["changes"][1]["etag"] == api_etag
+    assert all(c["calendar_id"] == api.calendar_id for c in doc["changes"])
+    assert all(c["at"].endswith("Z") for c in doc["changes"])
+    assert doc["next_cursor"] == doc["changes"][-1]["cursor"] and doc["has_more"] is False
+    # Reading on from the last cursor finds nothing more.
+    assert changes(api, doc["next_cursor"])["changes"] == []
+
+
+def test_include_event_carries_the_event_as_the_api_reads_it(api: Api, sql) -> None:
+    start = head(api)
+    made = api.post("/events", {"title": "Lunch", "start_time": "2026-03-03T12:00:00Z"}).json()
+    gone = api.post("/events", {"title": "Gone", "start_time": "2026-03-03T15:00:00Z"}).json()
+    assert api.delete(f"/events/{gone['id']}").status_code == 204
+    doc = changes(api, start, include="event")
+    by_type = [(c["type"], c["event_id"]) for c in doc["changes"]]
+    assert by_type == [("event.created", made["id"]), ("event.created", gone["id"]),
+                       ("event.deleted", gone["id"])]
+    assert doc["changes"][0]["event"] == api.get(f"/events/{made['id']}").json()
+    assert doc["changes"][1]["event"] is None  # trashed since: not readable any more
+    assert doc["changes"][2]["event"] is None
+    assert "event" not in changes(api, start)["changes"][0]
+
+
+def test_calendar_changes(api: Api) -> None:
+    start = head(api)
+    made = api.post("/calendars", {"name": "Team"})
+    assert made.status_code == 201, made.text
+    cal_id = made.json()["id"]
+    r = api.session.patch(f"{api.base}/calendars/{cal_id}", json={"color": "#ff0000"},
+                          timeout=30, headers={"Content-Type": "application/merge-patch+json"})
+    assert r.status_code == 200, r.text
+    assert api.delete(f"/calendars/{cal_id}").status_code == 204
+    doc = changes(api, start)
+    assert [(c["type"], c["calendar_id"], c["event_id"]) for c in doc["changes"]] == [
+        ("calendar.created", cal_id, None), ("calendar.updated", cal_id, None),
+        ("calendar.deleted", cal_id, None)]
+
+
+def test_event_writes_do_not_report_their_calendar(api: Api, sql) -> None:
+    """Every event write bumps its calendar's sync counter; that is no calendar change."""
+    start = head(api)
+    add_event(sql, api, "Plain")
+    assert [c["type"] for c in changes(api, start)["changes"]] == ["event.created"]
+
+
+def test_one_transaction_is_one_change_per_event(api: Api, sql, database_url) -> None:
+    start = head(api)
+    with psycopg.connect(database_url, autocommit=False) as conn:
+        kept = conn.execute(
+            "INSERT INTO events (tenant_id, calendar_id, title, start_time) "
+            "VALUES (%s, %s, 'A', '2026-03-02T09:00Z') RETURNING id::text",
+            (api.account.tenant_id, api.calendar_id)).fetchone()[0]
+        conn.execute("UPDATE events SET title = 'B' WHERE id = %s", (kept,))
+        conn.execute("INSERT INTO event_attendees (tenant_id, event_id, email) "
+                     "VALUES (%s, %s, 'x@example.com')", (api.account.tenant_id, kept))
+        brief = conn.execute(
+            "INSERT INTO events (tenant_id, calendar_id, title, start_time) "
+            "VALUES (%s, %s, 'C', '2026-03-02T11:00Z') RETURNING id::text",
+            (api.account.tenant_id, api.calendar_id)).fetchone()[0]
+        conn.execute("DELETE FROM events WHERE id = %s", (brief,))
+        conn.commit()
+    doc = changes(api, start)
+    assert [(c["type"], c["event_id"], c["source"]) for c in doc["changes"]] == [
+        ("event.created", kept, "sql")]
+    etag = sql.execute("SELECT revision FROM events WHERE id = %s", (kept,)).fetchone()[0]
+    assert doc["changes"][0]["etag"] == f'"{etag}"'
+
+
+def test_a_later_commit_with_an_earlier_start_is_not_skipped(api: Api, sql,
+                                                             database_url) -> None:
+    """Two writers: the first to write commits last. A reader between the commits
+    must still get the second change after the cursor it holds. (Two calendars:
+    writers of one calendar wait for each other at its sync counter anyway.)"""
+    other = api.post("/calendars", {"name": "Other"}).json()["id"]
+    start = head(api)
+    first = psycopg.connect(database_url, autocommit=False)
+    try:
+        slow = first.execute(
+            "INSERT INTO events (tenant_id, calendar_id, title, start_time) "
+            "VALUES (%s, %s, 'slow', '2026-03-02T09:00Z') RETURNING id::text",
+            (api.account.tenant_id, api.calendar_id)).fetchone()[0]
+        fast = add_event(sql, api, "fast", calendar_id=other)  # commits at once
+        between = changes(api, start)
+        assert [c["event_id"] for c in between["changes"]] == [fast]
+        first.commit()
+    finally:
+        first.close()
+    after = changes(api, between["next_cursor"])
+    assert [c["event_id"] for c in after["changes"]] == [slow]
+
+
+def waiting_for(holder: psycopg.Connection) -> None:
+    """Until some session waits for a lock the holder has."""
+    with psycopg.connect(holder.info.dsn, autocommit=True) as watcher:
+        for _ in range(600):
+            if watcher.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND "
+                               "%s = ANY(pg_blocking_pids(pid))",
+                               (holder.info.backend_pid,)).fetchone()[0]:
+                return
+            time.sleep(0.05)
+    raise AssertionError("no writer waited for the held counter")
+
+
+def test_commit_order_under_a_held_counter(api: Api, sql, database_url) -> None:
+    """A writer that commits while another holds the tenant's counter waits, then
+    gets the next number: numbers follow commits."""
+    start = head(api)
+    holder = psycopg.connect(database_url, autocommit=False)
+    try:
+        holder.execute("SELECT 1 FROM feed_counters WHERE tenant_id = %s FOR UPDATE",
+                       (api.account.tenant_id,))
+        done: list[str] = []
+        writer = threading.Thread(target=lambda: done.append(add_event(sql_conn, api, "w")))
+        sql_conn = psycopg.connect(database_url, autocommit=True)
+        writer.start()
+        waiting_for(holder)
+        assert changes(api, start)["changes"] == []  # not committed yet
+        holder.rollback()
+        writer.join(10)
+        sql_conn.close()
+    finally:
+        holder.close()
+    assert [c["event_id"] for c in changes(api, start)["changes"]] == done
+
+
+def test_paging(api: Api, sql) -> None:
+    start = head(api)
+    ids = [add_event(sql, api, f"e{i}") for i in range(7)]
+    seen: list[str] = []
+    cursor = start
+    while True:
+        doc = changes(api, cursor, limit=3)
+        seen += [c["event_id"] for c in doc["changes"]]
+        cursor = doc["next_cursor"]
+        if not doc["has_more"]:
+            break
+    assert seen == ids
+    # Without since: from the oldest change kept.
+    everything = api.get("/changes", limit=1000).json()["changes"]
+    assert [c["event_id"] for c in everything if c["event_id"] in ids] == ids
+
+
+def test_bad_cursors_and_parameters(api: Api, sql) -> None:
+    for since, word in [("abc", "not a cursor"), ("-1", "not a cursor"),
+                        ("1" * 19, "not a cursor")]:
+        problem(api.get("/changes", since=since), 400, word)
+    last = int(head(api))
+    problem(api.get("/changes", since=str(last + 1000)), 410, "ahead of this feed")
+    problem(api.get("/changes", since="0", include="calendar"), 400, "only value")
+    problem(api.get("/changes", since="0", limit="0"), 400)
+    problem(api.get("/changes", since="0", limit="1001"), 400)
+    problem(api.get("/changes", cursor="0"), 400, "unknown query parameter")
+    r = api.session.post(api.base + "/changes", json={}, timeout=30)
+    problem(r, 405)
+
+
+def test_a_pruned_cursor_gets_410(api: Api, sql, database_url) -> None:
+    old = head(api)
+    add_event(sql, api, "old news")
+    assert maintenance.prune_change_log(db.get_engine(database_url), 0) >= 1
+    problem(api.get("/changes", since=old), 410, "pruned")
+    fresh = head(api)
+    add_event(sql, api, "news")
+    assert [c["type"] for c in changes(api, fresh)["changes"]] == ["event.created"]
+
+
+def test_tenants_never_see_each_other(server, database_url, sql, api: Api) -> None:
+    other = new_api(server, database_url, sql)
+    try:
+        mine, theirs = head(api), head(other)
+        add_event(sql, other, "theirs")
+        assert changes(api, mine)["changes"] == []
+        assert [c["type"] for c in changes(other, theirs)["changes"]] == ["event.created"]
+    finally:
+        other.session.close()
+
+
+def test_a_calendar_limited_key_sees_its_calendars_only(api: Api, sql, database_url) -> None:
+    team = api.post("/calendars", {"name": "Team"}).json()["id"]
+    key = apikeys.create_key(db.get_engine(database_url), api.account.tenant,
+                             calendars=[team])
+    limited = Api(api.base, api.account, key.secret, team, type(api.session)())
+    limited.session.headers["Authorization"] = f"Bearer {key.secret}"
+    try:
+        start = head(limited)
+        outside = add_event(sql, api, "elsewhere")
+        inside = add_event(sql, api, "team", calendar_id=team)
+        sql.execute("UPDATE events SET calendar_id = %s WHERE id = %s", (api.calendar_id, inside))
+        sql.execute("UPDATE events SET calendar_id = %s WHERE id = %s", (team, outside))
+        doc = changes(limited, start)
+        assert [(c["type"], c["event_id"], c["calendar_id"]) for c in doc["changes"]] == [
+            ("event.created", inside, team),
+            ("event.deleted", inside, team),  # moved out: gone, for this key
+            ("event.created", outside, team)]  # moved in: new, for this key
+        assert "accessInfo" in doc
+        # The full key sees the moves as updates.
+        full = changes(api, start)["changes"]
+        assert [c["type"] for c in full] == ["event.created", "event.created",
+                                             "event.updated", "event.updated"]
+    finally:
+        limited.session.close()
+
+
+def test_a_window_limited_key_does_not_get_changes_outside_its_window(api: Api, sql,
+                                                                      database_url) -> None:
+    key = apikeys.create_key(db.get_engine(database_url), api.account.tenant,
+                             window_days=(7, 7))
+    limited = Api(api.base, api.account, key.secret, api.calendar_id, type(api.session)())
+    limited.session.headers["Authorization"] = f"Bearer {key.secret}"
+    try:
+        start = head(limited)
+        add_event(sql, api, "long ago", start="2020-01-01T09:00:00Z",
+                  end="2020-01-01T10:00:00Z")
+        near = add_event(sql, api, "now", start="now", end=None)
+        assert [c["event_id"] for c in changes(limited, start)["changes"]] == [near]
+    finally:
+        limited.session.close()
