@@ -3,14 +3,15 @@ its events parsed as the EventSource spec says (id, event, data, comments)."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import queue
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
-
-import requests
+from urllib.parse import urlsplit
 
 
 @dataclass
@@ -21,28 +22,52 @@ class Event:
 
 
 @dataclass
+class Reply:
+    status_code: int
+    headers: Any
+    text: str = ""
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+@dataclass
 class Stream:
     url: str
     headers: dict[str, str]
     events: queue.Queue = field(default_factory=queue.Queue)
     comments: list[str] = field(default_factory=list)
-    response: requests.Response | None = None
     ended: threading.Event = field(default_factory=threading.Event)
+    _conn: http.client.HTTPConnection | None = None
+    _response: http.client.HTTPResponse | None = None
 
-    def open(self, timeout: float = 10) -> requests.Response:
-        self.response = requests.get(self.url, headers=self.headers, stream=True,
-                                     timeout=(timeout, 60))
-        if self.response.status_code == 200:
+    def open(self, timeout: float = 10) -> Reply:
+        """Send the request; a 200 is read on in a thread, anything else whole."""
+        parts = urlsplit(self.url)
+        self._conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+        self._conn.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""),
+                           headers=self.headers)
+        self._response = self._conn.getresponse()
+        reply = Reply(self._response.status, self._response.headers)
+        if reply.status_code == 200:
+            assert self._conn.sock is not None
+            self._conn.sock.settimeout(None)
             threading.Thread(target=self._read, daemon=True).start()
-        return self.response
+        else:
+            reply.text = self._response.read().decode()
+            self.close()
+        return reply
 
     def _read(self) -> None:
-        assert self.response is not None
+        assert self._response is not None
         fields: dict[str, str] = {}
         data: list[str] = []
         try:
-            for raw in self.response.iter_lines(chunk_size=1, decode_unicode=True):
-                line = raw if isinstance(raw, str) else raw.decode()
+            while True:
+                raw = self._response.readline()
+                if not raw:
+                    break
+                line = raw.decode().rstrip("\r\n")
                 if line == "":
                     if data:
                         self.events.put(Event(fields.get("id"), fields.get("event", "message"),
@@ -57,7 +82,8 @@ class Stream:
                         data.append(value)
                     else:
                         fields[name] = value
-        except (requests.RequestException, AttributeError, ValueError):
+        except (OSError, ValueError, AttributeError, http.client.HTTPException):
+            # AttributeError: http.client when close() pulls the socket from under it
             pass
         finally:
             self.ended.set()
@@ -80,5 +106,11 @@ class Stream:
         return False
 
     def close(self) -> None:
-        if self.response is not None:
-            self.response.close()
+        """Hang up at once (a reader blocked in the socket wakes with an error)."""
+        if self._conn is not None and self._conn.sock is not None:
+            try:
+                self._conn.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self._conn is not None:
+            self._conn.close()

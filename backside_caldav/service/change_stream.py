@@ -17,6 +17,7 @@ key's limits, and resumes from Last-Event-ID without a gap or a repeat.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import weakref
 from collections.abc import Iterator
@@ -30,6 +31,16 @@ from backside_caldav.service.events import Caller
 from backside_caldav.service.problems import Problem
 
 HEARTBEAT = 15.0
+HEARTBEAT_ENV = "BACKSIDE_STREAM_HEARTBEAT"  # seconds; shorter for tests and picky proxies
+
+
+def heartbeat_seconds() -> float:
+    """The heartbeat from the environment (0.1 to 300 s), else 15 s."""
+    try:
+        value = float(os.environ.get(HEARTBEAT_ENV, HEARTBEAT))
+    except ValueError:
+        return HEARTBEAT
+    return value if 0.1 <= value <= 300 else HEARTBEAT
 DEFAULT_MAX_STREAMS = 256
 PAGE = 100
 
@@ -48,10 +59,10 @@ class Hub:
     """The process's listener and its waiting streams."""
 
     def __init__(self, engine: Engine, max_streams: int = DEFAULT_MAX_STREAMS,
-                 heartbeat: float = HEARTBEAT) -> None:
+                 heartbeat: float | None = None) -> None:
         self.engine = engine
         self.max_streams = max_streams
-        self.heartbeat = heartbeat
+        self.heartbeat = heartbeat if heartbeat is not None else heartbeat_seconds()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._newest: dict[str, int] = {}
