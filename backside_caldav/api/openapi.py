@@ -11,7 +11,12 @@ import copy
 from typing import Any
 
 from backside_caldav import __version__
-from backside_caldav.api import openapi_access, openapi_calendars, openapi_events
+from backside_caldav.api import (
+    openapi_access,
+    openapi_calendars,
+    openapi_changes,
+    openapi_events,
+)
 
 MAX_Q = 200
 MAX_ENTITY_ID = 200
@@ -316,6 +321,8 @@ PATHS: dict[str, Any] = {
 
 openapi_events.merge_into(PATHS, SCHEMAS)
 SCHEMAS.update(openapi_calendars.SCHEMAS)
+PATHS.update(openapi_changes.PATHS)
+SCHEMAS.update(openapi_changes.SCHEMAS)
 openapi_access.apply(PATHS, SCHEMAS)  # last: it reaches every keyed operation
 
 _DOCUMENT: dict[str, Any] = {
@@ -324,7 +331,8 @@ _DOCUMENT: dict[str, Any] = {
         "title": "backside-caldav sidecar API",
         "version": __version__,
         "description": "Events (list, read, create, merge-patch, cancel, trash, restore, "
-                       "attendees), calendars, search, availability, links and RSVP over "
+                       "attendees), calendars, search, availability, links, RSVP and the change feed "
+                       "(polled or live) over "
                        "the tenant's calendar tables. Authenticate with 'Authorization: Bearer <API key>' "
                        "(`backside-caldav apikey add --tenant NAME`); a key sees only its "
                        "tenant, a read-only key cannot write. Errors are RFC 9457 "
