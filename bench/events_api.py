@@ -63,18 +63,23 @@ def create_body(calendar_id: str, n: int) -> dict[str, Any]:
 class BacksideSteps:
     """The event API steps on backside-caldav, for one calendar."""
 
-    def __init__(self, scenario: Scenario, api: ApiClient) -> None:
+    def __init__(self, scenario: Scenario, api: ApiClient, database_url: str = "",
+                 base_url: str = "", key: str = "") -> None:
         self.sc, self.api = scenario, api
+        self.database_url, self.base_url, self.key = database_url, base_url, key
         self.calendar_id = ""
         self.week: list[dict[str, Any]] = []  # the week's occurrences, from the limit-500 list
         self.created: list[Response] = []  # the create step's answers
 
     def steps(self) -> dict[str, Callable[[], Result | None]]:
-        from . import mcp_calls
+        from . import change_feed, mcp_calls
         return {"api_list_week": lambda: self._list(50),
                 "api_list_week_500": lambda: self._list(500), "api_read": self.read,
                 "api_create": self.create, "api_patch": self.patch,
-                **mcp_calls.steps(self.sc, self.api, self._calendar)}
+                **mcp_calls.steps(self.sc, self.api, self._calendar),
+                **change_feed.steps(self.sc, self.api,
+                                    lambda: [i["event_id"] for i in self._event_ids()],
+                                    self.database_url, self.base_url, self.key)}
 
     def _calendar(self) -> str:
         if not self.calendar_id:
@@ -155,7 +160,9 @@ def radicale_steps(scenario: Scenario) -> dict[str, Callable[[], Result | None]]
     def none(what: str) -> Callable[[], Result]:
         return lambda: Result("n/a", note=f"no API; {what}")
 
-    return {"api_list_week": none("a calendar-query has no page size (see the limit 500 row)"),
+    from . import change_feed
+    return {**change_feed.radicale_steps(),
+            "api_list_week": none("a calendar-query has no page size (see the limit 500 row)"),
             "api_list_week_500": same_as("week_data", "REPORT calendar-query, one week, "
                                                       "calendar-data"),
             "api_read": none("not measured"),

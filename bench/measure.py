@@ -59,6 +59,10 @@ SPECS = [
                           "calendar-query, calendar-data)", "ms"),
     Spec("mcp_availability", "MCP events_check_availability, one week (Radicale: week "
                              "free-busy-query)", "ms"),
+    # The change feed (bench/change_feed.py).
+    Spec("feed_latency", "change feed: SQL commit to event on an open stream", "ms"),
+    Spec("poll_200_streams", "PROPFIND getctag poll with 200 open change streams (compare "
+                             "the poll row)", "ms"),
     Spec("peak_rss", "peak RSS of the server processes (VmHWM, summed)", "MiB"),
 ]
 SPEC_BY_KEY = {s.key: s for s in SPECS}
@@ -69,8 +73,9 @@ GROUPS = {
                "week_freebusy", "put_full"],
     "events": ["api_list_week", "api_list_week_500", "api_read", "api_create", "api_patch",
                "mcp_list_week", "mcp_availability"],
+    "feed": ["poll_ctag", "feed_latency", "poll_200_streams"],  # the poll again, to compare
 }
-MEASURED_STEPS = [step for steps in GROUPS.values() for step in steps]
+MEASURED_STEPS = list(dict.fromkeys(step for steps in GROUPS.values() for step in steps))
 SLOW_RUN_S = 1.0  # a request slower than this has its first run counted, not discarded
 
 

@@ -61,8 +61,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="a tiny run (30 events, few repetitions) for the smoke test")
     parser.add_argument("--seed", type=int, default=2026, help="data generator seed (2026)")
     parser.add_argument("--only", choices=sorted(GROUPS),
-                        help="measure one group of rows (after the same loading): caldav, or "
-                             "events (the event API, /api/v1/events)")
+                        help="measure one group of rows (after the same loading): caldav, "
+                             "events (the event API, /api/v1/events) or feed (the change "
+                             "stream)")
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes = "30"
@@ -178,7 +179,8 @@ def bench_size(size: int, events: list[data.Event], database: servers.Database,
                      maintenance=database.analyze)
         b_api = events_api.ApiClient(b_server.url, login[2], backside_settings.timeout_s)
         stack.callback(b_api.close)
-        b.extra_steps = events_api.BacksideSteps(b, b_api).steps()
+        b.extra_steps = events_api.BacksideSteps(b, b_api, database.url, b_server.url,
+                                                 login[2]).steps()
         scenarios = [b]
         r: Scenario | None = None
         if with_radicale:

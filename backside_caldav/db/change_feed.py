@@ -51,7 +51,7 @@ def after(conn: Connection, tenant: str, since: int, upto: int, limit: int,
 def prune(conn: Connection, tenant: str, older_than_days: float) -> int:
     """Drop the changes up to the newest one older than the given age (a prefix of
     the numbers), and raise the tenant's floor to it."""
-    floor = conn.execute(_q(
+    floor = conn.execute(_q(  # in number order (no index on the time: writers pay for each)
         "SELECT max(seq) FROM change_feed WHERE tenant_id = :t AND seq IS NOT NULL "
         "AND changed_at < now() - make_interval(secs => :s)"),
         {"t": tenant, "s": older_than_days * 86400}).scalar()

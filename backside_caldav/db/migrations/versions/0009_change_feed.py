@@ -59,7 +59,6 @@ TABLES = [
     )
     """,
     "CREATE UNIQUE INDEX change_feed_seq ON change_feed (tenant_id, seq)",
-    "CREATE INDEX change_feed_changed_at ON change_feed (tenant_id, changed_at)",
     # The transaction's own unnumbered rows: tiny, as rows leave it at commit.
     """
     CREATE UNIQUE INDEX change_feed_pending ON change_feed (txid, tenant_id, object_id)
@@ -196,19 +195,21 @@ FUNCTIONS = [
     EXECUTE FUNCTION feed_calendars_after()
     """,
     # At commit: number the transaction's rows of this tenant in commit order.
+    # The first call of the transaction numbers them all; the later calls
+    # (one per row) find nothing left and return after one index probe.
     """
     CREATE FUNCTION feed_number() RETURNS trigger
     LANGUAGE plpgsql AS $$
-    DECLARE v_count bigint; v_last bigint;
+    DECLARE v_count bigint; v_none boolean; v_last bigint;
     BEGIN
-        IF NOT EXISTS (SELECT 1 FROM change_feed WHERE tenant_id = NEW.tenant_id
-                        AND id = NEW.id AND seq IS NULL) THEN
-            RETURN NULL;  -- numbered by an earlier row of this transaction, or merged away
+        SELECT count(*) FILTER (WHERE kind <> 'none'), coalesce(bool_or(kind = 'none'), false)
+          INTO v_count, v_none
+          FROM change_feed WHERE txid = txid_current() AND tenant_id = NEW.tenant_id
+           AND seq IS NULL;
+        IF v_none THEN
+            DELETE FROM change_feed WHERE txid = txid_current() AND tenant_id = NEW.tenant_id
+               AND seq IS NULL AND kind = 'none';
         END IF;
-        DELETE FROM change_feed WHERE txid = txid_current() AND tenant_id = NEW.tenant_id
-           AND seq IS NULL AND kind = 'none';
-        SELECT count(*) INTO v_count FROM change_feed
-         WHERE txid = txid_current() AND tenant_id = NEW.tenant_id AND seq IS NULL;
         IF v_count = 0 THEN RETURN NULL; END IF;
         INSERT INTO feed_counters AS c (tenant_id, last_seq) VALUES (NEW.tenant_id, v_count)
         ON CONFLICT (tenant_id) DO UPDATE SET last_seq = c.last_seq + v_count
