@@ -19,8 +19,10 @@ MEASUREMENTS = {"put_empty", "poll_ctag", "first_sync_davx5", "first_sync_thunde
                 "sync_initial", "sync_nochange", "sync_after_edits", "week_etag", "week_data",
                 "week_expand", "week_freebusy", "put_full", "api_list_week", "api_list_week_500",
                 "api_read", "api_create", "api_patch", "mcp_list_week", "mcp_availability",
-                "peak_rss"}
-NO_CALDAV_EQUIVALENT = {"api_list_week", "api_read", "api_patch"}  # Radicale's cell: n/a
+                "feed_latency", "poll_200_streams", "peak_rss"}
+# Radicale's cell: n/a (no such API, no change feed)
+NO_CALDAV_EQUIVALENT = {"api_list_week", "api_read", "api_patch", "feed_latency",
+                        "poll_200_streams"}
 
 
 def test_quick_benchmark_reports_every_measurement(admin_url: str, tmp_path: Path) -> None:
@@ -57,6 +59,8 @@ def test_quick_benchmark_reports_every_measurement(admin_url: str, tmp_path: Pat
     radicale_put = rows[("put_full", 30)]["radicale"]["median"]
     assert rows[("api_create", 30)]["radicale"]["median"] == radicale_put
     assert rows[("api_patch", 30)]["backside"]["runs"] >= 1
+    assert rows[("feed_latency", 30)]["backside"]["info"]["writes"] == 50
+    assert rows[("poll_200_streams", 30)]["backside"]["info"]["open_streams"] == 200
 
     # Its scratch database is gone again.
     name = report["machine"]["database"]

@@ -295,3 +295,18 @@ def test_a_window_limited_key_does_not_get_changes_outside_its_window(api: Api, 
         assert [c["event_id"] for c in changes(limited, start)["changes"]] == [near]
     finally:
         limited.session.close()
+
+
+def test_polling_counts_against_the_keys_rate_limit(api: Api, database_url) -> None:
+    key = apikeys.create_key(db.get_engine(database_url), api.account.tenant,
+                             rate_limits=((3, 3600),))
+    limited = Api(api.base, api.account, key.secret, api.calendar_id, type(api.session)())
+    limited.session.headers["Authorization"] = f"Bearer {key.secret}"
+    try:
+        for _ in range(3):
+            assert limited.get("/changes", since="now").status_code == 200
+        r = limited.get("/changes", since="now")
+        problem(r, 429, "rate limit")
+        assert int(r.headers["Retry-After"]) > 0
+    finally:
+        limited.session.close()
