@@ -69,20 +69,25 @@ class StreamReader:
 
 def steps(scenario: Scenario, api: ApiClient, event_ids: Callable[[], list[str]],
           database_url: str, base_url: str, key: str) -> dict[str, Callable[[], Result | None]]:
-    def latency() -> Result:
+    def deliveries(readers: list[StreamReader], writes: int) -> list[float]:
+        """Seconds from each SQL commit until the last of the readers has the change."""
         target = event_ids()[0]
+        samples: list[float] = []
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            for n in range(writes):
+                conn.execute("UPDATE events SET title = %s WHERE id = %s",
+                             (f"feed bench {n}", target))
+                committed = time.perf_counter()
+                arrived = max(reader.arrivals.get(timeout=10) for reader in readers)
+                samples.append(arrived - committed)
+        return samples
+
+    def latency() -> Result:
         reader = StreamReader(base_url, key)
         try:
             if not reader.connected.wait(10):
                 raise DavError("the stream did not start")
-            samples: list[float] = []
-            with psycopg.connect(database_url, autocommit=True) as conn:
-                for n in range(LATENCY_SAMPLES):
-                    conn.execute("UPDATE events SET title = %s WHERE id = %s",
-                                 (f"feed bench {n}", target))
-                    committed = time.perf_counter()
-                    arrived = reader.arrivals.get(timeout=10)
-                    samples.append(arrived - committed)
+            samples = deliveries([reader], LATENCY_SAMPLES)
         finally:
             reader.close()
         return summarize(samples, 1000.0, writes=LATENCY_SAMPLES)
@@ -95,8 +100,11 @@ def steps(scenario: Scenario, api: ApiClient, event_ids: Callable[[], list[str]]
             for reader in readers:
                 if not reader.connected.wait(10):
                     raise DavError("a stream did not start")
-            return summarize(scenario._repeat(lambda: timed(scenario.c.poll)[0]), 1000.0,
-                             open_streams=len(readers), open_s=round(opened, 2))
+            polls = scenario._repeat(lambda: timed(scenario.c.poll)[0])
+            fan_out = sorted(deliveries(readers, 10))
+            return summarize(polls, 1000.0, open_streams=len(readers), open_s=round(opened, 2),
+                             to_all_200_median_ms=round(fan_out[len(fan_out) // 2] * 1000, 1),
+                             to_all_200_max_ms=round(fan_out[-1] * 1000, 1))
         finally:
             for reader in readers:
                 reader.close()

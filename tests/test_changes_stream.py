@@ -88,6 +88,28 @@ def test_a_resumed_stream_misses_nothing_and_repeats_nothing(api: Api, sql, stre
     assert [e.data["event_id"] for e in again.take(4)] == [ids[1], *later]
 
 
+def test_a_stream_that_starts_behind_catches_up_then_follows(api: Api, sql, streams) -> None:
+    """The first stream of a tenant, resuming from before the worker's shared list
+    begins: it reads the database for what it missed, then follows live."""
+    start = head(api)
+    missed = [add_event(sql, api, f"missed {i}") for i in range(5)]
+    stream = open_stream(api, since=start)
+    streams.append(stream)
+    assert [e.data["event_id"] for e in stream.take(5)] == missed
+    live = add_event(sql, api, "live")
+    assert stream.next().data["event_id"] == live
+    assert stream.quiet(0.5)
+
+
+def test_many_streams_of_one_tenant_get_every_change_once(api: Api, sql, streams) -> None:
+    opened = [open_stream(api) for _ in range(20)]
+    streams += opened
+    made = [add_event(sql, api, f"fan-out {i}") for i in range(3)]
+    for stream in opened:
+        assert [e.data["event_id"] for e in stream.take(3)] == made
+        assert stream.quiet(0.2)
+
+
 def test_include_event_on_the_stream(api: Api, sql, streams) -> None:
     stream = open_stream(api, include="event")
     streams.append(stream)

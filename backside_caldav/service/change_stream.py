@@ -9,9 +9,12 @@ a budget of their own (`--max-streams` per worker), on top of the request
 threads, so 200 open streams leave CalDAV its threads; one stream over the
 budget is refused with 503 and Retry-After.
 
-A woken stream reads the feed in a short transaction of its own through
-service/changes.page, so it shows exactly what GET /changes would, with the
-key's limits, and resumes from Last-Event-ID without a gap or a repeat.
+A woken stream takes the new changes from the worker's shared list of the
+tenant's newest changes (service/recent_changes.py: one query per commit
+per worker, however many streams), filtered for its key by the same rule as
+GET /changes; a stream further behind reads the feed through
+service/changes.page. Either way it resumes from Last-Event-ID without a
+gap or a repeat.
 """
 
 from __future__ import annotations
@@ -26,9 +29,11 @@ from sqlalchemy.engine import Engine
 
 from backside_caldav.db import feed_listener, tenancy
 from backside_caldav.domain.api_keys import ApiKey
+from backside_caldav.domain.changes import present
 from backside_caldav.service.changes import page, shown
 from backside_caldav.service.events import Caller
 from backside_caldav.service.problems import Problem
+from backside_caldav.service.recent_changes import Recent
 
 HEARTBEAT = 15.0
 HEARTBEAT_ENV = "BACKSIDE_STREAM_HEARTBEAT"  # seconds; shorter for tests and picky proxies
@@ -66,6 +71,7 @@ class Hub:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._newest: dict[str, int] = {}
+        self._recent: dict[str, Recent] = {}
         self._epoch = 0  # moves on each (re)connect: every stream looks again
         self._open = 0
         self._stop = threading.Event()
@@ -132,6 +138,17 @@ class Hub:
     def epoch(self) -> int:
         return self._epoch
 
+    def newest(self, tenant: str) -> int:
+        """The newest change of the tenant the listener has heard of (0: none yet)."""
+        return self._newest.get(tenant, 0)
+
+    def recent(self, tenant: str) -> Recent:
+        with self._lock:
+            found = self._recent.get(tenant)
+            if found is None:
+                found = self._recent[tenant] = Recent(self.engine, tenant)
+            return found
+
 
 def event_text(item: dict) -> bytes:
     data = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
@@ -163,16 +180,28 @@ def _events(hub: Hub, key: ApiKey, start: int, include_event: bool) -> Iterator[
     yield b"retry: 2000\n: connected\n\n"
     cursor = start
     epoch = hub.epoch()
+    recent = hub.recent(key.tenant_id)
+    max_age = hub.heartbeat / 2
     while not hub.stopping:
-        with tenancy.transaction(hub.engine, key.tenant_id) as conn:
-            caller = Caller(conn, key)
-            found = page(caller, cursor, PAGE)
-            items = [shown(caller, change, include_event) for change in found.changes]
+        recent.refresh(hub.newest(key.tenant_id), max_age)
+        found = recent.after(cursor, PAGE, key)
+        if found is None or (include_event and found.changes):
+            # Behind what the worker keeps, or the events must be read: a transaction.
+            with tenancy.transaction(hub.engine, key.tenant_id) as conn:
+                caller = Caller(conn, key)
+                found = found or page(caller, cursor, PAGE)
+                items = [shown(caller, change, include_event) for change in found.changes]
+        else:
+            items = [present(change, key) for change in found.changes]
         for item in items:
             yield event_text(item)
         cursor = found.next_cursor
         if found.has_more:
             continue
-        woken, epoch = hub.wait(key.tenant_id, cursor, epoch)
-        if not woken:  # also looks at the feed again, in case a wake-up was lost
+        woken, now_epoch = hub.wait(key.tenant_id, cursor, epoch)
+        if now_epoch != epoch:  # the listener (re)connected: anything may have been missed
+            epoch, max_age = now_epoch, 0.0
+        else:
+            max_age = hub.heartbeat / 2
+        if not woken:  # looks at the feed again too, in case a wake-up was lost
             yield b": heartbeat\n\n"
