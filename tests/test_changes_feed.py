@@ -310,3 +310,62 @@ def test_polling_counts_against_the_keys_rate_limit(api: Api, database_url) -> N
         assert int(r.headers["Retry-After"]) > 0
     finally:
         limited.session.close()
+
+
+def test_a_poller_beside_concurrent_writers_gets_every_change_once(api: Api,
+                                                                   database_url) -> None:
+    """Writers in two calendars through SQL and the API, committing in whatever order
+    the machine gives them, while a reader polls with its cursor all along."""
+    other = api.post("/calendars", {"name": "Busy"}).json()["id"]
+    start = head(api)
+    made: list[str] = []
+    made_lock = threading.Lock()
+    stop = threading.Event()
+    seen: list[dict] = []
+
+    def sql_writer(calendar_id: str) -> None:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            for i in range(12):
+                new = conn.execute(
+                    "INSERT INTO events (tenant_id, calendar_id, title, start_time) "
+                    "VALUES (%s, %s, %s, '2026-03-02T09:00Z') RETURNING id::text",
+                    (api.account.tenant_id, calendar_id, f"w{i}")).fetchone()[0]
+                with made_lock:
+                    made.append(new)
+
+    def api_writer() -> None:
+        session = type(api.session)()
+        session.headers["Authorization"] = f"Bearer {api.key}"
+        for i in range(8):
+            r = session.post(f"{api.base}/events", json={
+                "title": f"a{i}", "start_time": "2026-03-03T12:00:00Z"}, timeout=30)
+            assert r.status_code == 201, r.text
+            with made_lock:
+                made.append(r.json()["id"])
+        session.close()
+
+    def poller() -> None:
+        cursor = start
+        while True:
+            finished = stop.is_set()
+            doc = changes(api, cursor)
+            seen.extend(doc["changes"])
+            cursor = doc["next_cursor"]
+            if finished and not doc["has_more"]:
+                return
+
+    reader = threading.Thread(target=poller)
+    reader.start()
+    writers = [threading.Thread(target=sql_writer, args=(api.calendar_id,)),
+               threading.Thread(target=sql_writer, args=(other,)),
+               threading.Thread(target=api_writer), threading.Thread(target=api_writer)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(60)
+    stop.set()
+    reader.join(60)
+    ids = [c["event_id"] for c in seen]
+    assert sorted(ids) == sorted(made) and len(made) == 40
+    cursors = [int(c["cursor"]) for c in seen]
+    assert cursors == sorted(set(cursors))
