@@ -1,4 +1,5 @@
-"""The `backside-caldav` command: serve, account, db-url, migrate.
+"""The `backside-caldav` command: serve, account, db-url, migrate (apikey: cli_keys.py,
+webhook: cli_webhooks.py).
 
 Every failure is one line on stderr and a non-zero exit code, never a traceback.
 """
@@ -14,7 +15,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from backside_caldav import __version__, cli_keys
+from backside_caldav import __version__, cli_keys, cli_webhooks
 from backside_caldav import server as web_server
 from backside_caldav.db.settings import configured_database_url, default_data_dir, libpq_url
 from backside_caldav.domain.errors import BacksideError, ConfigError, DatabaseUnavailable
@@ -93,6 +94,21 @@ def _forget_pools() -> None:
     engines.forget_after_fork()
 
 
+def _check_webhook_settings() -> None:
+    """In the start-up child: a bad BACKSIDE_WEBHOOK_* value is one line here, not a
+    failure in every worker."""
+    from backside_caldav.domain import webhooks
+
+    webhooks.RetryPolicy.from_env()
+    webhooks.poll_seconds()
+
+
+def _start_webhooks(url: str) -> None:
+    """In each worker: the webhook deliverer's thread (workers share the work by leases)."""
+    from backside_caldav.service import webhook_delivery
+    webhook_delivery.start(url)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     options = _serve_options(args)
     check_options(options)
@@ -104,6 +120,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from backside_caldav.domain import login_limits
 
         login_limits.configured_limits()  # a bad setting is refused here, not in every worker
+        _check_webhook_settings()
         migrate.upgrade(_engine_checked(url))
         if config is not None and not config.is_file():
             raise ConfigError(f"no Radicale config file at {config}")
@@ -116,6 +133,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     def start_maintenance() -> None:
         # In each worker (the master stays small); passes take turns by a lock.
+        _start_webhooks(url)
         if args.maintenance_interval > 0:
             from backside_caldav.db import engines
             from backside_caldav.db.maintenance import PeriodicMaintenance
@@ -211,6 +229,7 @@ def cmd_sidecar(args: argparse.Namespace) -> int:
 
     def prepare() -> None:
         from backside_caldav.db import migrate
+        _check_webhook_settings()
         migrate.upgrade(_engine_checked(url))
 
     in_child_process(prepare)
@@ -221,7 +240,7 @@ def cmd_sidecar(args: argparse.Namespace) -> int:
 
     web_server.serve(app, options,
                      f"backside-caldav {__version__} serving the JSON API (/api/v1/)",
-                     after_fork=_forget_pools)
+                     on_worker_start=lambda: _start_webhooks(url), after_fork=_forget_pools)
     return 0
 
 
@@ -314,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     passwd.set_defaults(func=cmd_account_passwd)
 
     cli_keys.add_parsers(sub, _migrated_engine)
+    cli_webhooks.add_parsers(sub, _migrated_engine)
 
     mcp = sub.add_parser("mcp", help="serve the MCP tools over stdio (BACKSIDE_API_KEY)",
                          description="Serve the MCP tools on stdin/stdout for the API key in "

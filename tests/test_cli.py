@@ -16,7 +16,8 @@ from backside_caldav.db.settings import libpq_url
 
 
 @pytest.mark.parametrize("args", [[], ["serve"], ["migrate"], ["db-url"], ["account", "add"],
-                                  ["account", "passwd"]])
+                                  ["account", "passwd"], ["webhook", "add"],
+                                  ["webhook", "deliveries"]])
 def test_help(args: list[str]) -> None:
     result = run_cli(args + ["--help"])
     assert result.returncode == 0

@@ -104,7 +104,7 @@ def enter_tenant_of_key(conn: Connection, key_hash: str) -> Row | None:
     return row
 
 
-def _tenant(conn: Connection, tenant: str) -> tuple[str, str]:
+def find_tenant(conn: Connection, tenant: str) -> tuple[str, str]:
     """The tenant by name, or by id (so a tenant created by another application works)."""
     row = conn.execute(_q("SELECT id::text, name FROM tenants WHERE name = :n"),
                        {"n": tenant}).first()
@@ -166,7 +166,7 @@ def create_key(engine: Engine, tenant: str, read_only: bool = False, scope: str 
         expires_at = datetime.now(timezone.utc) + timedelta(days=expires_in_days)
     secret = new_secret()
     with engine.begin() as conn:
-        tenant_id, name = _tenant(conn, tenant)
+        tenant_id, name = find_tenant(conn, tenant)
         calendar_ids = None
         if calendars is not None:
             calendar_ids = list(dict.fromkeys(_calendar(conn, tenant_id, name, c)
@@ -184,7 +184,7 @@ def create_key(engine: Engine, tenant: str, read_only: bool = False, scope: str 
 
 def list_keys(engine: Engine, tenant: str) -> list[KeyInfo]:
     with engine.begin() as conn:
-        tenant_id, _ = _tenant(conn, tenant)
+        tenant_id, _ = find_tenant(conn, tenant)
         return [KeyInfo(row.id, not api_key(row).can_write, row.created_at, row.last_used_at,
                         api_key(row)) for row in list_api_keys(conn, tenant_id)]
 
@@ -195,6 +195,6 @@ def revoke_key(engine: Engine, tenant: str, key_id: str) -> None:
     except ValueError as exc:
         raise ApiKeyError(f"{key_id!r} is not a key id (a UUID, see `apikey list`)") from exc
     with engine.begin() as conn:
-        tenant_id, name = _tenant(conn, tenant)
+        tenant_id, name = find_tenant(conn, tenant)
         if not delete_api_key(conn, tenant_id, key_uuid):
             raise ApiKeyError(f"tenant {name!r} has no API key {key_uuid}")

@@ -1,9 +1,11 @@
-"""Housekeeping that keeps the tables bounded: the trash, the change log, and the
-counters of failed logins and of API key rate limits.
+"""Housekeeping that keeps the tables bounded: the trash, the change log, the
+counters of failed logins and of API key rate limits, and the webhook delivery
+record.
 
 The trash and the change log are pruned tenant by tenant (each statement
 names its tenant), so they work the same when the tables are distributed by
-tenant; the counters are dropped by their window's end alone.
+tenant; the counters are dropped by their window's end alone, and webhook
+deliveries by their age.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from backside_caldav.db import change_feed, key_limits, login_failures, occurrences
+from backside_caldav.db import change_feed, key_limits, login_failures, occurrences, webhooks
 from backside_caldav.db.tenancy import transaction
 from backside_caldav.domain.login_limits import configured_limits
 
@@ -103,6 +105,7 @@ def run_all(engine: Engine, trash_days: float = DEFAULT_TRASH_DAYS,
                                prune_change_log(engine, change_log_days),
                                reindex(engine, now))
     key_limits.prune(engine)  # rate-limit counters of windows that have passed
+    webhooks.prune_deliveries(engine)
     return report
 
 
@@ -141,6 +144,7 @@ class PeriodicMaintenance:
                 reindex(self.engine)
                 login_failures.prune(self.engine, configured_limits())
                 key_limits.prune(self.engine)
+                webhooks.prune_deliveries(self.engine)
             finally:
                 conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": PASS_LOCK})
         return True
