@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import caldav
 import pytest
 import requests
-from conftest import Server, start_server
+from conftest import Server, start_server, worker_pids
 from sse import Stream
 from test_changes_feed import ICS, dav_calendar, head
 from test_sidecar_api import Api, add_event, new_api, problem
@@ -108,6 +108,20 @@ def test_many_streams_of_one_tenant_get_every_change_once(api: Api, sql, streams
     for stream in opened:
         assert [e.data["event_id"] for e in stream.take(3)] == made
         assert stream.quiet(0.2)
+
+
+def test_one_listening_connection_per_worker(server: Server, api: Api, sql, streams) -> None:
+    opened = [open_stream(api) for _ in range(5)]
+    streams += opened
+    add_event(sql, api, "wake them")
+    for stream in opened:
+        stream.next()
+    workers = worker_pids(server.process.pid)
+    names = [row[0] for row in sql.execute(
+        "SELECT application_name FROM pg_stat_activity WHERE datname = current_database() "
+        "AND application_name LIKE '%feed listener'")]
+    mine = [n for n in names if any(f"[{pid}]" in n for pid in workers)]
+    assert len(workers) == 1 and len(mine) == 1, (workers, names)
 
 
 def test_include_event_on_the_stream(api: Api, sql, streams) -> None:

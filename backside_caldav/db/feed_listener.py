@@ -2,13 +2,15 @@
 
 The feed's commit trigger (migration 0009) sends NOTIFY backside_changes
 '<tenant> <newest number>'; PostgreSQL delivers it when the writer commits,
-whoever the writer is. One connection per worker process hears it for every
-stream of that process, so open streams cost no database connection.
+whoever the writer is. One connection per worker process hears it for all
+that process's listeners (every stream, the webhook deliverer): `subscribe`
+starts it on first use, so open streams cost no database connection.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 
@@ -36,7 +38,7 @@ def listen(engine: Engine, on_change: OnChange, stop: threading.Event,
     while not stop.is_set():
         try:
             with psycopg.connect(conninfo(engine), autocommit=True,
-                                 application_name="backside-caldav feed listener",
+                                 application_name=f"backside-caldav[{os.getpid()}] feed listener",
                                  connect_timeout=5) as conn:
                 conn.execute(f"LISTEN {CHANNEL}")
                 on_change(None, 0)
@@ -50,3 +52,45 @@ def listen(engine: Engine, on_change: OnChange, stop: threading.Event,
                         exc, wait)
             stop.wait(wait)
             wait = min(wait * 2, 30.0)
+
+
+class _Shared:
+    """The process's listening connection and who is told."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.callbacks: list[OnChange] = []
+        self.heard_once = False
+        self._lock = threading.Lock()
+        threading.Thread(target=listen, args=(engine, self._tell, threading.Event()),
+                         name="backside-feed-listener", daemon=True).start()
+
+    def add(self, on_change: OnChange) -> None:
+        with self._lock:
+            self.callbacks.append(on_change)
+            connected = self.heard_once
+        if connected:
+            on_change(None, 0)  # it may have missed what came before it subscribed
+
+    def _tell(self, tenant: str | None, seq: int) -> None:
+        with self._lock:
+            if tenant is None:
+                self.heard_once = True
+            callbacks = list(self.callbacks)
+        for callback in callbacks:
+            callback(tenant, seq)
+
+
+_shared: dict[tuple[int, str], _Shared] = {}
+_shared_lock = threading.Lock()
+
+
+def subscribe(engine: Engine, on_change: OnChange) -> None:
+    """Call on_change for every notification heard by this process's one listening
+    connection to the engine's database (started on the first subscription; a
+    daemon, it ends with the process). Subscribers stay for the process's life."""
+    key = (os.getpid(), engine.url.render_as_string(hide_password=True))
+    with _shared_lock:
+        shared = _shared.get(key)
+        if shared is None:
+            shared = _shared[key] = _Shared(engine)
+    shared.add(on_change)

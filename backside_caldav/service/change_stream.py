@@ -75,17 +75,10 @@ class Hub:
         self._epoch = 0  # moves on each (re)connect: every stream looks again
         self._open = 0
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._listening = False
         _hubs.add(self)
 
     # --- the listener ---------------------------------------------------------
-
-    def _start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=feed_listener.listen, args=(self.engine, self._heard, self._stop),
-                name="backside-feed-listener", daemon=True)
-            self._thread.start()
 
     def _heard(self, tenant: str | None, seq: int) -> None:
         with self._lock:
@@ -116,7 +109,9 @@ class Hub:
                               "streams; try again shortly or poll GET /api/v1/changes",
                               headers=[("Retry-After", "5")])
             self._open += 1
-            self._start()
+            subscribe, self._listening = not self._listening, True
+        if subscribe:  # outside the lock: a subscriber may be told at once (_heard)
+            feed_listener.subscribe(self.engine, self._heard)
 
     def leave(self) -> None:
         with self._lock:

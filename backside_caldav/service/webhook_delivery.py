@@ -157,9 +157,7 @@ class Deliverer:
         keeps no LISTEN connection for them)."""
         if not self._listening and webhooks.any_webhooks(self.owner_engine):
             self._listening = True
-            threading.Thread(target=feed_listener.listen,
-                             args=(self.owner_engine, self._heard, self._stop),
-                             name="backside-webhooks-listener", daemon=True).start()
+            feed_listener.subscribe(self.owner_engine, self._heard)  # the streams' connection
 
     def _run(self) -> None:
         failing = False
