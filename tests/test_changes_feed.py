@@ -181,13 +181,13 @@ def waiting_for(holder: psycopg.Connection) -> None:
     raise AssertionError("no writer waited for the held counter")
 
 
-def test_commit_order_under_a_held_counter(api: Api, sql, database_url) -> None:
-    """A writer that commits while another holds the tenant's counter waits, then
-    gets the next number: numbers follow commits."""
+def test_a_commit_waits_for_the_tenants_feed_lock(api: Api, sql, database_url) -> None:
+    """Numbers are handed out at commit, under the tenant's feed lock: a writer whose
+    commit finds it held waits, and its change is not visible before."""
     start = head(api)
     holder = psycopg.connect(database_url, autocommit=False)
     try:
-        holder.execute("SELECT 1 FROM feed_counters WHERE tenant_id = %s FOR UPDATE",
+        holder.execute("SELECT pg_advisory_xact_lock(1717920100, hashtext(%s))",
                        (api.account.tenant_id,))
         done: list[str] = []
         writer = threading.Thread(target=lambda: done.append(add_event(sql_conn, api, "w")))
@@ -369,3 +369,74 @@ def test_a_poller_beside_concurrent_writers_gets_every_change_once(api: Api,
     assert sorted(ids) == sorted(made) and len(made) == 40
     cursors = [int(c["cursor"]) for c in seen]
     assert cursors == sorted(set(cursors))
+
+
+def test_an_event_with_its_calendars_id_keeps_both_changes(api: Api) -> None:
+    cal_id = api.post("/calendars", {"name": "Twin"}).json()["id"]
+    made = api.post("/events", {"id": cal_id, "calendar_id": cal_id, "title": "Same id",
+                                "start_time": "2026-03-03T12:00:00Z"})
+    assert made.status_code == 201, made.text
+    start = head(api)
+    r = api.session.delete(f"{api.base}/calendars/{cal_id}", params={"force": "true"},
+                           timeout=30)
+    assert r.status_code == 204, r.text
+    assert sorted((c["type"], c["event_id"]) for c in changes(api, start)["changes"]) == [
+        ("calendar.deleted", None), ("event.deleted", cal_id)]
+
+
+def test_a_repeatable_read_writer_commits_beside_another(api: Api, sql,
+                                                         database_url) -> None:
+    """The feed's numbering takes a lock, not a row update, at commit: a REPEATABLE
+    READ writer gets no serialization error from another writer of its tenant (in
+    another calendar: writers of one calendar meet at its sync counter anyway)."""
+    second = api.post("/calendars", {"name": "Second"}).json()["id"]
+    start = head(api)
+    with psycopg.connect(database_url) as conn:
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        conn.execute("SELECT count(*) FROM events")  # the snapshot
+        other = add_event(sql, api, "committed meanwhile", calendar_id=second)
+        mine = conn.execute(
+            "INSERT INTO events (tenant_id, calendar_id, title, start_time) "
+            "VALUES (%s, %s, 'RR', '2026-03-02T09:00Z') RETURNING id::text",
+            (api.account.tenant_id, api.calendar_id)).fetchone()[0]
+        conn.commit()
+    assert [c["event_id"] for c in changes(api, start)["changes"]] == [other, mine]
+
+
+def test_writers_of_two_tenants_in_opposite_orders_do_not_deadlock(server, database_url,
+                                                                   sql, api: Api) -> None:
+    """Each writer writes both tenants (in calendars of its own, so only the feed's
+    numbering at commit is shared), in opposite orders, and they commit together."""
+    other = new_api(server, database_url, sql)
+    extra = {a.account.tenant_id: a.post("/calendars", {"name": "Second"}).json()["id"]
+             for a in (api, other)}
+    insert = ("INSERT INTO events (tenant_id, calendar_id, title, start_time) "
+              "VALUES (%s, %s, 'x', '2026-03-02T09:00Z')")
+    errors: list[Exception] = []
+
+    def writer(targets: list[tuple[str, str]], ready: threading.Barrier) -> None:
+        try:
+            with psycopg.connect(database_url) as conn:
+                for tenant_id, calendar_id in targets:
+                    conn.execute(insert, (tenant_id, calendar_id))
+                ready.wait(10)
+                conn.commit()
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    a, b = api.account.tenant_id, other.account.tenant_id
+    mine, theirs = head(api), head(other)
+    for _ in range(10):
+        ready = threading.Barrier(2)
+        threads = [
+            threading.Thread(target=writer, args=([(a, api.calendar_id),
+                                                   (b, other.calendar_id)], ready)),
+            threading.Thread(target=writer, args=([(b, extra[b]), (a, extra[a])], ready))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    other.session.close()
+    assert errors == []
+    assert len(changes(api, mine)["changes"]) == 20
+    assert len(changes(other, theirs)["changes"]) == 20

@@ -238,3 +238,35 @@ def test_stopping_the_server_ends_open_streams(database_url, sql, tmp_path) -> N
         stream.close()
     finally:
         srv.stop()
+
+
+def test_heartbeats_keep_coming_while_the_tenant_is_busy_elsewhere(
+        small_server: Server, database_url, sql, streams) -> None:
+    """Changes the key may not see wake the stream but write nothing: the heartbeat
+    must still come on time."""
+    api = new_api(small_server, database_url, sql)
+    team = api.post("/calendars", {"name": "Team"}).json()["id"]
+    key = apikeys.create_key(db.get_engine(database_url), api.account.tenant, calendars=[team])
+    limited = Api(api.base, api.account, key.secret, team, requests.Session())
+    stream = open_stream(limited)
+    streams.append(stream)
+    started = time.monotonic()
+    while time.monotonic() - started < 1.5:
+        add_event(sql, api, "elsewhere")
+        time.sleep(0.1)
+    assert stream.comments.count("heartbeat") >= 3, stream.comments
+    assert stream.quiet(0.1)
+    api.session.close()
+
+
+def test_a_revoked_key_ends_its_stream(small_server: Server, database_url, sql,
+                                       streams) -> None:
+    api = new_api(small_server, database_url, sql)
+    key = apikeys.create_key(db.get_engine(database_url), api.account.tenant)
+    stream = open_stream(Api(api.base, api.account, key.secret, api.calendar_id,
+                             requests.Session()))
+    streams.append(stream)
+    apikeys.revoke_key(db.get_engine(database_url), api.account.tenant, key.id)
+    assert stream.next(5).type == "key-revoked"
+    assert stream.ended.wait(5)
+    api.session.close()

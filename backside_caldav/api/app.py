@@ -116,6 +116,20 @@ class SidecarApp:
 
     def _handle(self, route: Route, request: Request, path_params: dict[str, str]) -> Reply:
         assert route.handler is not None
+        made: list[Reply] = []
+        try:
+            return self._answer(route, request, path_params, made)
+        except BaseException:
+            # A stream holds a place in the hub until closed: the commit failed after
+            # the handler made it, so no WSGI server will ever close it.
+            for reply in made:
+                if reply.stream is not None and hasattr(reply.stream, "close"):
+                    reply.stream.close()
+            raise
+
+    def _answer(self, route: Route, request: Request, path_params: dict[str, str],
+                made: list[Reply]) -> Reply:
+        assert route.handler is not None
         with tenancy.transaction(self.engine) as conn:
             key = auth.authenticate(conn, request.environ.get("HTTP_AUTHORIZATION"))
             access.rate_limit(self.engine, key)
@@ -130,6 +144,7 @@ class SidecarApp:
                 raise not_found(f"no such event or attendee: {request.path!r} does not name "
                                 "one (ids are UUIDs)") from None
             reply = route.handler(Call(request, conn, key, ids, self.hub))
+            made.append(reply)
         if reply.stream is None and request.method == "GET" and isinstance(reply.body, dict):
             info = key.access_info()
             if info is not None:  # every GET answered under a restriction says so

@@ -1,8 +1,9 @@
 """SQL of the change feed (migration 0009): a tenant's changes after a number.
 
-The numbers are handed out at commit under the tenant's counter row, so in
-one snapshot the counter's value N says that every change up to N is
-visible: a page that reads fewer rows than asked may move its cursor to N.
+The numbers are handed out at commit under the tenant's feed lock, so once
+a change numbered N of a tenant is visible, every change of that tenant
+numbered below N is too: a page that reads fewer rows than asked may move
+its cursor to the newest number it could see.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ COLS = ("seq, kind, event_id::text, calendar_id::text, prev_calendar_id::text, r
 
 def bounds(conn: Connection, tenant: str) -> tuple[int, int]:
     """(floor, last): numbers up to floor were pruned; last is the newest committed."""
-    row = conn.execute(_q("SELECT floor_seq, last_seq FROM feed_counters WHERE tenant_id = :t"),
-                       {"t": tenant}).first()
-    return (int(row[0]), int(row[1])) if row else (0, 0)
+    row = conn.execute(_q(
+        "SELECT coalesce((SELECT floor_seq FROM feed_floors WHERE tenant_id = :t), 0), "
+        "(SELECT max(seq) FROM change_feed WHERE tenant_id = :t)"), {"t": tenant}).one()
+    floor = int(row[0])
+    return floor, max(floor, int(row[1] or 0))
 
 
 def after(conn: Connection, tenant: str, since: int, upto: int, limit: int,
@@ -59,6 +62,8 @@ def prune(conn: Connection, tenant: str, older_than_days: float) -> int:
         return 0
     gone = conn.execute(_q("DELETE FROM change_feed WHERE tenant_id = :t AND seq <= :f"),
                         {"t": tenant, "f": floor}).rowcount
-    conn.execute(_q("UPDATE feed_counters SET floor_seq = greatest(floor_seq, :f) "
-                    "WHERE tenant_id = :t"), {"t": tenant, "f": floor})
+    conn.execute(_q("INSERT INTO feed_floors AS f (tenant_id, floor_seq) VALUES (:t, :f) "
+                    "ON CONFLICT (tenant_id) DO UPDATE "
+                    "SET floor_seq = greatest(f.floor_seq, EXCLUDED.floor_seq)"),
+                 {"t": tenant, "f": floor})
     return int(gone)

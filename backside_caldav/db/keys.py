@@ -198,3 +198,12 @@ def revoke_key(engine: Engine, tenant: str, key_id: str) -> None:
         tenant_id, name = find_tenant(conn, tenant)
         if not delete_api_key(conn, tenant_id, key_uuid):
             raise ApiKeyError(f"tenant {name!r} has no API key {key_uuid}")
+
+
+def current_key(conn: Connection, tenant: str, key_id: str) -> ApiKey | None:
+    """The key as it is now (its limits may have changed); None once it was revoked
+    or has expired. For long-lived streams, which outlive the request's check."""
+    row = conn.execute(_q(
+        f"SELECT {KEY_COLS} FROM api_keys k WHERE k.tenant_id = :t AND k.id = :i "
+        "AND (k.expires_at IS NULL OR k.expires_at > now())"), {"t": tenant, "i": key_id}).first()
+    return api_key(row) if row is not None else None

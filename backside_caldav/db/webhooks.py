@@ -91,7 +91,7 @@ def add(engine: Engine, tenant: str, url: str, events: list[str] | None, secret:
         tenant_id, name = find_tenant(conn, tenant)
         webhook_id = conn.execute(_q(
             "INSERT INTO webhooks (tenant_id, url, events, secret, allow_private, cursor) "
-            "VALUES (:t, :u, :e, :s, :p, coalesce((SELECT last_seq FROM feed_counters "
+            "VALUES (:t, :u, :e, :s, :p, coalesce((SELECT max(seq) FROM change_feed "
             "WHERE tenant_id = :t), 0)) RETURNING id::text"),
             {"t": tenant_id, "u": url, "e": events, "s": secret, "p": allow_private}).scalar_one()
     return webhook_id, tenant_id, name
@@ -164,8 +164,8 @@ def due(engine: Engine, limit: int = 100) -> list[tuple[str, str]]:
     with engine.connect() as conn:
         rows = conn.execute(_q(
             "SELECT w.tenant_id::text, w.id::text FROM webhooks w "
-            "JOIN feed_counters c ON c.tenant_id = w.tenant_id "
-            "WHERE c.last_seq > w.cursor AND coalesce(w.next_attempt_at, '-infinity') <= now() "
+            "WHERE EXISTS (SELECT 1 FROM change_feed f WHERE f.tenant_id = w.tenant_id "
+            "AND f.seq > w.cursor) AND coalesce(w.next_attempt_at, '-infinity') <= now() "
             "AND coalesce(w.lease_until, '-infinity') < now() "
             "ORDER BY coalesce(w.next_attempt_at, w.created_at) LIMIT :n"), {"n": limit})
         return [(row[0], row[1]) for row in rows]

@@ -22,12 +22,13 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 
 from sqlalchemy.engine import Engine
 
-from backside_caldav.db import feed_listener, tenancy
+from backside_caldav.db import feed_listener, keys, tenancy
 from backside_caldav.domain.api_keys import ApiKey
 from backside_caldav.domain.changes import present
 from backside_caldav.service.changes import page, shown
@@ -48,6 +49,7 @@ def heartbeat_seconds() -> float:
     return value if 0.1 <= value <= 300 else HEARTBEAT
 DEFAULT_MAX_STREAMS = 256
 PAGE = 100
+DB_READERS = 4  # streams reading the database at once, per worker
 
 
 _hubs: weakref.WeakSet[Hub] = weakref.WeakSet()
@@ -72,6 +74,10 @@ class Hub:
         self._changed = threading.Condition(self._lock)
         self._newest: dict[str, int] = {}
         self._recent: dict[str, Recent] = {}
+        self._per_tenant: dict[str, int] = {}  # open streams per tenant
+        # Streams that must read the database (behind the shared list, or include=event)
+        # take turns, so a commit that wakes 200 of them cannot take CalDAV's connections.
+        self.reads = threading.BoundedSemaphore(DB_READERS)
         self._epoch = 0  # moves on each (re)connect: every stream looks again
         self._open = 0
         self._stop = threading.Event()
@@ -100,7 +106,7 @@ class Hub:
 
     # --- the streams ----------------------------------------------------------
 
-    def enter(self) -> None:
+    def enter(self, tenant: str) -> None:
         """Take a stream's place, or 503 when the worker holds its maximum."""
         with self._lock:
             if self._open >= self.max_streams:
@@ -109,25 +115,33 @@ class Hub:
                               "streams; try again shortly or poll GET /api/v1/changes",
                               headers=[("Retry-After", "5")])
             self._open += 1
+            self._per_tenant[tenant] = self._per_tenant.get(tenant, 0) + 1
             subscribe, self._listening = not self._listening, True
         if subscribe:  # outside the lock: a subscriber may be told at once (_heard)
             feed_listener.subscribe(self.engine, self._heard)
 
-    def leave(self) -> None:
+    def leave(self, tenant: str) -> None:
+        """Give the place back; the tenant's shared list goes with its last stream."""
         with self._lock:
             self._open -= 1
+            left = self._per_tenant.get(tenant, 1) - 1
+            if left > 0:
+                self._per_tenant[tenant] = left
+            else:
+                self._per_tenant.pop(tenant, None)
+                self._recent.pop(tenant, None)
 
     @property
     def open_streams(self) -> int:
         return self._open
 
-    def wait(self, tenant: str, seen: int, epoch: int) -> tuple[bool, int]:
+    def wait(self, tenant: str, seen: int, epoch: int, timeout: float) -> tuple[bool, int]:
         """Until a change of the tenant after `seen` commits, the listener reconnects or
-        the worker stops (True), or a heartbeat is due (False); and the epoch now."""
+        the worker stops (True), or timeout passes (False); and the epoch now."""
         with self._lock:
             woken = self._changed.wait_for(
                 lambda: self._stop.is_set() or self._epoch != epoch
-                or self._newest.get(tenant, 0) > seen, timeout=self.heartbeat)
+                or self._newest.get(tenant, 0) > seen, timeout=max(timeout, 0.0))
             return woken, self._epoch
 
     def epoch(self) -> int:
@@ -156,8 +170,8 @@ class Stream:
     (the client went away, the worker stops), even if it never started."""
 
     def __init__(self, hub: Hub, key: ApiKey, start: int, include_event: bool) -> None:
-        hub.enter()
-        self.hub = hub
+        hub.enter(key.tenant_id)
+        self.hub, self.tenant = hub, key.tenant_id
         self._body = _events(hub, key, start, include_event)
         self._held = True
 
@@ -168,7 +182,7 @@ class Stream:
         self._body.close()
         if self._held:
             self._held = False
-            self.hub.leave()
+            self.hub.leave(self.tenant)
 
 
 def _events(hub: Hub, key: ApiKey, start: int, include_event: bool) -> Iterator[bytes]:
@@ -177,12 +191,13 @@ def _events(hub: Hub, key: ApiKey, start: int, include_event: bool) -> Iterator[
     epoch = hub.epoch()
     recent = hub.recent(key.tenant_id)
     max_age = hub.heartbeat / 2
+    written = time.monotonic()
     while not hub.stopping:
         recent.refresh(hub.newest(key.tenant_id), max_age)
         found = recent.after(cursor, PAGE, key)
         if found is None or (include_event and found.changes):
             # Behind what the worker keeps, or the events must be read: a transaction.
-            with tenancy.transaction(hub.engine, key.tenant_id) as conn:
+            with hub.reads, tenancy.transaction(hub.engine, key.tenant_id) as conn:
                 caller = Caller(conn, key)
                 found = found or page(caller, cursor, PAGE)
                 items = [shown(caller, change, include_event) for change in found.changes]
@@ -190,13 +205,24 @@ def _events(hub: Hub, key: ApiKey, start: int, include_event: bool) -> Iterator[
             items = [present(change, key) for change in found.changes]
         for item in items:
             yield event_text(item)
+            written = time.monotonic()
         cursor = found.next_cursor
         if found.has_more:
             continue
-        woken, now_epoch = hub.wait(key.tenant_id, cursor, epoch)
+        due = written + hub.heartbeat - time.monotonic()
+        woken, now_epoch = hub.wait(key.tenant_id, cursor, epoch, due)
         if now_epoch != epoch:  # the listener (re)connected: anything may have been missed
             epoch, max_age = now_epoch, 0.0
         else:
             max_age = hub.heartbeat / 2
-        if not woken:  # looks at the feed again too, in case a wake-up was lost
+        if time.monotonic() - written >= hub.heartbeat:
+            # Also when woken by changes this key does not see: proxies must see bytes,
+            # and a client that went away is noticed only when a write fails.
             yield b": heartbeat\n\n"
+            written = time.monotonic()
+            with tenancy.transaction(hub.engine, key.tenant_id) as conn:
+                current = keys.current_key(conn, key.tenant_id, key.id)
+            if current is None:
+                yield b"event: key-revoked\ndata: {}\n\n"
+                return  # the key was revoked or expired: the stream ends with it
+            key = current  # its calendars or window may have changed

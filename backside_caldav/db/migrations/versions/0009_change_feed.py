@@ -6,18 +6,26 @@
   merges into that row (created then updated stays created, deleted then
   created is updated, created then deleted leaves nothing).
 - At commit a deferred constraint trigger numbers the transaction's rows
-  from feed_counters (one row per tenant). The counter row stays locked from
-  there to the commit, so a tenant's numbers are handed out in commit order:
-  a reader that has seen number N never later finds a smaller number appear.
-  The lock is held only for the commit itself, never while the writer works.
-  The same trigger sends NOTIFY backside_changes '<tenant> <last seq>',
-  which PostgreSQL delivers at commit (the stream's wake-up).
+  from one sequence, holding each of its tenants' feed locks (transaction
+  advisory locks, taken in one order, so writers of several tenants cannot
+  deadlock) until the commit: a tenant's numbers are handed out in commit
+  order, and a reader that has seen number N never later finds a smaller
+  number of that tenant appear. The lock is held only for the commit
+  itself, never while the writer works; being a lock and not a row update,
+  it gives REPEATABLE READ and SERIALIZABLE writers no serialization errors.
+  Numbers are unique across tenants and have gaps within one.
+- The same trigger sends NOTIFY backside_changes '<tenant> <newest number>',
+  which PostgreSQL delivers at commit (the streams' and webhooks' wake-up).
+  PostgreSQL refuses PREPARE TRANSACTION after a NOTIFY: a writer that uses
+  two-phase commit sets `backside.feed_notify` to 'off' for the transaction
+  (its changes are then seen at the streams' next look, within their
+  heartbeat, and by the webhooks' poll).
 - source: caldav | api | sql, from the transaction's `backside.source`
   setting (db/tenancy.lock_tenant sets it for the server's own writes;
   another application's plain SQL is 'sql').
 - range_start/range_end: the event's conservative span when it changed, so
   a key limited to a time window can be filtered even after a delete.
-- feed_counters.floor_seq: the highest number pruned by maintenance; a
+- feed_floors.floor_seq: the highest number pruned by maintenance; a
   cursor below it gets 410.
 - No foreign key to tenants: deleting a tenant cascades into its events,
   whose triggers write feed rows; a key would make that delete fail. Both
@@ -61,13 +69,13 @@ TABLES = [
     "CREATE UNIQUE INDEX change_feed_seq ON change_feed (tenant_id, seq)",
     # The transaction's own unnumbered rows: tiny, as rows leave it at commit.
     """
-    CREATE UNIQUE INDEX change_feed_pending ON change_feed (txid, tenant_id, object_id)
-    WHERE seq IS NULL
+    CREATE UNIQUE INDEX change_feed_pending
+    ON change_feed (txid, tenant_id, object_id, (event_id IS NULL)) WHERE seq IS NULL
     """,
+    "CREATE SEQUENCE change_feed_numbers",
     """
-    CREATE TABLE feed_counters (
+    CREATE TABLE feed_floors (
         tenant_id uuid PRIMARY KEY,
-        last_seq bigint NOT NULL DEFAULT 0,
         floor_seq bigint NOT NULL DEFAULT 0
     )
     """,
@@ -110,7 +118,7 @@ FUNCTIONS = [
             SELECT tenant_id, 'event.created', id, id, calendar_id, revision, feed_source(),
                    range_start, range_end
               FROM new_rows WHERE series_id IS NULL AND deleted_at IS NULL
-            ON CONFLICT (txid, tenant_id, object_id) WHERE seq IS NULL DO UPDATE
+            ON CONFLICT (txid, tenant_id, object_id, (event_id IS NULL)) WHERE seq IS NULL DO UPDATE
                SET kind = feed_merge(f.kind, EXCLUDED.kind), calendar_id = EXCLUDED.calendar_id,
                    revision = EXCLUDED.revision, source = EXCLUDED.source,
                    range_start = EXCLUDED.range_start, range_end = EXCLUDED.range_end;
@@ -120,7 +128,7 @@ FUNCTIONS = [
             SELECT tenant_id, 'event.deleted', id, id, calendar_id, revision, feed_source(),
                    range_start, range_end
               FROM old_rows WHERE series_id IS NULL AND deleted_at IS NULL
-            ON CONFLICT (txid, tenant_id, object_id) WHERE seq IS NULL DO UPDATE
+            ON CONFLICT (txid, tenant_id, object_id, (event_id IS NULL)) WHERE seq IS NULL DO UPDATE
                SET kind = feed_merge(f.kind, EXCLUDED.kind), source = EXCLUDED.source;
         ELSE
             INSERT INTO change_feed AS f (tenant_id, kind, object_id, event_id, calendar_id,
@@ -137,7 +145,7 @@ FUNCTIONS = [
               FROM new_rows n JOIN old_rows o ON o.tenant_id = n.tenant_id AND o.id = n.id
              WHERE n.revision <> o.revision AND n.series_id IS NULL
                AND (n.deleted_at IS NULL OR o.deleted_at IS NULL)
-            ON CONFLICT (txid, tenant_id, object_id) WHERE seq IS NULL DO UPDATE
+            ON CONFLICT (txid, tenant_id, object_id, (event_id IS NULL)) WHERE seq IS NULL DO UPDATE
                SET kind = feed_merge(f.kind, EXCLUDED.kind), calendar_id = EXCLUDED.calendar_id,
                    prev_calendar_id = coalesce(f.prev_calendar_id, EXCLUDED.prev_calendar_id),
                    revision = EXCLUDED.revision, source = EXCLUDED.source,
@@ -172,7 +180,7 @@ FUNCTIONS = [
                                                       WHEN 'DELETE' THEN 'deleted'
                                                       ELSE 'updated' END,
                 r.id, r.id, feed_source())
-        ON CONFLICT (txid, tenant_id, object_id) WHERE seq IS NULL DO UPDATE
+        ON CONFLICT (txid, tenant_id, object_id, (event_id IS NULL)) WHERE seq IS NULL DO UPDATE
            SET kind = feed_merge(f.kind, EXCLUDED.kind), source = EXCLUDED.source;
         RETURN NULL;
     END $$
@@ -194,32 +202,36 @@ FUNCTIONS = [
                         NEW.calendar_order, NEW.components, NEW.href, NEW.props))
     EXECUTE FUNCTION feed_calendars_after()
     """,
-    # At commit: number the transaction's rows of this tenant in commit order.
-    # The first call of the transaction numbers them all; the later calls
-    # (one per row) find nothing left and return after one index probe.
+    # At commit: number the transaction's rows of every tenant it wrote. The
+    # first call of the transaction numbers them all; the later calls (one per
+    # row) find nothing left after one index probe.
     """
     CREATE FUNCTION feed_number() RETURNS trigger
     LANGUAGE plpgsql AS $$
-    DECLARE v_count bigint; v_none boolean; v_last bigint;
+    DECLARE r record; v_numbers bigint[]; v_count integer;
     BEGIN
-        SELECT count(*) FILTER (WHERE kind <> 'none'), coalesce(bool_or(kind = 'none'), false)
-          INTO v_count, v_none
-          FROM change_feed WHERE txid = txid_current() AND tenant_id = NEW.tenant_id
-           AND seq IS NULL;
-        IF v_none THEN
-            DELETE FROM change_feed WHERE txid = txid_current() AND tenant_id = NEW.tenant_id
-               AND seq IS NULL AND kind = 'none';
+        IF NOT EXISTS (SELECT 1 FROM change_feed WHERE txid = txid_current()
+                        AND seq IS NULL) THEN
+            RETURN NULL;
         END IF;
-        IF v_count = 0 THEN RETURN NULL; END IF;
-        INSERT INTO feed_counters AS c (tenant_id, last_seq) VALUES (NEW.tenant_id, v_count)
-        ON CONFLICT (tenant_id) DO UPDATE SET last_seq = c.last_seq + v_count
-        RETURNING last_seq INTO v_last;
-        UPDATE change_feed f SET seq = v_last - v_count + o.n, changed_at = clock_timestamp()
-          FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM change_feed
-                 WHERE txid = txid_current() AND tenant_id = NEW.tenant_id
-                   AND seq IS NULL) o
-         WHERE f.tenant_id = NEW.tenant_id AND f.id = o.id;
-        PERFORM pg_notify('backside_changes', NEW.tenant_id::text || ' ' || v_last::text);
+        DELETE FROM change_feed WHERE txid = txid_current() AND seq IS NULL
+           AND kind = 'none';
+        FOR r IN SELECT tenant_id, count(*) AS n FROM change_feed
+                  WHERE txid = txid_current() AND seq IS NULL
+                  GROUP BY tenant_id ORDER BY hashtext(tenant_id::text), tenant_id LOOP
+            PERFORM pg_advisory_xact_lock(1717920100, hashtext(r.tenant_id::text));
+            SELECT array_agg(v ORDER BY v) INTO v_numbers
+              FROM (SELECT nextval('change_feed_numbers') AS v FROM generate_series(1, r.n)) s;
+            UPDATE change_feed f SET seq = v_numbers[o.n], changed_at = clock_timestamp()
+              FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM change_feed
+                     WHERE txid = txid_current() AND tenant_id = r.tenant_id
+                       AND seq IS NULL) o
+             WHERE f.tenant_id = r.tenant_id AND f.id = o.id;
+            IF coalesce(current_setting('backside.feed_notify', true), '') <> 'off' THEN
+                PERFORM pg_notify('backside_changes', r.tenant_id::text || ' '
+                                  || v_numbers[r.n]::text);
+            END IF;
+        END LOOP;
         RETURN NULL;
     END $$
     """,
@@ -233,8 +245,10 @@ FUNCTIONS = [
 def upgrade() -> None:
     for statement in TABLES + FUNCTIONS:
         op.execute(statement)
-    for table in ("change_feed", "feed_counters"):
+    for table in ("change_feed", "feed_floors"):
         op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {ROLE}")
+    op.execute(f"GRANT USAGE, SELECT, UPDATE ON SEQUENCE change_feed_numbers TO {ROLE}")
+    for table in ("change_feed", "feed_floors"):
         op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
         op.execute(f"CREATE POLICY other_roles ON {table} "
                    f"USING ({NOT_APP}) WITH CHECK ({NOT_APP})")
@@ -251,7 +265,8 @@ def downgrade() -> None:
     op.execute("DROP TRIGGER feed_events_after_update ON events")
     op.execute("DROP TRIGGER feed_events_after_insert ON events")
     op.execute("DROP TABLE change_feed")
-    op.execute("DROP TABLE feed_counters")
+    op.execute("DROP TABLE feed_floors")
+    op.execute("DROP SEQUENCE change_feed_numbers")
     for function in ("feed_number()", "feed_calendars_after()", "feed_events_after()",
                      "feed_source()", "feed_merge(text, text)"):
         op.execute(f"DROP FUNCTION {function}")
