@@ -96,7 +96,8 @@ PATHS: dict[str, Any] = {
         "description": "Each change as an SSE event (id: its cursor, event: its type, data: "
                        "the Change as JSON) within a second of its commit; a comment every 15 "
                        "s keeps the connection open. Resumes after the Last-Event-ID header "
-                       "(or since); otherwise starts at now.",
+                       "(or since); otherwise starts at now. When the key is revoked or "
+                       "expires, an event named key-revoked ends the stream.",
         "parameters": [_SINCE, _INCLUDE, {
             "name": "Last-Event-ID", "in": "header", "required": False,
             "schema": _CURSOR, "description": "Resume after this cursor (EventSource sends it)."}],
