@@ -16,7 +16,11 @@ from test_sidecar_api import Api, add_event, new_api, problem
 
 from backside_caldav.db import engines as db
 from backside_caldav.db import keys as apikeys
-from backside_caldav.db import maintenance
+from backside_caldav.db import maintenance, tenancy
+from backside_caldav.service.change_stream import Hub, Stream
+from backside_caldav.service.changes import page
+from backside_caldav.service.events import Caller
+from backside_caldav.service.problems import Problem
 
 ICS = """BEGIN:VCALENDAR
 VERSION:2.0
@@ -440,3 +444,26 @@ def test_writers_of_two_tenants_in_opposite_orders_do_not_deadlock(server, datab
     assert errors == []
     assert len(changes(api, mine)["changes"]) == 20
     assert len(changes(other, theirs)["changes"]) == 20
+
+
+def test_a_prune_between_the_check_and_the_read_is_a_410_not_a_gap(api: Api, sql,
+                                                                    database_url) -> None:
+    """A reader whose cursor passed the request's check, when maintenance prunes before
+    its page is read: the page (and a stream reading the database) says 410."""
+    old = int(head(api))
+    add_event(sql, api, "pruned soon")
+    maintenance.prune_change_log(db.get_engine(database_url), 0)
+    key = apikeys.create_key(db.get_engine(database_url), api.account.tenant).key
+    engine = db.get_app_engine(database_url)
+    with tenancy.transaction(engine, api.account.tenant_id) as conn:
+        with pytest.raises(Problem) as refused:
+            page(Caller(conn, key), old, 10)
+    assert refused.value.status == 410 and "pruned" in refused.value.detail
+    hub = Hub(engine, heartbeat=0.2)
+    body = Stream(hub, key, old, False)
+    try:
+        chunks = list(body)  # a stream far behind ends with the reason
+    finally:
+        body.close()
+    assert chunks[-1].startswith(b"event: cursor-expired\n") and b"410" in chunks[-1]
+    assert hub.open_streams == 0

@@ -197,10 +197,15 @@ def _events(hub: Hub, key: ApiKey, start: int, include_event: bool) -> Iterator[
         found = recent.after(cursor, PAGE, key)
         if found is None or (include_event and found.changes):
             # Behind what the worker keeps, or the events must be read: a transaction.
-            with hub.reads, tenancy.transaction(hub.engine, key.tenant_id) as conn:
-                caller = Caller(conn, key)
-                found = found or page(caller, cursor, PAGE)
-                items = [shown(caller, change, include_event) for change in found.changes]
+            try:
+                with hub.reads, tenancy.transaction(hub.engine, key.tenant_id) as conn:
+                    caller = Caller(conn, key)
+                    found = found or page(caller, cursor, PAGE)
+                    items = [shown(caller, change, include_event) for change in found.changes]
+            except Problem as problem:  # pruned under a stream far behind: it must resync
+                data = json.dumps({"status": problem.status, "detail": problem.detail})
+                yield f"event: cursor-expired\ndata: {data}\n\n".encode()
+                return
         else:
             items = [present(change, key) for change in found.changes]
         for item in items:

@@ -63,6 +63,10 @@ def page(caller: Caller, since: int, limit: int) -> Page:
     found = change_feed.after(caller.conn, caller.tenant, since, last, limit + 1,
                               list(key.calendar_ids) if key.calendar_ids is not None else None,
                               key.window(now()))
+    floor, _ = change_feed.bounds(caller.conn, caller.tenant)  # after: a prune meanwhile
+    if since < floor:
+        raise gone(f"changes up to cursor {floor} were pruned while this page was read; "
+                   "read the events again and continue from since=now")
     if len(found) > limit:
         found = found[:limit]
         return Page(found, found[-1].seq, True)
