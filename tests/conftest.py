@@ -55,20 +55,27 @@ def admin_url() -> Iterator[str]:
             server.cleanup()
 
 
-@pytest.fixture(scope="session")
-def database_url(admin_url: str) -> Iterator[str]:
-    name = "backside_test_" + uuid.uuid4().hex[:10]
+@contextlib.contextmanager
+def scratch_database(admin_url: str, prefix: str) -> Iterator[str]:
+    """A new, migrated database on the test server; dropped again afterwards."""
+    name = prefix + uuid.uuid4().hex[:10]
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
     url = _with_database(admin_url, name)
-    engine = db.get_engine(url)
-    migrate.upgrade(engine)
+    migrate.upgrade(db.get_engine(url))
     try:
         yield url
     finally:
-        db.dispose_all()
+        db.get_engine(url).dispose()
+        db.get_app_engine(url).dispose()
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def database_url(admin_url: str) -> Iterator[str]:
+    with scratch_database(admin_url, "backside_test_") as url:
+        yield url
 
 
 def free_port() -> int:

@@ -27,16 +27,15 @@ import standardwebhooks
 from conftest import (
     Account,
     Server,
-    _with_database,
     make_account,
     one_line_error,
     run_cli,
+    scratch_database,
     start_server,
 )
 
 from backside_caldav.db import engines as db
 from backside_caldav.db import keys as apikeys
-from backside_caldav.db import migrate
 from backside_caldav.db.settings import libpq_url
 from backside_caldav.domain.webhook_urls import WebhookUrlError, check
 
@@ -130,18 +129,8 @@ def wait_for(what: Callable[[], object], timeout: float = 15.0, step: float = 0.
 
 @pytest.fixture(scope="module")
 def hook_db(admin_url: str) -> Iterator[str]:
-    name = "backside_test_hooks_" + uuid.uuid4().hex[:8]
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    url = _with_database(admin_url, name)
-    migrate.upgrade(db.get_engine(url))
-    try:
+    with scratch_database(admin_url, "backside_test_hooks_") as url:
         yield url
-    finally:
-        db.get_engine(url).dispose()
-        db.get_app_engine(url).dispose()
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture(scope="module")

@@ -97,10 +97,15 @@ def add(engine: Engine, tenant: str, url: str, events: list[str] | None, secret:
     return webhook_id, tenant_id, name
 
 
+def _tenant_id(conn: Connection, tenant: str | None) -> str | None:
+    """The id of the tenant named (None: every tenant)."""
+    return find_tenant(conn, tenant)[0] if tenant is not None else None
+
+
 def listing(engine: Engine, tenant: str | None = None) -> list[Listed]:
     """The webhooks (of one tenant), with the last try's outcome."""
     with engine.begin() as conn:
-        tenant_id = find_tenant(conn, tenant)[0] if tenant is not None else None
+        tenant_id = _tenant_id(conn, tenant)
         rows = conn.execute(_q(
             "SELECT w.id::text, t.name, w.url, w.events, w.cursor, w.failing_since, w.attempts, "
             "d.status_code, d.error, d.at FROM webhooks w JOIN tenants t ON t.id = w.tenant_id "
@@ -115,7 +120,7 @@ def remove(engine: Engine, webhook_id: str, tenant: str | None = None) -> str:
     """Delete the webhook and its deliveries; returns its URL."""
     hook = _uuid(webhook_id, "webhook id")
     with engine.begin() as conn:
-        tenant_id = find_tenant(conn, tenant)[0] if tenant is not None else None
+        tenant_id = _tenant_id(conn, tenant)
         url = conn.execute(_q(
             "DELETE FROM webhooks WHERE id = :i AND (CAST(:t AS uuid) IS NULL OR tenant_id = :t) "
             "RETURNING url"), {"i": hook, "t": tenant_id}).scalar()
@@ -129,7 +134,7 @@ def deliveries(engine: Engine, tenant: str | None = None, webhook_id: str | None
     """The newest tries, newest first (by default the failed ones)."""
     hook = _uuid(webhook_id, "webhook id") if webhook_id is not None else None
     with engine.begin() as conn:
-        tenant_id = find_tenant(conn, tenant)[0] if tenant is not None else None
+        tenant_id = _tenant_id(conn, tenant)
         rows = conn.execute(_q(
             "SELECT d.at, d.webhook_id::text, t.name, d.seq, d.type, d.attempt, d.status_code, "
             "d.error, d.delivered, d.given_up FROM webhook_deliveries d "
