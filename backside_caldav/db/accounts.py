@@ -75,12 +75,13 @@ def login_of(conn: Connection, username: str, lock: bool = False) -> tuple[str, 
 
 def owner_addresses(conn: Connection, tenant: str, no_jit: bool = False) -> list[str]:
     """The calendar owner's addresses (lower case): the tenant's logins that are
-    email addresses. Calendars belong to the tenant, and accounts carry no
-    other address; an ATTENDEE row with one of these emails is the owner.
+    email addresses and the logins' emails. Calendars belong to the tenant; an
+    ATTENDEE row with one of these emails is the owner.
 
     no_jit also turns JIT compiling off for the rest of the transaction, in the
     same round trip (see busy_queries.candidates for why)."""
     jit = "set_config('jit', 'off', true), " if no_jit else ""
     return list(conn.execute(_q(
-        f"SELECT {jit}ARRAY(SELECT DISTINCT lower(username) FROM accounts WHERE tenant_id = :t "
-        "AND username LIKE '_%@_%')"), {"t": tenant}).one()[-1])
+        f"SELECT {jit}ARRAY(SELECT DISTINCT lower(a) FROM accounts, "
+        "LATERAL (VALUES (username), (email)) v(a) WHERE tenant_id = :t "
+        "AND a LIKE '_%@_%')"), {"t": tenant}).one()[-1])
