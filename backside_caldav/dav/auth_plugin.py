@@ -41,12 +41,15 @@ class Auth(auth.BaseAuth):
         transaction, password_hash = request.Transaction.begin(self._engine, login, writable,
                                                                lock=lock)
         try:
-            ok = passwords.check_password(login, password_hash, password)
+            verdict = passwords.verify_password(login, password_hash, password)
         except BaseException:
             transaction.close()
             raise
-        if not ok or transaction.tenant is None:
+        if not verdict.ok or transaction.tenant is None or password_hash is None:
             transaction.close()
             return False
         scope.transaction = transaction
+        # last_login_at, and the Argon2 hash replacing an imported one: in a
+        # short transaction of its own (see record_login).
+        accounts.record_login(self._engine, login, transaction.tenant, password_hash, verdict)
         return True

@@ -1,18 +1,42 @@
-"""SQL of tenants and logins. Passwords are stored only as Argon2 hashes
-(domain/passwords.py makes and checks them)."""
+"""SQL of tenants and logins. Passwords are stored as Argon2 hashes
+(domain/passwords.py makes and checks them), or as an htpasswd import's hash
+until the login's first sign-in replaces it (db/account_import.py)."""
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from backside_caldav.db import tenancy as tenant_entry
 from backside_caldav.db.engines import statement as _q
 from backside_caldav.domain.passwords import (
     AccountError,
-    check_password,
+    Verdict,
     check_username,
     hash_password,
+    verify_password,
 )
+
+log = logging.getLogger("backside_caldav.auth")
+
+
+def ensure_tenant(conn: Connection, tenant: str) -> str:
+    """The tenant's id, creating it (with its default calendar) if needed."""
+    if not tenant.strip():
+        raise AccountError("tenant name must not be empty")
+    conn.execute(_q("INSERT INTO tenants (name) VALUES (:n) ON CONFLICT (name) DO NOTHING"),
+                 {"n": tenant})
+    tenant_id = conn.execute(_q("SELECT id::text FROM tenants WHERE name = :n"),
+                             {"n": tenant}).scalar_one()
+    has_calendar = conn.execute(_q("SELECT 1 FROM calendars WHERE tenant_id = :t LIMIT 1"),
+                                {"t": tenant_id}).first()
+    if not has_calendar:
+        conn.execute(_q(
+            "INSERT INTO calendars (tenant_id, name, href) VALUES (:t, 'Calendar', 'calendar')"),
+            {"t": tenant_id})
+    return tenant_id
 
 
 def add_account(engine: Engine, username: str, tenant: str, password: str) -> str:
@@ -22,10 +46,7 @@ def add_account(engine: Engine, username: str, tenant: str, password: str) -> st
         raise AccountError("tenant name must not be empty")
     password_hash = hash_password(password)
     with engine.begin() as conn:
-        conn.execute(_q("INSERT INTO tenants (name) VALUES (:n) ON CONFLICT (name) DO NOTHING"),
-                     {"n": tenant})
-        tenant_id = conn.execute(_q("SELECT id::text FROM tenants WHERE name = :n"),
-                                 {"n": tenant}).scalar_one()
+        tenant_id = ensure_tenant(conn, tenant)
         exists = conn.execute(_q("SELECT 1 FROM accounts WHERE username = :u"),
                               {"u": username}).first()
         if exists:
@@ -33,12 +54,6 @@ def add_account(engine: Engine, username: str, tenant: str, password: str) -> st
         conn.execute(_q(
             "INSERT INTO accounts (tenant_id, username, password_hash) VALUES (:t, :u, :h)"),
             {"t": tenant_id, "u": username, "h": password_hash})
-        has_calendar = conn.execute(_q("SELECT 1 FROM calendars WHERE tenant_id = :t LIMIT 1"),
-                                    {"t": tenant_id}).first()
-        if not has_calendar:
-            conn.execute(_q(
-                "INSERT INTO calendars (tenant_id, name, href) VALUES (:t, 'Calendar', 'calendar')"),
-                {"t": tenant_id})
     return tenant_id
 
 
@@ -57,9 +72,37 @@ def verify_login(engine: Engine, username: str, password: str) -> bool:
     if not username or not password or len(password) > 1024:
         return False
     with engine.connect() as conn:
-        stored = conn.execute(_q("SELECT password_hash FROM accounts WHERE username = :u"),
-                              {"u": username}).scalar()
-    return check_password(username, stored, password)
+        row = conn.execute(_q(
+            "SELECT tenant_id::text, password_hash FROM accounts WHERE username = :u"),
+            {"u": username}).first()
+    verdict = verify_password(username, row[1] if row else None, password)
+    if row:
+        record_login(engine, username, row[0], row[1], verdict)
+    return verdict.ok
+
+
+def record_login(engine: Engine, username: str, tenant: str, checked_hash: str,
+                 verdict: Verdict) -> None:
+    """After a password check: the login's last_login_at, and its new hash when
+    the check asks for one (an htpasswd import's first login).
+
+    A short transaction of its own, not the request's: a reader's REPEATABLE
+    READ snapshot would fail on a concurrent login's update, and the row would
+    stay locked for the whole request. The hash is replaced only if it is
+    still the one checked (a password changed meanwhile wins). A failure here
+    is logged and the login stands: bookkeeping must not refuse a sign-in."""
+    if not verdict.ok or not verdict.checked:
+        return
+    try:
+        with tenant_entry.transaction(engine, tenant) as conn:
+            conn.execute(_q(
+                "UPDATE accounts SET last_login_at = now(), password_hash = "
+                "CASE WHEN password_hash = :old THEN coalesce(:new, password_hash) "
+                "ELSE password_hash END WHERE username = :u"),
+                {"u": username, "old": checked_hash, "new": verdict.new_hash})
+    except SQLAlchemyError as exc:
+        log.warning("could not record the login of %r: %s", username,
+                    str(getattr(exc, "orig", exc)).strip().partition("\n")[0])
 
 
 def login_of(conn: Connection, username: str, lock: bool = False) -> tuple[str, str] | None:

@@ -1,6 +1,10 @@
 """Login names and passwords: Argon2 hashing, the checks a new login must
 pass, and a short-lived cache of verified credentials.
 
+A stored hash may also be one imported from Radicale's htpasswd file
+(domain/legacy_hashes.py): it is checked as it is, and the check tells the
+caller to store our Argon2 hash of the same password instead.
+
 No SQL here: the caller reads the stored hash (db.accounts) and hands it in.
 """
 
@@ -12,15 +16,18 @@ import os
 import re
 import threading
 import time
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from backside_caldav.domain import legacy_hashes
 from backside_caldav.domain.errors import BacksideError
 
 # OWASP's Argon2id setting (19 MiB, 2 passes, 1 lane). The library default
 # takes 64 MiB per check: 8 threads checking at once held half a GiB.
-# Hashes stored with other settings still verify with their own.
+# Hashes stored with other settings still verify with their own, and are
+# replaced by one with these at the next login that really checks them.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 # Argon2 computations at once per process: bounds memory and CPU under a
 # storm of logins; credentials already in the cache never wait here.
@@ -98,20 +105,44 @@ def recently_verified(username: str, password: str) -> bool:
     return _cache.seen(username, password)
 
 
-def check_password(username: str, stored: str | None, password: str) -> bool:
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of a password check, and the bookkeeping it asks of the caller."""
+
+    ok: bool
+    # The hash was really computed (not a cached credential): record the login.
+    checked: bool = False
+    # Store this hash instead of the one checked (same password, our Argon2 settings):
+    # the stored one is an htpasswd import or Argon2 with other settings.
+    new_hash: str | None = None
+
+
+_REFUSED = Verdict(False)
+
+
+def verify_password(username: str, stored: str | None, password: str) -> Verdict:
     """Check a password against the stored hash the caller already read (None: no account)."""
     if not username or not password or len(password) > 1024:
-        return False
+        return _REFUSED
     if stored is None:
         with _ARGON2_SLOTS:
             _hasher.hash(password)  # same cost as a real check: no user-existence oracle
-        return False
+        return _REFUSED
     if _cache.hit(username, stored, password):
-        return True
-    try:
+        return Verdict(True)
+    scheme = legacy_hashes.scheme_of(stored)
+    with _ARGON2_SLOTS:  # the other schemes cost CPU too (bcrypt, SHA-crypt rounds)
+        if scheme is None or scheme == legacy_hashes.ARGON2:
+            try:
+                _hasher.verify(stored, password)
+            except (VerificationError, InvalidHashError):
+                return _REFUSED
+        elif not legacy_hashes.verify(stored, password):
+            return _REFUSED
+    new_hash = None
+    if scheme not in (None, legacy_hashes.ARGON2) or _hasher.check_needs_rehash(stored):
         with _ARGON2_SLOTS:
-            _hasher.verify(stored, password)
-    except (VerificationError, InvalidHashError):
-        return False
+            new_hash = _hasher.hash(password)  # no length rule: the password is the user's
+        _cache.remember(username, new_hash, password)
     _cache.remember(username, stored, password)
-    return True
+    return Verdict(True, checked=True, new_hash=new_hash)
