@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from backside_caldav import __version__, cli_keys, cli_webhooks
+from backside_caldav import __version__, cli_import, cli_keys, cli_webhooks
 from backside_caldav import server as web_server
 from backside_caldav.db.settings import configured_database_url, default_data_dir, libpq_url
 from backside_caldav.domain.errors import BacksideError, ConfigError, DatabaseUnavailable
@@ -334,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_keys.add_parsers(sub, _migrated_engine)
     cli_webhooks.add_parsers(sub, _migrated_engine)
+    cli_import.add_parsers(sub, _migrated_engine)
 
     mcp = sub.add_parser("mcp", help="serve the MCP tools over stdio (BACKSIDE_API_KEY)",
                          description="Serve the MCP tools on stdin/stdout for the API key in "
