@@ -120,25 +120,24 @@ def _radicale(root: Path, merge_users: bool) -> Source:
             label = f"{user}/{folder.name}"
             props = _props(folder) if (folder / PROPS).is_file() else {}
             if isinstance(props, str):
-                source.notes.append(f"collection {label} left out: {props}")
+                source.notes.append(f"collection {label}: {props}")
                 continue
             tag = props.get("tag")
             if tag == "VADDRESSBOOK":
-                source.notes.append(f"address book {label} left out (address books are not "
-                                    "supported)")
+                source.notes.append(f"address book {label} (address books are not supported)")
                 continue
             if tag != collection_meta.TAG:
-                source.notes.append(f"collection {label} left out: it is not a calendar "
+                source.notes.append(f"collection {label}: it is not a calendar "
                                     "(no tag VCALENDAR in its .Radicale.props)")
                 continue
             if not safe_href(folder.name):
-                source.notes.append(f"calendar {label} left out: its folder name cannot be "
+                source.notes.append(f"calendar {label}: its folder name cannot be "
                                     "a calendar's name in a URL")
                 continue
             for nested in _entries(folder):
                 if nested.is_dir():
-                    source.notes.append(f"collection {label}/{nested.name} left out "
-                                        "(calendars cannot be nested)")
+                    source.notes.append(f"collection {label}/{nested.name} (calendars cannot be "
+                                        "nested)")
             values = _values(props)
             source.calendars.append(CalendarSource(
                 label, _items(folder), name=values.get("name") or folder.name,
