@@ -55,6 +55,7 @@ def cmd_import(args: argparse.Namespace, engine: OpenEngine) -> int:
         try:
             report = run.run(source)
         except KeyboardInterrupt:
+            run.finish()
             _print_summary(run.report, args)
             print("interrupted: what is above was committed; run the same command again "
                   "to import the rest", file=sys.stderr)

@@ -34,6 +34,8 @@ from backside_caldav.service.import_sources import CalendarSource, Source
 # config/radicale.conf's [server] max_resource_size: what a PUT may store.
 MAX_RESOURCE_SIZE = 8_000_000
 SOURCE = "import"  # the change feed's writer
+# Statistics are refreshed after this many writes, then ten times as many, ...
+FIRST_ANALYZE = 100
 
 
 @dataclass
@@ -69,6 +71,9 @@ class _Target:
     tenant_id: str
     calendar: CalendarRow
     tasks: CalendarRow | None = None  # the task list beside it, once needed
+    # UIDs the calendar had when the import found it, and those written since: a
+    # re-run skips them without parsing or a transaction (checked again on writes).
+    known: set[str] = field(default_factory=set)
 
 
 class Importer:
@@ -80,6 +85,8 @@ class Importer:
         self.progress = progress or (lambda done, total: None)
         self.report = Report()
         self._tenants: dict[str, str] = {}
+        self._next_analyze = FIRST_ANALYZE
+        self._written = 0
 
     def run(self, source: Source) -> Report:
         self.report.notes.extend(source.notes)
@@ -104,7 +111,15 @@ class Importer:
                         self._put(target, str(path), piece, path.name if keep else None)
                 done += 1
                 self.progress(done, total)
+        self.finish()
         return self.report
+
+    def finish(self) -> None:
+        """Wait until every committed resource is on disk (see db.imports.durable)."""
+        with self.owner.begin() as conn:
+            if self._written:
+                imports.analyze(conn)  # for the server's queries, too
+            imports.durable(conn)
 
     def _file_source(self, cal: CalendarSource) -> None:
         path = cal.files[0]
@@ -158,7 +173,8 @@ class Importer:
         with tenancy.transaction(self.app, tenant_id) as conn:
             tenancy.lock_tenant(conn, tenant_id, SOURCE)
             row = self._find_or_create(conn, tenant_id, cal)
-        return _Target(tenant_id, row)
+            known = imports.uids(conn, tenant_id, row.id)
+        return _Target(tenant_id, row, known=known)
 
     def _find_or_create(self, conn: sa.Connection, tenant_id: str,
                         cal: CalendarSource) -> CalendarRow:
@@ -205,6 +221,10 @@ class Importer:
     def _put(self, target: _Target, path: str, piece: Piece, wanted: str | None) -> None:
         """One resource, checked as a PUT checks it, in a transaction of its own."""
         text = piece.text
+        if (not self.options.replace and piece.uid in target.known
+                and piece.component in target.calendar.components):
+            self.report.skipped += 1
+            return
         if len(text) > MAX_RESOURCE_SIZE:
             self._refuse(path, piece.uid, f"{len(text)} characters, over the limit of "
                                           f"{MAX_RESOURCE_SIZE} for one resource")
@@ -237,12 +257,20 @@ class Importer:
             self._refuse(path, resource.uid, f"the database refused it: {reason}")
             return
         setattr(self.report, outcome, getattr(self.report, outcome) + 1)
+        if calendar is target.calendar:
+            target.known.add(resource.uid)
+        if outcome != "skipped":
+            self._written += 1
+            if self._written >= self._next_analyze:
+                self._next_analyze *= 10
+                with self.owner.begin() as conn:
+                    imports.analyze(conn)
 
     def _write(self, tenant_id: str, calendar: CalendarRow, text: str, uid: str,
                href: str) -> str:
         """'imported', 'replaced' or 'skipped', committed on return."""
-        with tenancy.transaction(self.app, tenant_id) as conn:
-            tenancy.lock_tenant(conn, tenant_id, SOURCE)
+        with tenancy.transaction(self.app) as conn:
+            imports.enter_for_import(conn, tenant_id, SOURCE)
             if event_writes.create_if_new(conn, tenant_id, calendar, href, text) is not None:
                 return "imported"  # the common case: one statement
             found = imports.resource_with_uid(conn, tenant_id, calendar.id, uid)
