@@ -63,7 +63,8 @@ def durable(conn: Connection) -> None:
 
 
 # The tables an import fills, whose statistics it refreshes as they grow.
-FILLED = ("events", "event_instances", "event_attendees", "event_links", "calendar_objects")
+FILLED = ("events", "event_instances", "event_attendees", "event_links", "calendar_objects",
+          "calendar_changes", "change_feed")
 
 
 def analyze(conn: Connection) -> None:

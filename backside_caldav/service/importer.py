@@ -34,7 +34,7 @@ from backside_caldav.service.import_sources import CalendarSource, Source
 # config/radicale.conf's [server] max_resource_size: what a PUT may store.
 MAX_RESOURCE_SIZE = 8_000_000
 SOURCE = "import"  # the change feed's writer
-# Statistics are refreshed after this many writes, then ten times as many, ...
+# Statistics are refreshed after this many writes, then twice as many, ...
 FIRST_ANALYZE = 100
 
 
@@ -262,7 +262,7 @@ class Importer:
         if outcome != "skipped":
             self._written += 1
             if self._written >= self._next_analyze:
-                self._next_analyze *= 10
+                self._next_analyze *= 2
                 with self.owner.begin() as conn:
                     imports.analyze(conn)
 
