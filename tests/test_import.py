@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import configparser
 import os
+import pty
+import subprocess
 from pathlib import Path
 
 import psycopg
 import requests
-from conftest import ROOT, Account, Server, one_line_error, run_cli
+from conftest import CLI, ROOT, Account, Server, one_line_error, run_cli
 from import_data import (
     BERLIN,
     NEW_YORK,
@@ -272,3 +274,29 @@ def test_help() -> None:
     result = run_cli(["import", "--help"])
     assert result.returncode == 0
     assert "--tenant-per-user" in result.stdout
+
+
+def test_a_progress_bar_only_on_a_terminal(database_url: str, account: Account,
+                                           tmp_path: Path) -> None:
+    source = tmp_path / "many.ics"
+    source.write_bytes(calendar(*(event(f"bar-{n}") for n in range(300))).encode())
+    terminal, side = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "BACKSIDE_DATABASE_URL"}
+    env.update(BACKSIDE_DATABASE_URL=database_url, COLUMNS="100")
+    process = subprocess.Popen(CLI + ["import", "--tenant", account.tenant, str(source)],
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=side)
+    os.close(side)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(terminal, 65536)
+        except OSError:  # the other side closed (Linux says EIO)
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(terminal)
+    out, _ = process.communicate(timeout=120)
+    assert process.returncode == 0
+    assert b"importing" in shown and b"/300" in shown
+    assert out.decode().splitlines()[0].startswith("imported 300, skipped 0")
