@@ -1,5 +1,5 @@
 """The `backside-caldav` command: serve, account, db-url, migrate (apikey: cli_keys.py,
-webhook: cli_webhooks.py).
+webhook: cli_webhooks.py, import: cli_import.py).
 
 Every failure is one line on stderr and a non-zero exit code, never a traceback.
 """

@@ -13,6 +13,7 @@ committed stays; a re-run skips it).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import sys
 from collections.abc import Callable, Iterator
@@ -55,7 +56,8 @@ def cmd_import(args: argparse.Namespace, engine: OpenEngine) -> int:
         try:
             report = run.run(source)
         except KeyboardInterrupt:
-            run.finish()
+            with contextlib.suppress(Exception):  # a second failure must not hide the first
+                run.finish()
             _print_summary(run.report, args)
             print("interrupted: what is above was committed; run the same command again "
                   "to import the rest", file=sys.stderr)

@@ -98,6 +98,7 @@ def test_a_folder_keeps_file_names_and_one_resource_files_whole(
     whole = calendar(event("m1", summary="Whole"), extra_header=("X-WR-CALNAME:Ignored",),
                      eol="\n")
     (folder / "meeting one.ics").write_bytes(whole.encode())
+    (folder / "back\\slash.ics").write_bytes(calendar(event("b1")).encode())
     (folder / "Kept-Name.ICS").write_bytes(calendar(event("k1")).encode())
     pair = calendar(event("p1", summary="First"), event("p2", summary="Second"))
     (folder / "pair.ics").write_bytes(pair.encode())
@@ -107,11 +108,13 @@ def test_a_folder_keeps_file_names_and_one_resource_files_whole(
     result = run_import(database_url, "--tenant", account.tenant, "--calendar", "Personal",
                         folder)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.splitlines()[0].startswith("imported 4, skipped 0")
+    assert result.stdout.splitlines()[0].startswith("imported 5, skipped 0")
     base = f"{server.url}{account.username}/personal/"
-    # "meeting one.ics" cannot be an href as it is (a space): named by its UID instead.
-    assert hrefs(http, base) == {"m1.ics", "Kept-Name.ICS", "p1.ics", "p2.ics"}
-    assert fetch(http, base + "m1.ics") == whole.encode()
+    # A backslash cannot be in an href: that one is named by its UID instead.
+    assert hrefs(http, base) == {"meeting%20one.ics", "Kept-Name.ICS", "b1.ics", "p1.ics",
+                                 "p2.ics"}
+    assert fetch(http, base + "meeting%20one.ics") == whole.encode()
+    assert fetch(http, base + "b1.ics") == calendar(event("b1")).encode()
     assert fetch(http, base + "Kept-Name.ICS") == calendar(event("k1")).encode()
     assert fetch(http, base + "p1.ics") == calendar(event("p1", summary="First")).encode()
     assert fetch(http, base + "p2.ics") == calendar(event("p2", summary="Second")).encode()
@@ -227,6 +230,11 @@ def test_refused_resources_are_listed_with_their_reasons(
                if "UID rule" in line), refused
     assert any(f"over the limit of {MAX_RESOURCE_SIZE}" in line for line in refused)
     assert hrefs(http, base) == {"good.ics"}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    nothing = run_import(database_url, "--tenant", account.tenant, empty)
+    assert nothing.returncode == 1
+    assert nothing.stdout.splitlines()[1:] == [f"refused: {empty}: no .ics files in the folder"]
 
 
 def test_the_size_limit_is_the_servers() -> None:

@@ -1,6 +1,7 @@
 """`backside-caldav import` of a stock Radicale storage folder (written by a
 real Radicale 3.9 with its multifilesystem storage, in the test), and an
-import killed mid-way that a re-run completes to the clean end state."""
+import killed mid-way that a re-run completes to the clean end state (and one
+stopped by Ctrl-C, with its summary)."""
 
 from __future__ import annotations
 
@@ -224,3 +225,32 @@ def test_an_interrupted_import_reruns_to_the_same_end_state(
                             "kind = 'event.created' AND source = 'import'",
                             (account.tenant_id,)).fetchone()[0]
     assert feed == count
+
+
+def test_ctrl_c_stops_with_a_summary_of_what_is_in(
+        database_url: str, account: Account, sql: psycopg.Connection, tmp_path: Path) -> None:
+    source = tmp_path / "big.ics"
+    expected = big_file(source, 1500)
+    env = {k: v for k, v in os.environ.items() if k != "BACKSIDE_DATABASE_URL"}
+    env["BACKSIDE_DATABASE_URL"] = database_url
+    process = subprocess.Popen(
+        CLI + ["import", "--tenant", account.tenant, "--calendar", "big", str(source)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and len(stored(sql, account.tenant_id)) < 50:
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.01)
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, (out, err)
+    assert "Traceback" not in err
+    assert "interrupted: what is above was committed" in err
+    imported = int(out.splitlines()[0].split()[1].rstrip(","))
+    now = stored(sql, account.tenant_id)
+    # A commit can land between the database's answer and the count going up.
+    assert len(now) in (imported, imported + 1)
+    assert 50 <= len(now) < len(expected)
+    for uid, (_href, text, overrides) in now.items():
+        assert (text, overrides) == expected[uid]

@@ -222,5 +222,7 @@ def href_for_uid(uid: str) -> str:
 
 
 def safe_href(name: str) -> bool:
-    """Whether a file name can be a resource's (or calendar's) href as it is."""
-    return bool(_SAFE_HREF.match(name))
+    """Whether a file name can stay a resource's (or calendar's) href as it is: the
+    names Radicale itself serves (one path segment, not hidden, not a backup~)."""
+    return (0 < len(name) <= 255 and not name.startswith(".") and not name.endswith("~")
+            and not any(c in "/\\" or ord(c) < 32 or ord(c) == 127 for c in name))
