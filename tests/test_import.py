@@ -173,6 +173,11 @@ def test_tasks_go_to_a_task_list_when_the_calendar_takes_none(
         '<propfind xmlns="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><prop>'
         "<C:supported-calendar-component-set/></prop></propfind>")).text
     assert 'name="VTODO"' in props and 'name="VEVENT"' not in props
+    again = run_import(database_url, "--tenant", account.tenant, "--calendar", "events-only",
+                       source)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines() == [
+        f"imported 0, skipped 3 (already there), refused 0 into tenant {account.tenant}"]
 
 
 def test_refused_resources_are_listed_with_their_reasons(

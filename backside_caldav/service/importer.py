@@ -207,10 +207,12 @@ class Importer:
             base = target.calendar
             with tenancy.transaction(self.app, target.tenant_id) as conn:
                 tenancy.lock_tenant(conn, target.tenant_id, SOURCE)
-                href = f"{base.href}-tasks"
-                row = calendars.get_calendar(conn, target.tenant_id, href)
-                if row is None or "VTODO" not in row.components:
-                    href = _free_href(conn, target.tenant_id, href)
+                taken = {c.href: c for c in calendars.list_calendars(conn, target.tenant_id)}
+                href, n = f"{base.href}-tasks", 2
+                while href in taken and "VTODO" not in taken[href].components:
+                    href, n = f"{base.href}-tasks-{n}", n + 1  # the same list on a re-run
+                row = taken.get(href)
+                if row is None:
                     row = calendars.create_calendar(conn, target.tenant_id, href, {
                         "name": f"{base.name or base.href} tasks", "components": ["VTODO"],
                         "color": base.color})
