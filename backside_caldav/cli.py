@@ -1,5 +1,5 @@
 """The `backside-caldav` command: serve, account, db-url, migrate (apikey: cli_keys.py,
-webhook: cli_webhooks.py, import-htpasswd: cli_htpasswd.py).
+webhook: cli_webhooks.py, import: cli_import.py, import-htpasswd: cli_htpasswd.py).
 
 Every failure is one line on stderr and a non-zero exit code, never a traceback.
 """
@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from backside_caldav import __version__, cli_htpasswd, cli_keys, cli_webhooks
+from backside_caldav import __version__, cli_htpasswd, cli_import, cli_keys, cli_webhooks
 from backside_caldav import server as web_server
 from backside_caldav.db.settings import configured_database_url, default_data_dir, libpq_url
 from backside_caldav.domain.errors import BacksideError, ConfigError, DatabaseUnavailable
@@ -334,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_keys.add_parsers(sub, _migrated_engine)
     cli_webhooks.add_parsers(sub, _migrated_engine)
+    cli_import.add_parsers(sub, _migrated_engine)
     cli_htpasswd.add_parsers(sub, _migrated_engine)
 
     mcp = sub.add_parser("mcp", help="serve the MCP tools over stdio (BACKSIDE_API_KEY)",

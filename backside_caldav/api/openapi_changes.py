@@ -51,7 +51,8 @@ SCHEMAS: dict[str, Any] = {
                    "description": "When the change committed (UTC)."},
             "source": {"type": "string", "enum": list(SOURCES),
                        "description": "Who wrote it: a CalDAV client, this API (or the MCP "
-                                      "tools), or another application's SQL."},
+                                      "tools), `backside-caldav import`, or another "
+                                      "application's SQL."},
             "event": {"description": "With include=event: the event, or null.",
                       "anyOf": [{"$ref": "#/components/schemas/Event"}, {"type": "null"}]},
         },

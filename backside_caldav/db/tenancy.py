@@ -27,7 +27,7 @@ def enter(tenant: str) -> str:
     return f"set_config('{SETTING}', {tenant}, true)"
 
 
-SOURCES = ("caldav", "api")  # who writes; the change feed says it (migration 0009)
+SOURCES = ("caldav", "api", "import")  # who writes; the change feed says it (migration 0009)
 
 
 def lock(tenant: str, source: str) -> str:

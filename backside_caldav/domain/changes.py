@@ -16,7 +16,7 @@ from backside_caldav.domain.api_keys import ApiKey
 EVENT_KINDS = ("event.created", "event.updated", "event.deleted", "event.restored")
 CALENDAR_KINDS = ("calendar.created", "calendar.updated", "calendar.deleted")
 KINDS = EVENT_KINDS + CALENDAR_KINDS
-SOURCES = ("caldav", "api", "sql")
+SOURCES = ("caldav", "api", "import", "sql")
 
 
 @dataclass(frozen=True)
