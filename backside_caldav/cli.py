@@ -15,7 +15,14 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from backside_caldav import __version__, cli_htpasswd, cli_import, cli_keys, cli_webhooks
+from backside_caldav import (
+    __version__,
+    cli_accounts,
+    cli_htpasswd,
+    cli_import,
+    cli_keys,
+    cli_webhooks,
+)
 from backside_caldav import server as web_server
 from backside_caldav.db.settings import configured_database_url, default_data_dir, libpq_url
 from backside_caldav.domain.errors import BacksideError, ConfigError, DatabaseUnavailable
@@ -176,7 +183,7 @@ def cmd_account_add(args: argparse.Namespace) -> int:
     password = _read_password(args)
     engine = _engine_checked(resolve_database_url())
     migrate.upgrade(engine)
-    tenant_id = accounts.add_account(engine, args.username, args.tenant, password)
+    tenant_id = accounts.add_account(engine, args.username, args.tenant, password, args.email)
     print(f"account {args.username} created for tenant {args.tenant} ({tenant_id})")
     return 0
 
@@ -322,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
                                              "for it. The password is stored as an Argon2 hash.")
     add.add_argument("username")
     add.add_argument("--tenant", required=True, help="tenant name")
+    add.add_argument("--email", help="the login's email address (its calendar-user address)")
     add.add_argument("--password-stdin", action="store_true",
                      help="read the password from the first line of standard input")
     add.set_defaults(func=cmd_account_add)
@@ -332,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="read the password from the first line of standard input")
     passwd.set_defaults(func=cmd_account_passwd)
 
+    cli_accounts.add_parsers(sub, account_sub, _migrated_engine)
     cli_keys.add_parsers(sub, _migrated_engine)
     cli_webhooks.add_parsers(sub, _migrated_engine)
     cli_import.add_parsers(sub, _migrated_engine)

@@ -14,6 +14,7 @@ from backside_caldav.db.engines import statement as _q
 from backside_caldav.domain.passwords import (
     AccountError,
     Verdict,
+    check_email,
     check_username,
     hash_password,
     verify_password,
@@ -39,9 +40,11 @@ def ensure_tenant(conn: Connection, tenant: str) -> str:
     return tenant_id
 
 
-def add_account(engine: Engine, username: str, tenant: str, password: str) -> str:
+def add_account(engine: Engine, username: str, tenant: str, password: str,
+                email: str | None = None) -> str:
     """Create the tenant if needed and a login for it; returns the tenant id."""
     check_username(username)
+    email = check_email(email) if email is not None else None
     if not tenant.strip():
         raise AccountError("tenant name must not be empty")
     password_hash = hash_password(password)
@@ -51,10 +54,22 @@ def add_account(engine: Engine, username: str, tenant: str, password: str) -> st
                               {"u": username}).first()
         if exists:
             raise AccountError(f"account {username!r} already exists")
+        if email is not None:
+            email_free(conn, email)
         conn.execute(_q(
-            "INSERT INTO accounts (tenant_id, username, password_hash) VALUES (:t, :u, :h)"),
-            {"t": tenant_id, "u": username, "h": password_hash})
+            "INSERT INTO accounts (tenant_id, username, password_hash, email) "
+            "VALUES (:t, :u, :h, :e)"),
+            {"t": tenant_id, "u": username, "h": password_hash, "e": email})
     return tenant_id
+
+
+def email_free(conn: Connection, email: str, username: str | None = None) -> None:
+    """AccountError when another login has this address (in any case)."""
+    other = conn.execute(_q(
+        "SELECT username FROM accounts WHERE lower(email) = lower(:e) "
+        "AND username IS DISTINCT FROM :u"), {"e": email, "u": username}).scalar()
+    if other is not None:
+        raise AccountError(f"the email {email!r} is already the address of login {other!r}")
 
 
 def set_password(engine: Engine, username: str, password: str) -> None:

@@ -54,6 +54,12 @@ def transaction(engine: Engine, tenant: str | None = None,
             yield conn
 
 
+def hold(conn: Connection, tenant: str) -> None:
+    """The tenant's write lock until the transaction ends, naming no writer: for
+    an operator's command whose changes leave no feed entries (a tenant delete)."""
+    conn.execute(_q("SELECT pg_advisory_xact_lock(hashtext(:t))"), {"t": tenant})
+
+
 def lock_tenant(conn: Connection, tenant: str, source: str) -> None:
     """The tenant's write lock until the transaction ends; source names the writer."""
     conn.execute(_q(f"SELECT {lock(':t', source)}"), {"t": tenant})

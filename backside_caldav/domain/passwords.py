@@ -47,6 +47,18 @@ def check_username(username: str) -> None:
             "(it becomes the first segment of the CalDAV path)")
 
 
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def check_email(email: str) -> str:
+    """A login's calendar-user address, as stored (the database keeps it unique
+    without regard to case)."""
+    email = email.strip()
+    if len(email) > 320 or not _EMAIL.match(email):
+        raise AccountError(f"bad email {email[:80]!r}: give an address such as ann@example.com")
+    return email
+
+
 def hash_password(password: str) -> str:
     """The Argon2 hash to store; AccountError for a password too short."""
     if len(password) < MIN_PASSWORD:
