@@ -19,6 +19,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from backside_caldav.domain.errors import BacksideError, ConfigError, DatabaseUn
 DATABASE_NAME = "backside_caldav"
 PRODUCT_NAME = re.compile(r"^backside-caldav\[(\d+)\]")
 STOP_TIMEOUT = 60
+CLOSING_GRACE = 1.0  # seconds a closing session may take to leave
 
 # (pid, pgdata) of the server this process started and stops when it ends.
 _started: tuple[int, Path] | None = None
@@ -218,6 +220,13 @@ def stop_embedded(data_dir: Path, force: bool = False) -> EmbeddedStatus:
         if not status.running:
             return status
         users = status.users()
+        deadline = time.monotonic() + CLOSING_GRACE
+        while users and not force and time.monotonic() < deadline:
+            time.sleep(0.1)  # a session just closed takes a moment to leave
+            status = inspect(data_dir)
+            users = status.users() if status.running else []
+        if not status.running:
+            return status
         if users and not force:
             raise EmbeddedInUse(", ".join(users))
         _pg_ctl(pgserver, status.pgdata, ["-w", "-m", "fast", "-t", str(STOP_TIMEOUT), "stop"])
