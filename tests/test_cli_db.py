@@ -16,6 +16,7 @@ import select
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,10 +31,12 @@ from backside_caldav.domain.passwords import MIN_PASSWORD
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    path = tmp_path_factory.mktemp("embedded")
-    yield path
-    _force_stop(path)
+def data_dir() -> Iterator[Path]:
+    # Not under pytest's basetemp: as root, pgserver runs postgres as its own user, and
+    # every pytest session makes /tmp/pytest-of-root private again (0700).
+    with tempfile.TemporaryDirectory(prefix="backside-test-cli-db-") as path:
+        yield Path(path)
+        _force_stop(Path(path))
 
 
 @pytest.fixture

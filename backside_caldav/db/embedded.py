@@ -17,7 +17,7 @@ import io
 import json
 import os
 import re
-import subprocess
+import signal
 import sys
 import time
 import warnings
@@ -229,27 +229,31 @@ def stop_embedded(data_dir: Path, force: bool = False) -> EmbeddedStatus:
             return status
         if users and not force:
             raise EmbeddedInUse(", ".join(users))
-        _pg_ctl(pgserver, status.pgdata, ["-w", "-m", "fast", "-t", str(STOP_TIMEOUT), "stop"])
+        _fast_shutdown(status)
         handles = status.pgdata / ".handle_pids.json"
         with contextlib.suppress(OSError):
             handles.write_text(json.dumps(status.processes))  # only the live ones stay
     return status
 
 
-def _pg_ctl(pgserver: ModuleType, pgdata: Path, args: list[str]) -> None:
-    from pgserver._commands import POSTGRES_BIN_PATH
-
-    # pg_ctl refuses to run as root; pgserver then runs postgres as its own user.
-    user = "pgserver" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
+def _fast_shutdown(status: EmbeddedStatus) -> None:
+    """What `pg_ctl stop -m fast` does: SIGINT to the postmaster (it ends the sessions,
+    checkpoints, exits), then wait for it. Signalled directly: as root, pg_ctl must run
+    as pgserver's user, who may not reach a data folder under a 0700 parent."""
+    assert status.pid is not None
     try:
-        subprocess.run([str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(pgdata), *args],
-                       user=user, check=True, capture_output=True, text=True,
-                       timeout=STOP_TIMEOUT + 10)
-    except subprocess.CalledProcessError as exc:
-        reason = (exc.stderr or exc.stdout or "").strip().splitlines() or [str(exc)]
-        raise DatabaseUnavailable(f"pg_ctl could not stop {pgdata}: {reason[-1]}") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise DatabaseUnavailable(f"pg_ctl did not stop {pgdata} in time") from exc
+        os.kill(status.pid, signal.SIGINT)
+    except ProcessLookupError:
+        return
+    except PermissionError as exc:
+        raise DatabaseUnavailable(f"not allowed to stop the PostgreSQL of {status.pgdata} "
+                                  f"(PID {status.pid})") from exc
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while _alive(status.pid):
+        if time.monotonic() > deadline:
+            raise DatabaseUnavailable(f"the PostgreSQL of {status.pgdata} (PID {status.pid}) "
+                                      f"did not stop within {STOP_TIMEOUT} seconds")
+        time.sleep(0.05)
 
 
 def stop_if_started_here() -> list[str] | None:
