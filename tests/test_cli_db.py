@@ -76,6 +76,15 @@ def _describe(data_dir: Path) -> str:
                      for pid in _postgres_pids(data_dir))
 
 
+def _starts(data_dir: Path) -> int:
+    """How often PostgreSQL has started on the data folder (its log says so each time)."""
+    try:
+        log = (_pgdata(data_dir) / "log").read_text()
+    except FileNotFoundError:
+        return 0
+    return log.count("database system is ready to accept connections")
+
+
 def _wait_gone(data_dir: Path, timeout: float = 15) -> list[int]:
     deadline = time.monotonic() + timeout
     while (pids := _postgres_pids(data_dir)) and time.monotonic() < deadline:
@@ -144,6 +153,17 @@ def test_serve_stops_the_database_it_started(signum: int, embedded: dict[str, st
     status = _cli(["db", "status"], embedded)
     assert status.returncode == 3, status
     assert "embedded PostgreSQL: not running" in status.stdout
+
+
+def test_serve_that_fails_to_start_stops_it_too(embedded: dict[str, str], data_dir: Path,
+                                                tmp_path: Path) -> None:
+    """The config file is checked after the database started and the schema is migrated."""
+    missing = tmp_path / "radicale.conf"
+    starts = _starts(data_dir)
+    result = _cli(["serve", "--port", str(free_port()), "--config", str(missing)], embedded)
+    assert one_line_error(result) == f"backside-caldav: error: no Radicale config file at {missing}"
+    assert _starts(data_dir) == starts + 1, "the database was started"
+    assert not _wait_gone(data_dir), _describe(data_dir)
 
 
 def test_db_url_keeps_it_running_for_other_applications(embedded: dict[str, str],
