@@ -1,5 +1,6 @@
-"""The `backside-caldav` command: serve, account, db-url, migrate (apikey: cli_keys.py,
-webhook: cli_webhooks.py, import: cli_import.py, import-htpasswd: cli_htpasswd.py).
+"""The `backside-caldav` command: serve, account, migrate (apikey: cli_keys.py,
+webhook: cli_webhooks.py, import: cli_import.py, import-htpasswd: cli_htpasswd.py,
+account list/delete/email and tenant: cli_accounts.py, db and db-url: cli_db.py).
 
 Every failure is one line on stderr and a non-zero exit code, never a traceback.
 """
@@ -10,6 +11,7 @@ import argparse
 import getpass
 import logging
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -18,19 +20,21 @@ from pathlib import Path
 from backside_caldav import (
     __version__,
     cli_accounts,
+    cli_db,
     cli_htpasswd,
     cli_import,
     cli_keys,
     cli_webhooks,
 )
 from backside_caldav import server as web_server
-from backside_caldav.db.settings import configured_database_url, default_data_dir, libpq_url
+from backside_caldav.db.settings import configured_database_url, default_data_dir
 from backside_caldav.domain.errors import BacksideError, ConfigError, DatabaseUnavailable
 from backside_caldav.server import ServeOptions, WSGIApp, check_options
 
 
-def resolve_database_url(keep_embedded_running: bool = True) -> str:
-    """BACKSIDE_DATABASE_URL if set, else the embedded PostgreSQL (started if needed)."""
+def resolve_database_url(keep_embedded_running: bool = False) -> str:
+    """BACKSIDE_DATABASE_URL if set, else the embedded PostgreSQL (started if needed;
+    if started here, stopped again when the command ends: see cli_db.release)."""
     url = configured_database_url()
     if url:
         return url
@@ -78,6 +82,10 @@ def in_child_process(job: Callable[[], None]) -> None:
             job()
         except (BacksideError, OSError, ValueError) as exc:
             code, message = 2, str(exc)
+        except KeyboardInterrupt:
+            code = 130
+        except SystemExit as exc:  # SIGTERM (see main)
+            code = exc.code if isinstance(exc.code, int) else 1
         except BaseException:  # noqa: BLE001 - shown as the parent would show it
             traceback.print_exc()
             code = 1
@@ -160,19 +168,19 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_db_url(args: argparse.Namespace) -> int:
-    print(libpq_url(resolve_database_url()))
-    return 0
-
-
 def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         if not sys.stdin.isatty():
             raise ConfigError("no terminal to ask for a password: use --password-stdin")
-        password = getpass.getpass("Password: ")
-        if password != getpass.getpass("Repeat password: "):
+        try:
+            password = getpass.getpass("Password: ")
+            repeated = getpass.getpass("Repeat password: ")
+        except EOFError:  # Ctrl-D
+            print(file=sys.stderr)
+            raise ConfigError("no password given") from None
+        if password != repeated:
             raise ConfigError("the passwords do not match")
     return password
 
@@ -281,6 +289,15 @@ def _server_arguments(parser: argparse.ArgumentParser, port: int) -> None:
                         help="on SIGTERM, seconds in-flight requests may take to finish (30)")
 
 
+class _PasswordRule(argparse.HelpFormatter):
+    """Puts the password rule into help texts when they are shown: the gunicorn master
+    builds the parser too and must not load argon2 (domain/passwords.py) for it."""
+
+    def _format_text(self, text: str) -> str:
+        from backside_caldav.domain.passwords import MIN_PASSWORD
+        return super()._format_text(text.replace("{min}", str(MIN_PASSWORD)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="backside-caldav",
@@ -304,11 +321,6 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Apply pending schema migrations and exit.")
     mig.set_defaults(func=cmd_migrate)
 
-    url = sub.add_parser("db-url", help="print the database URL in use",
-                         description="Print the PostgreSQL URL in use (starting the embedded "
-                                     "database if needed), for other applications and scripts.")
-    url.set_defaults(func=cmd_db_url)
-
     maintain = sub.add_parser(
         "maintain", help="re-index occurrences, purge the trash, prune the sync log",
         description="Re-index the occurrences and next_occurrence of rows other writers "
@@ -325,8 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Manage CalDAV logins.")
     account_sub = account.add_subparsers(dest="account_command", required=True)
     add = account_sub.add_parser("add", help="create a login (and its tenant if needed)",
+                                 formatter_class=_PasswordRule,
                                  description="Create the tenant if needed and a CalDAV login "
-                                             "for it. The password is stored as an Argon2 hash.")
+                                             "for it. The password (at least {min} characters)"
+                                             " is stored as an Argon2 hash.")
     add.add_argument("username")
     add.add_argument("--tenant", required=True, help="tenant name")
     add.add_argument("--email", help="the login's email address (its calendar-user address)")
@@ -334,7 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="read the password from the first line of standard input")
     add.set_defaults(func=cmd_account_add)
     passwd = account_sub.add_parser("passwd", help="change a login's password",
-                                    description="Change a login's password.")
+                                    formatter_class=_PasswordRule,
+                                    description="Change a login's password (at least {min} "
+                                                "characters).")
     passwd.add_argument("username")
     passwd.add_argument("--password-stdin", action="store_true",
                         help="read the password from the first line of standard input")
@@ -345,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_webhooks.add_parsers(sub, _migrated_engine)
     cli_import.add_parsers(sub, _migrated_engine)
     cli_htpasswd.add_parsers(sub, _migrated_engine)
+    cli_db.add_parsers(sub)
 
     mcp = sub.add_parser("mcp", help="serve the MCP tools over stdio (BACKSIDE_API_KEY)",
                          description="Serve the MCP tools on stdin/stdout for the API key in "
@@ -363,6 +380,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    # SIGTERM before gunicorn takes the signal over ends the command like Ctrl-C, so
+    # an embedded PostgreSQL started here is stopped (cli_db.release).
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         return args.func(args)
     except BacksideError as exc:
@@ -372,7 +392,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"backside-caldav: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        print(file=sys.stderr)
         return 130
+    finally:
+        cli_db.release()
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

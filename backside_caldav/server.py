@@ -77,11 +77,18 @@ def check_options(options: ServeOptions) -> None:
     if bool(options.certificate) != bool(options.key):
         raise ConfigError("TLS needs both --certificate and --key")
     if options.certificate and options.key:
+        # ssl names neither file when one cannot be read (a missing key is an
+        # SSLError, a missing certificate "cannot read None"): open them first.
+        for what, path in (("certificate", options.certificate), ("key", options.key)):
+            try:
+                with open(path, "rb"):
+                    pass
+            except OSError as exc:
+                raise ConfigError(f"cannot read the {what} {path}: "
+                                  f"{exc.strerror or exc}") from exc
         try:
             ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
                 str(options.certificate), str(options.key))
-        except FileNotFoundError as exc:
-            raise ConfigError(f"cannot read {exc.filename}: no such file") from exc
         except (ssl.SSLError, OSError) as exc:
             raise ConfigError(f"cannot use the certificate and key: {exc}") from exc
     family = socket.AF_INET6 if ":" in options.host else socket.AF_INET

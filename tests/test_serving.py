@@ -81,7 +81,7 @@ def test_tls_serves_caldav_to_a_verifying_client(database_url: str, tmp_path: Pa
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--certificate", "{chain}"], "TLS needs both --certificate and --key"),
-    (["--certificate", "{missing}", "--key", "{key}"], "no such file"),
+    (["--certificate", "{missing}", "--key", "{key}"], "cannot read the certificate"),
     (["--certificate", "{key}", "--key", "{key}"], "cannot use the certificate and key"),
     (["--workers", "0"], "--workers and --threads must be at least 1"),
 ])
