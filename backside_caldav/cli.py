@@ -1,6 +1,6 @@
-"""The `backside-caldav` command: serve, account, migrate (apikey: cli_keys.py,
-webhook: cli_webhooks.py, import: cli_import.py, import-htpasswd: cli_htpasswd.py,
-account list/delete/email and tenant: cli_accounts.py, db and db-url: cli_db.py).
+"""The `backside-caldav` command: serve, sidecar, migrate, maintain, mcp, composed with
+account and tenant (cli_accounts.py), apikey (cli_keys.py), webhook (cli_webhooks.py),
+import (cli_import.py), import-htpasswd (cli_htpasswd.py), db and db-url (cli_db.py).
 
 Every failure is one line on stderr and a non-zero exit code, never a traceback.
 """
@@ -8,7 +8,6 @@ Every failure is one line on stderr and a non-zero exit code, never a traceback.
 from __future__ import annotations
 
 import argparse
-import getpass
 import logging
 import os
 import signal
@@ -168,44 +167,6 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_password(args: argparse.Namespace) -> str:
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        if not sys.stdin.isatty():
-            raise ConfigError("no terminal to ask for a password: use --password-stdin")
-        try:
-            password = getpass.getpass("Password: ")
-            repeated = getpass.getpass("Repeat password: ")
-        except EOFError:  # Ctrl-D
-            print(file=sys.stderr)
-            raise ConfigError("no password given") from None
-        if password != repeated:
-            raise ConfigError("the passwords do not match")
-    return password
-
-
-def cmd_account_add(args: argparse.Namespace) -> int:
-    from backside_caldav.db import accounts, migrate
-
-    password = _read_password(args)
-    engine = _engine_checked(resolve_database_url())
-    migrate.upgrade(engine)
-    tenant_id = accounts.add_account(engine, args.username, args.tenant, password, args.email)
-    print(f"account {args.username} created for tenant {args.tenant} ({tenant_id})")
-    return 0
-
-
-def cmd_account_passwd(args: argparse.Namespace) -> int:
-    from backside_caldav.db import accounts
-
-    password = _read_password(args)
-    engine = _engine_checked(resolve_database_url())
-    accounts.set_password(engine, args.username, password)
-    print(f"password of {args.username} changed")
-    return 0
-
-
 def _migrated_engine():
     from backside_caldav.db import migrate
 
@@ -289,15 +250,6 @@ def _server_arguments(parser: argparse.ArgumentParser, port: int) -> None:
                         help="on SIGTERM, seconds in-flight requests may take to finish (30)")
 
 
-class _PasswordRule(argparse.HelpFormatter):
-    """Puts the password rule into help texts when they are shown: the gunicorn master
-    builds the parser too and must not load argon2 (domain/passwords.py) for it."""
-
-    def _format_text(self, text: str) -> str:
-        from backside_caldav.domain.passwords import MIN_PASSWORD
-        return super()._format_text(text.replace("{min}", str(MIN_PASSWORD)))
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="backside-caldav",
@@ -333,30 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="keep sync history this many days (60)")
     maintain.set_defaults(func=cmd_maintain)
 
-    account = sub.add_parser("account", help="manage CalDAV logins",
-                             description="Manage CalDAV logins.")
-    account_sub = account.add_subparsers(dest="account_command", required=True)
-    add = account_sub.add_parser("add", help="create a login (and its tenant if needed)",
-                                 formatter_class=_PasswordRule,
-                                 description="Create the tenant if needed and a CalDAV login "
-                                             "for it. The password (at least {min} characters)"
-                                             " is stored as an Argon2 hash.")
-    add.add_argument("username")
-    add.add_argument("--tenant", required=True, help="tenant name")
-    add.add_argument("--email", help="the login's email address (its calendar-user address)")
-    add.add_argument("--password-stdin", action="store_true",
-                     help="read the password from the first line of standard input")
-    add.set_defaults(func=cmd_account_add)
-    passwd = account_sub.add_parser("passwd", help="change a login's password",
-                                    formatter_class=_PasswordRule,
-                                    description="Change a login's password (at least {min} "
-                                                "characters).")
-    passwd.add_argument("username")
-    passwd.add_argument("--password-stdin", action="store_true",
-                        help="read the password from the first line of standard input")
-    passwd.set_defaults(func=cmd_account_passwd)
-
-    cli_accounts.add_parsers(sub, account_sub, _migrated_engine)
+    cli_accounts.add_parsers(sub, _migrated_engine)
     cli_keys.add_parsers(sub, _migrated_engine)
     cli_webhooks.add_parsers(sub, _migrated_engine)
     cli_import.add_parsers(sub, _migrated_engine)

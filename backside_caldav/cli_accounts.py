@@ -1,4 +1,5 @@
-"""`backside-caldav account list | delete | email` and `tenant list | delete`.
+"""`backside-caldav account add | passwd | list | delete | email` and
+`tenant list | delete`.
 
 A composer like cli_keys.py: reads arguments, calls db/account_admin.py and
 db/tenants.py, prints. The database modules are imported inside the
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import functools
+import getpass
 import json
+import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -32,6 +35,50 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
                      for row in cells)
+
+
+class _PasswordRule(argparse.HelpFormatter):
+    """Puts the password rule into help texts when they are shown: the gunicorn master
+    builds the parser too and must not load argon2 (domain/passwords.py) for it."""
+
+    def _format_text(self, text: str) -> str:
+        from backside_caldav.domain.passwords import MIN_PASSWORD
+        return super()._format_text(text.replace("{min}", str(MIN_PASSWORD)))
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        if not sys.stdin.isatty():
+            raise ConfigError("no terminal to ask for a password: use --password-stdin")
+        try:
+            password = getpass.getpass("Password: ")
+            repeated = getpass.getpass("Repeat password: ")
+        except EOFError:  # Ctrl-D
+            print(file=sys.stderr)
+            raise ConfigError("no password given") from None
+        if password != repeated:
+            raise ConfigError("the passwords do not match")
+    return password
+
+
+def cmd_account_add(args: argparse.Namespace, engine: OpenEngine) -> int:
+    from backside_caldav.db import accounts
+
+    password = _read_password(args)
+    tenant_id = accounts.add_account(engine(), args.username, args.tenant, password, args.email)
+    print(f"account {args.username} created for tenant {args.tenant} ({tenant_id})")
+    return 0
+
+
+def cmd_account_passwd(args: argparse.Namespace, engine: OpenEngine) -> int:
+    from backside_caldav.db import accounts
+
+    password = _read_password(args)
+    accounts.set_password(engine(), args.username, password)
+    print(f"password of {args.username} changed")
+    return 0
 
 
 def cmd_account_list(args: argparse.Namespace, engine: OpenEngine) -> int:
@@ -104,11 +151,33 @@ def cmd_tenant_delete(args: argparse.Namespace, engine: OpenEngine) -> int:
     return 0
 
 
-def add_parsers(sub: argparse._SubParsersAction, account_sub: argparse._SubParsersAction,
-                engine: OpenEngine) -> None:
-    """The account commands beside add/passwd (cli.py), and the tenant commands."""
+def add_parsers(sub: argparse._SubParsersAction, engine: OpenEngine) -> None:
+    """The account and tenant commands."""
     def bind(command: Callable[[argparse.Namespace, OpenEngine], int]) -> Callable:
         return functools.partial(command, engine=engine)
+
+    account = sub.add_parser("account", help="manage CalDAV logins",
+                             description="Manage CalDAV logins.")
+    account_sub = account.add_subparsers(dest="account_command", required=True)
+    add = account_sub.add_parser("add", help="create a login (and its tenant if needed)",
+                                 formatter_class=_PasswordRule,
+                                 description="Create the tenant if needed and a CalDAV login "
+                                             "for it. The password (at least {min} characters)"
+                                             " is stored as an Argon2 hash.")
+    add.add_argument("username")
+    add.add_argument("--tenant", required=True, help="tenant name")
+    add.add_argument("--email", help="the login's email address (its calendar-user address)")
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read the password from the first line of standard input")
+    add.set_defaults(func=bind(cmd_account_add))
+    passwd = account_sub.add_parser("passwd", help="change a login's password",
+                                    formatter_class=_PasswordRule,
+                                    description="Change a login's password (at least {min} "
+                                                "characters).")
+    passwd.add_argument("username")
+    passwd.add_argument("--password-stdin", action="store_true",
+                        help="read the password from the first line of standard input")
+    passwd.set_defaults(func=bind(cmd_account_passwd))
 
     listing = account_sub.add_parser("list", help="logins with their tenant, email, last login",
                                      description="List logins: login, tenant, email and when "
