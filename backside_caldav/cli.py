@@ -1,6 +1,6 @@
 """The `backside-caldav` command: serve, sidecar, migrate, maintain, mcp, composed with
 account and tenant (cli_accounts.py), apikey (cli_keys.py), webhook (cli_webhooks.py),
-import (cli_import.py), import-htpasswd (cli_htpasswd.py), db and db-url (cli_db.py).
+import (cli_import.py), export (cli_export.py), import-htpasswd (cli_htpasswd.py), db and db-url (cli_db.py).
 
 Every failure is one line on stderr and a non-zero exit code, never a traceback.
 """
@@ -20,6 +20,7 @@ from backside_caldav import (
     __version__,
     cli_accounts,
     cli_db,
+    cli_export,
     cli_htpasswd,
     cli_import,
     cli_keys,
@@ -289,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_keys.add_parsers(sub, _migrated_engine)
     cli_webhooks.add_parsers(sub, _migrated_engine)
     cli_import.add_parsers(sub, _migrated_engine)
+    cli_export.add_parsers(sub, _migrated_engine)
     cli_htpasswd.add_parsers(sub, _migrated_engine)
     cli_db.add_parsers(sub)
 

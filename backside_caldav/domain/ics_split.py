@@ -70,7 +70,7 @@ def physical_lines(text: str) -> list[str]:
     return _LINE.findall(text)
 
 
-def _logical(lines: list[str]) -> list[tuple[str, list[str]]]:
+def logical_lines(lines: list[str]) -> list[tuple[str, list[str]]]:
     """(unfolded content, its physical lines) for each content line."""
     out: list[tuple[list[str], list[str]]] = []  # pieces joined once: a long property
     for line in lines:                              # folded 100,000 times stays linear
@@ -96,7 +96,7 @@ def split_calendar(text: str) -> Split:
     """The resources of an iCalendar file, one per UID (see the module doc)."""
     result = Split()
     groups: dict[str, _Group] = {}
-    lines = _logical(physical_lines(text))
+    lines = logical_lines(physical_lines(text))
     block: _Block | None = None
     blocks = 0
     outside = False

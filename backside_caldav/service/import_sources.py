@@ -42,7 +42,7 @@ class CalendarSource:
 
 @dataclass
 class Source:
-    kind: str  # "file", "folder" or "radicale"
+    kind: str  # "file", "folder", "collections" (an export) or "radicale"
     calendars: list[CalendarSource]
     notes: list[str] = field(default_factory=list)  # collections left out, with why
 
@@ -65,6 +65,15 @@ def read_source(path: Path, calendar: str | None, merge_users: bool) -> Source:
     props = _props(path) if (path / PROPS).is_file() else None
     files = _items(path) if props is not None else [
         p for p in _entries(path) if p.is_file() and p.suffix.lower() == ".ics"]
+    if props is None and not files and any(
+            (p / PROPS).is_file() for p in _entries(path) if p.is_dir()):
+        # Collection folders side by side (what `export` writes): each a calendar.
+        if calendar is not None:
+            raise ConfigError("--calendar cannot be used with a folder of calendar folders: "
+                              "each is imported as the calendar it is")
+        source = Source("collections", [])
+        _collections(source, path, None)
+        return source
     target = CalendarSource(str(path), files, name=calendar, file_hrefs=True)
     if calendar is None:
         target.name = path.resolve().name or "calendar"
@@ -111,40 +120,44 @@ def _values(props: dict[str, Any]) -> dict[str, Any]:
 def _radicale(root: Path, merge_users: bool) -> Source:
     source = Source("radicale", [])
     for user_dir in _entries(root):
-        if not user_dir.is_dir():
-            continue
-        user = user_dir.name
-        for folder in _entries(user_dir):
-            if not folder.is_dir():
-                continue
-            label = f"{user}/{folder.name}"
-            props = _props(folder) if (folder / PROPS).is_file() else {}
-            if isinstance(props, str):
-                source.notes.append(f"collection {label}: {props}")
-                continue
-            tag = props.get("tag")
-            if tag == "VADDRESSBOOK":
-                source.notes.append(f"address book {label} (address books are not supported)")
-                continue
-            if tag != collection_meta.TAG:
-                source.notes.append(f"collection {label}: it is not a calendar "
-                                    "(no tag VCALENDAR in its .Radicale.props)")
-                continue
-            if not safe_href(folder.name):
-                source.notes.append(f"calendar {label}: its folder name cannot be "
-                                    "a calendar's name in a URL")
-                continue
-            for nested in _entries(folder):
-                if nested.is_dir():
-                    source.notes.append(f"collection {label}/{nested.name} (calendars cannot be "
-                                        "nested)")
-            values = _values(props)
-            source.calendars.append(CalendarSource(
-                label, _items(folder), name=values.get("name") or folder.name,
-                href=folder.name, values=values, user=user, file_hrefs=True))
+        if user_dir.is_dir():
+            _collections(source, user_dir, user_dir.name)
     if merge_users:
         _merge(source.calendars)
     return source
+
+
+def _collections(source: Source, user_dir: Path, user: str | None) -> None:
+    """The calendars among a folder's collection folders (one Radicale user's,
+    or an `export` folder's: user None)."""
+    for folder in _entries(user_dir):
+        if not folder.is_dir():
+            continue
+        label = f"{user}/{folder.name}" if user else folder.name
+        props = _props(folder) if (folder / PROPS).is_file() else {}
+        if isinstance(props, str):
+            source.notes.append(f"collection {label}: {props}")
+            continue
+        tag = props.get("tag")
+        if tag == "VADDRESSBOOK":
+            source.notes.append(f"address book {label} (address books are not supported)")
+            continue
+        if tag != collection_meta.TAG:
+            source.notes.append(f"collection {label}: it is not a calendar "
+                                "(no tag VCALENDAR in its .Radicale.props)")
+            continue
+        if not safe_href(folder.name):
+            source.notes.append(f"calendar {label}: its folder name cannot be "
+                                "a calendar's name in a URL")
+            continue
+        for nested in _entries(folder):
+            if nested.is_dir():
+                source.notes.append(f"collection {label}/{nested.name} (calendars cannot be "
+                                    "nested)")
+        values = _values(props)
+        source.calendars.append(CalendarSource(
+            label, _items(folder), name=values.get("name") or folder.name,
+            href=folder.name, values=values, user=user, file_hrefs=True))
 
 
 def _merge(calendars: list[CalendarSource]) -> None:

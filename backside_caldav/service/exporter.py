@@ -1,0 +1,146 @@
+"""`backside-caldav export`: a tenant's calendars out as files.
+
+Each resource's text is what a CalDAV GET of it answers (event_reads.get_items:
+the client's stored text, or the rendering of rows another application
+changed). Each calendar is read in one read-only REPEATABLE READ transaction,
+so a file set is one moment of the calendar even while clients write.
+
+Two forms:
+- a folder per calendar (named by its href) with one file per resource
+  (named by its href) and a `.Radicale.props`: the layout of one user's
+  collections in Radicale's storage, which `import` reads back with names
+  and colours, and stock Radicale can serve;
+- one merged .ics per calendar (domain/ics_merge.py), for other tools.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlalchemy.engine import Engine
+
+from backside_caldav.db import calendars, event_reads, tenancy
+from backside_caldav.db.keys import find_tenant
+from backside_caldav.domain import collection_meta, ics_merge
+from backside_caldav.domain.errors import ConfigError
+from backside_caldav.domain.records import CalendarRow
+
+BATCH = 200  # resources read per statement
+PROPS = ".Radicale.props"
+
+
+@dataclass
+class Written:
+    calendar: str  # its name (or href)
+    href: str
+    resources: int
+    path: str
+
+
+@dataclass
+class Report:
+    tenant: str
+    written: list[Written] = field(default_factory=list)
+
+
+def choose(engine: Engine, tenant: str, calendar: str | None) -> tuple[str, str, list[CalendarRow]]:
+    """(tenant id, tenant name, the calendars to export): all of them, or the one
+    whose href or name (without regard to case) is `calendar`."""
+    with engine.connect() as conn:
+        tenant_id, name = find_tenant(conn, tenant)
+    with tenancy.transaction(engine, tenant_id, read_only=True) as conn:
+        if calendar is None:
+            found = calendars.list_calendars(conn, tenant_id)
+        else:
+            one = calendars.get_calendar(conn, tenant_id, calendar)
+            found = [one] if one else calendars.calendars_by_name(conn, tenant_id, calendar)
+            if not found:
+                names = ", ".join(c.href for c in calendars.list_calendars(conn, tenant_id))
+                raise ConfigError(f"tenant {name!r} has no calendar {calendar!r} "
+                                  f"(its calendars: {names or 'none'})")
+            if len(found) > 1:
+                raise ConfigError(f"several calendars of tenant {name!r} are named {calendar!r}:"
+                                  f" give the href ({', '.join(c.href for c in found)})")
+    return tenant_id, name, found
+
+
+def texts(engine: Engine, tenant_id: str, calendar: CalendarRow) -> Iterator[tuple[str, str]]:
+    """(href, text as GET answers it) of every resource of the calendar, by href,
+    from one snapshot."""
+    with tenancy.transaction(engine, tenant_id, read_only=True) as conn:
+        hrefs = sorted(event_reads.all_hrefs(conn, tenant_id, calendar.id))
+        for i in range(0, len(hrefs), BATCH):
+            items = event_reads.get_items(conn, tenant_id, calendar.id, hrefs[i:i + BATCH])
+            for item in sorted(items, key=lambda it: it.href):
+                yield item.href, item.text
+
+
+def props_of(calendar: CalendarRow) -> dict[str, str]:
+    """What Radicale keeps in the collection's .Radicale.props."""
+    meta = collection_meta.meta_of(calendar)
+    if "C:supported-calendar-component-set" not in meta:
+        meta["C:supported-calendar-component-set"] = ",".join(calendar.components)
+    return meta
+
+
+def write_folder(engine: Engine, tenant_id: str, calendar: CalendarRow, folder: Path,
+                 force: bool, progress: Callable[[], None]) -> int:
+    """The calendar as a Radicale collection folder; returns the resources written."""
+    _fresh(folder, force, is_folder=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    count = 0
+    for href, text in texts(engine, tenant_id, calendar):
+        _write(folder / href, text.encode("utf-8"))
+        count += 1
+        progress()
+    _write(folder / PROPS, json.dumps(props_of(calendar), ensure_ascii=False,
+                                      sort_keys=True).encode("utf-8"))
+    return count
+
+
+def write_merged(engine: Engine, tenant_id: str, calendar: CalendarRow, out: BinaryIO,
+                 progress: Callable[[], None]) -> int:
+    """The calendar as one .ics to `out`; returns the resources in it."""
+    count = 0
+
+    def counted() -> Iterator[str]:
+        nonlocal count
+        for _href, text in texts(engine, tenant_id, calendar):
+            count += 1
+            progress()
+            yield text
+
+    for piece in ics_merge.merged_file(counted(), calendar.name or calendar.href):
+        out.write(piece.encode("utf-8"))
+    return count
+
+
+def merged_target(path: Path, force: bool) -> None:
+    """Refuse to overwrite a file that is there, unless forced."""
+    _fresh(path, force, is_folder=False)
+    if path.parent and not path.parent.is_dir():
+        raise ConfigError(f"cannot write {path}: the folder {path.parent} does not exist")
+
+
+def _fresh(path: Path, force: bool, is_folder: bool) -> None:
+    if is_folder and path.exists() and not path.is_dir():
+        raise ConfigError(f"cannot write the folder {path}: a file of that name is there")
+    if not is_folder and path.is_dir():
+        raise ConfigError(f"cannot write {path}: it is a folder")
+    full = path.exists() and (not path.is_dir() or any(path.iterdir()))
+    if full and not force:
+        raise ConfigError(f"{path} is already there and not empty; add --force to write "
+                          "over it (files of the same name are replaced)")
+
+
+def _write(path: Path, data: bytes) -> None:
+    """The file's bytes in place of any old ones, never half written."""
+    partial = path.with_name(f".{path.name}.partial")
+    with open(partial, "wb") as f:
+        f.write(data)
+    os.replace(partial, path)
