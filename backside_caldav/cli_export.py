@@ -2,7 +2,8 @@
 
 A composer like cli.py: reads the arguments, hands the work to
 service/exporter.py, prints what it wrote (to stderr when the calendar
-itself goes to stdout).
+itself goes to stdout). Exit code 0: all written; 1: written, but something
+could not be a file and was left out (listed); 2: an error, one line.
 """
 
 from __future__ import annotations
@@ -48,21 +49,33 @@ def cmd_export(args: argparse.Namespace, engine: OpenEngine) -> int:
         cal = found[0]
         path = Path(out)
         exporter.merged_target(path, args.force)
-        count = _merged_file(exporter, db, tenant_id, cal, path)
+        count = exporter.write_merged_file(db, tenant_id, cal, path, nothing)
         report.written.append(exporter.Written(cal.name or cal.href, cal.href, count, str(path)))
     else:
         folder = Path(out)
         if folder.exists() and not folder.is_dir():
             raise ConfigError(f"cannot write into {folder}: it is a file")
-        folder.mkdir(parents=True, exist_ok=True)
+        # Every target checked before anything is written: no half-done export.
+        plan = []
         for cal in found:
             if args.format == "ics":
                 path = folder / f"{cal.href}.ics"
-                exporter.merged_target(path, args.force)
-                count = _merged_file(exporter, db, tenant_id, cal, path)
+                exporter.fresh(path, args.force, is_folder=False)
+                plan.append((cal, path))
             else:
                 path = folder / cal.href
-                count = exporter.write_folder(db, tenant_id, cal, path, args.force, nothing)
+                why = exporter.folder_check(cal, path, args.force)
+                if why:
+                    report.left_out.append(why)
+                else:
+                    plan.append((cal, path))
+        folder.mkdir(parents=True, exist_ok=True)
+        for cal, path in plan:
+            if args.format == "ics":
+                count = exporter.write_merged_file(db, tenant_id, cal, path, nothing)
+            else:
+                count = exporter.write_folder(db, tenant_id, cal, path, args.force, report,
+                                              nothing)
             report.written.append(exporter.Written(cal.name or cal.href, cal.href, count,
                                                    str(path)))
     shown = sys.stderr if out == "-" else sys.stdout
@@ -71,15 +84,9 @@ def cmd_export(args: argparse.Namespace, engine: OpenEngine) -> int:
           f"{'s' if len(report.written) != 1 else ''} of tenant {tenant}", file=shown)
     for w in report.written:
         print(f"  {w.href} ({w.calendar}): {w.resources} -> {w.path}", file=shown)
-    return 0
-
-
-def _merged_file(exporter, db: Engine, tenant_id: str, cal, path: Path) -> int:  # noqa: ANN001
-    partial = path.with_name(f".{path.name}.partial")
-    with open(partial, "wb") as f:
-        count = exporter.write_merged(db, tenant_id, cal, f, lambda: None)
-    partial.replace(path)
-    return count
+    for why in report.left_out:
+        print(f"left out: {why}", file=shown)
+    return 1 if report.left_out else 0
 
 
 def add_parsers(sub: argparse._SubParsersAction, engine: OpenEngine) -> None:
@@ -98,5 +105,7 @@ def add_parsers(sub: argparse._SubParsersAction, engine: OpenEngine) -> None:
                         help="for a folder OUT: a folder per calendar (default) or one .ics "
                              "per calendar")
     export.add_argument("--force", action="store_true",
-                        help="write over files that are there (same names are replaced)")
+                        help="write over an earlier export: files of the same names are "
+                             "replaced, and a calendar folder's .ics files of resources the "
+                             "calendar no longer has are removed")
     export.set_defaults(func=functools.partial(cmd_export, engine=engine))

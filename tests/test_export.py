@@ -4,6 +4,7 @@ that `import` reads back byte for byte, one merged .ics, and its refusals."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import icalendar
@@ -190,3 +191,56 @@ def test_refusals(server: Server, database_url: str, tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     assert "it is a file" in one_line_error(cli(
         database_url, "export", "--tenant", account.tenant, tmp_path / "file"))
+
+
+def test_hrefs_that_are_no_file_names_stay_inside_out(
+        server: Server, database_url: str, tmp_path: Path) -> None:
+    """Other applications write events.href and calendars.href directly."""
+    account = make_account(database_url)
+    fill(server, database_url, account)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for href in ("../escape.ics", "a/b.ics", ".Radicale.props"):
+            conn.execute(
+                "INSERT INTO events (tenant_id, calendar_id, title, start_time, uid, href) "
+                "SELECT tenant_id, id, 'odd', '2030-03-01 08:00Z', %s, %s FROM calendars "
+                "WHERE tenant_id = %s AND href = 'calendar'", (href, href, account.tenant_id))
+        conn.execute("INSERT INTO calendars (tenant_id, name, href) VALUES (%s, 'Hidden', "
+                     "'.hidden')", (account.tenant_id,))
+    out = tmp_path / "deep" / "out"
+    result = cli(database_url, "export", "--tenant", account.tenant, out)
+    assert result.returncode == 1, result.stderr
+    left_out = [x for x in result.stdout.splitlines() if x.startswith("left out: ")]
+    assert len(left_out) == 4, result.stdout
+    assert "calendar '.hidden'" in result.stdout and "'../escape.ics'" in result.stdout
+    assert not (tmp_path / "deep" / "escape.ics").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["calendar", "work"]
+    assert sorted(p.name for p in (out / "calendar").iterdir()) == [
+        ".Radicale.props", "day.ics", "series.ics", "sql-1.ics"]
+    assert json.loads((out / "calendar" / ".Radicale.props").read_text())["tag"] == "VCALENDAR"
+
+
+def test_force_writes_over_an_earlier_export_without_reviving_deleted_events(
+        server: Server, database_url: str, tmp_path: Path) -> None:
+    account = make_account(database_url)
+    fill(server, database_url, account)
+    out = tmp_path / "out"
+    assert cli(database_url, "export", "--tenant", account.tenant, out).returncode == 0
+    (out / "work" / "notes.txt").write_text("mine")
+    with session(server, account) as http:
+        gone = http.delete(f"{server.url}{account.username}/calendar/day.ics")
+        assert gone.status_code == 200
+    # The second calendar's folder is there: refused before the first is written.
+    shutil.move(out / "calendar", tmp_path / "calendar-before")
+    refused = cli(database_url, "export", "--tenant", account.tenant, out)
+    assert "work is already there" in one_line_error(refused)
+    assert not (out / "calendar").exists()
+    shutil.move(tmp_path / "calendar-before", out / "calendar")
+    (out / "calendar" / "series.ics").write_bytes(b"old")
+    forced = cli(database_url, "export", "--tenant", account.tenant, "--force", out)
+    assert forced.returncode == 0, forced.stderr
+    assert sorted(p.name for p in (out / "calendar").iterdir()) == [
+        ".Radicale.props", "series.ics", "sql-1.ics"]
+    assert (out / "calendar" / "series.ics").read_bytes() == got(
+        server, account, "calendar")["series.ics"]
+    assert (out / "work" / "notes.txt").read_text() == "mine"  # not an export's file
+    assert not [p for p in out.rglob("*.partial")]

@@ -28,6 +28,7 @@ from backside_caldav.db import calendars, event_reads, tenancy
 from backside_caldav.db.keys import find_tenant
 from backside_caldav.domain import collection_meta, ics_merge
 from backside_caldav.domain.errors import ConfigError
+from backside_caldav.domain.ics_split import safe_href
 from backside_caldav.domain.records import CalendarRow
 
 BATCH = 200  # resources read per statement
@@ -46,6 +47,7 @@ class Written:
 class Report:
     tenant: str
     written: list[Written] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)  # what could not be a file, with why
 
 
 def choose(engine: Engine, tenant: str, calendar: str | None) -> tuple[str, str, list[CalendarRow]]:
@@ -88,18 +90,45 @@ def props_of(calendar: CalendarRow) -> dict[str, str]:
     return meta
 
 
+def folder_check(calendar: CalendarRow, folder: Path, force: bool) -> str | None:
+    """Why the calendar cannot be written as this folder (None: it can); raises
+    for a target that is there and not to be written over. Checked for every
+    calendar before any is written."""
+    if not safe_href(calendar.href):
+        return (f"calendar {calendar.href!r}: its href cannot be a folder name that import "
+                "and Radicale read; export it with --calendar to a .ics file")
+    fresh(folder, force, is_folder=True)
+    return None
+
+
 def write_folder(engine: Engine, tenant_id: str, calendar: CalendarRow, folder: Path,
-                 force: bool, progress: Callable[[], None]) -> int:
-    """The calendar as a Radicale collection folder; returns the resources written."""
-    _fresh(folder, force, is_folder=True)
+                 force: bool, report: Report, progress: Callable[[], None]) -> int:
+    """The calendar as a Radicale collection folder; returns the resources written.
+
+    A resource href that is not a plain file name (other applications write
+    events.href directly: "../x", "a/b", ".Radicale.props") is left out and
+    reported, never followed outside the folder. With force, resource files of
+    an earlier export that the calendar no longer has are removed, so an
+    import of the folder does not bring deleted events back."""
     folder.mkdir(parents=True, exist_ok=True)
     count = 0
+    written: set[str] = set()
     for href, text in texts(engine, tenant_id, calendar):
+        if not safe_href(href) or href == PROPS:
+            report.left_out.append(f"{calendar.href}/{href!r}: not a file name import and "
+                                   "Radicale read (written by another application)")
+            continue
         _write(folder / href, text.encode("utf-8"))
+        written.add(href)
         count += 1
         progress()
     _write(folder / PROPS, json.dumps(props_of(calendar), ensure_ascii=False,
                                       sort_keys=True).encode("utf-8"))
+    if force:
+        for old in folder.iterdir():
+            if (old.name not in written and old.suffix.lower() == ".ics" and old.is_file()
+                    and safe_href(old.name)):
+                old.unlink()
     return count
 
 
@@ -122,12 +151,13 @@ def write_merged(engine: Engine, tenant_id: str, calendar: CalendarRow, out: Bin
 
 def merged_target(path: Path, force: bool) -> None:
     """Refuse to overwrite a file that is there, unless forced."""
-    _fresh(path, force, is_folder=False)
+    fresh(path, force, is_folder=False)
     if path.parent and not path.parent.is_dir():
         raise ConfigError(f"cannot write {path}: the folder {path.parent} does not exist")
 
 
-def _fresh(path: Path, force: bool, is_folder: bool) -> None:
+def fresh(path: Path, force: bool, is_folder: bool) -> None:
+    """Refuse a target that is there and not empty, unless forced."""
     if is_folder and path.exists() and not path.is_dir():
         raise ConfigError(f"cannot write the folder {path}: a file of that name is there")
     if not is_folder and path.is_dir():
@@ -141,6 +171,22 @@ def _fresh(path: Path, force: bool, is_folder: bool) -> None:
 def _write(path: Path, data: bytes) -> None:
     """The file's bytes in place of any old ones, never half written."""
     partial = path.with_name(f".{path.name}.partial")
-    with open(partial, "wb") as f:
-        f.write(data)
-    os.replace(partial, path)
+    try:
+        with open(partial, "wb") as f:
+            f.write(data)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def write_merged_file(engine: Engine, tenant_id: str, calendar: CalendarRow, path: Path,
+                      progress: Callable[[], None]) -> int:
+    """The merged calendar as the file at path, which appears only when complete."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with open(partial, "wb") as f:
+            count = write_merged(engine, tenant_id, calendar, f, progress)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return count
