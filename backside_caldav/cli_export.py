@@ -24,14 +24,17 @@ OpenEngine = Callable[[], "Engine"]
 
 
 def cmd_export(args: argparse.Namespace, engine: OpenEngine) -> int:
+    from backside_caldav.cli import resolve_database_url
+    from backside_caldav.db import engines
     from backside_caldav.service import exporter
 
     out = args.out
     merged = out == "-" or (out.lower().endswith(".ics") and not Path(out).is_dir())
     if merged and args.format == "folder":
         raise ConfigError(f"--format folder needs a folder, not {out}")
-    db = engine()
-    tenant_id, tenant, found = exporter.choose(db, args.tenant, args.calendar)
+    owner = engine()  # migrated; finds the tenant
+    db = engines.get_app_engine(resolve_database_url())  # reads under row-level security
+    tenant_id, tenant, found = exporter.choose(owner, db, args.tenant, args.calendar)
     if not found:
         raise ConfigError(f"tenant {tenant!r} has no calendars")
     if merged and len(found) > 1:

@@ -3,14 +3,14 @@
 The reverse of ics_split, and like it done on the text: each resource's
 VEVENT/VTODO/VJOURNAL components keep their lines as stored; its VTIMEZONEs
 go to the top of the file once per TZID (the first one seen wins; a zone's
-definition is the same in every resource of a sane calendar). Line endings
+definition is the same in every resource of a sane calendar): the file is
+head(), then every resource's parts_of().objects, then TAIL. Line endings
 become CRLF, as RFC 5545 asks of a file; the per-resource export keeps the
 bytes exactly instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from backside_caldav.domain.ics_split import logical_lines, physical_lines
@@ -72,20 +72,12 @@ def fold(line: str) -> str:
     return "\r\n".join(out + [current]) + "\r\n"
 
 
-def merged_file(texts: Iterable[str], name: str | None) -> Iterator[str]:
-    """The calendar as one file, in pieces: the head (with every VTIMEZONE once),
-    the components, the END line. The head is known only once every resource
-    was read, so the components wait in memory until then."""
-    zones: dict[str, str] = {}
-    objects: list[str] = []
-    for text in texts:
-        parts = parts_of(text)
-        for tzid, zone in parts.zones.items():
-            zones.setdefault(tzid, zone)
-        objects.extend(parts.objects)
-    yield "BEGIN:VCALENDAR\r\nVERSION:2.0\r\n" + fold(f"PRODID:{PRODID}")
+def head(name: str | None, zones: dict[str, str]) -> str:
+    """The file's start: the VCALENDAR properties and every VTIMEZONE once."""
+    text = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\n" + fold(f"PRODID:{PRODID}")
     if name:
-        yield fold(f"X-WR-CALNAME:{escape_text(name)}")
-    yield from zones.values()
-    yield from objects
-    yield "END:VCALENDAR\r\n"
+        text += fold(f"X-WR-CALNAME:{escape_text(name)}")
+    return text + "".join(zones.values())
+
+
+TAIL = "END:VCALENDAR\r\n"

@@ -2,8 +2,10 @@
 
 Each resource's text is what a CalDAV GET of it answers (event_reads.get_items:
 the client's stored text, or the rendering of rows another application
-changed). Each calendar is read in one read-only REPEATABLE READ transaction,
-so a file set is one moment of the calendar even while clients write.
+changed). Each calendar is read in one read-only REPEATABLE READ transaction as the
+app role (engines.get_app_engine: row-level security shows only the
+tenant's rows), so a file set is one moment of the calendar even while
+clients write.
 
 Two forms:
 - a folder per calendar (named by its href) with one file per resource
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,12 +54,15 @@ class Report:
     left_out: list[str] = field(default_factory=list)  # what could not be a file, with why
 
 
-def choose(engine: Engine, tenant: str, calendar: str | None) -> tuple[str, str, list[CalendarRow]]:
+def choose(owner: Engine, app: Engine, tenant: str,
+           calendar: str | None) -> tuple[str, str, list[CalendarRow]]:
     """(tenant id, tenant name, the calendars to export): all of them, or the one
-    whose href or name (without regard to case) is `calendar`."""
-    with engine.connect() as conn:
+    whose href or name (without regard to case) is `calendar`. The tenant is
+    found with the owner's engine; its calendars are read as the app role, so
+    row-level security keeps the export to that tenant's rows."""
+    with owner.connect() as conn:
         tenant_id, name = find_tenant(conn, tenant)
-    with tenancy.transaction(engine, tenant_id, read_only=True) as conn:
+    with tenancy.transaction(app, tenant_id, read_only=True) as conn:
         if calendar is None:
             found = calendars.list_calendars(conn, tenant_id)
         else:
@@ -134,18 +141,26 @@ def write_folder(engine: Engine, tenant_id: str, calendar: CalendarRow, folder: 
 
 def write_merged(engine: Engine, tenant_id: str, calendar: CalendarRow, out: BinaryIO,
                  progress: Callable[[], None]) -> int:
-    """The calendar as one .ics to `out`; returns the resources in it."""
-    count = 0
+    """The calendar as one .ics to `out`; returns the resources in it.
 
-    def counted() -> Iterator[str]:
-        nonlocal count
+    The VTIMEZONEs go first but are known only once every resource was read,
+    so the components wait in a temporary file, not in memory: a calendar of
+    100k resources is written in the memory of one batch."""
+    zones: dict[str, str] = {}
+    count = 0
+    with tempfile.TemporaryFile() as spool:
         for _href, text in texts(engine, tenant_id, calendar):
+            parts = ics_merge.parts_of(text)
+            for tzid, zone in parts.zones.items():
+                zones.setdefault(tzid, zone)
+            for component in parts.objects:
+                spool.write(component.encode("utf-8"))
             count += 1
             progress()
-            yield text
-
-    for piece in ics_merge.merged_file(counted(), calendar.name or calendar.href):
-        out.write(piece.encode("utf-8"))
+        out.write(ics_merge.head(calendar.name or calendar.href, zones).encode("utf-8"))
+        spool.seek(0)
+        shutil.copyfileobj(spool, out)
+        out.write(ics_merge.TAIL.encode("utf-8"))
     return count
 
 
