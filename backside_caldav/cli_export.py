@@ -20,6 +20,9 @@ from backside_caldav.domain.errors import ConfigError
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from backside_caldav.domain.records import CalendarRow
+    from backside_caldav.service.exporter import Report
+
 OpenEngine = Callable[[], "Engine"]
 
 
@@ -42,6 +45,28 @@ def cmd_export(args: argparse.Namespace, engine: OpenEngine) -> int:
                           f"{', '.join(c.href for c in found)}): choose one with --calendar, "
                           "or give a folder to write them all")
     report = exporter.Report(tenant)
+    try:
+        _write_all(args, db, tenant_id, found, report)
+    except OSError as e:  # a read-only or full disk, a closed pipe: the target, not a file
+        raise ConfigError(f"cannot write {out}: {e.strerror or e}") from e
+    shown = sys.stderr if out == "-" else sys.stdout
+    total = sum(w.resources for w in report.written)
+    print(f"exported {total} resources of {len(report.written)} calendar"
+          f"{'s' if len(report.written) != 1 else ''} of tenant {tenant}", file=shown)
+    for w in report.written:
+        print(f"  {w.href} ({w.calendar}): {w.resources} -> {w.path}", file=shown)
+    for why in report.left_out:
+        print(f"left out: {why}", file=shown)
+    return 1 if report.left_out else 0
+
+
+def _write_all(args: argparse.Namespace, db: Engine, tenant_id: str,
+               found: list[CalendarRow], report: Report) -> None:
+    """Every calendar in `found` to OUT, each in the form OUT asks for."""
+    from backside_caldav.service import exporter
+
+    out = args.out
+    merged = out == "-" or (out.lower().endswith(".ics") and not Path(out).is_dir())
     nothing = lambda: None  # noqa: E731 - no progress bar: an export is quick
     if out == "-":
         cal = found[0]
@@ -81,15 +106,6 @@ def cmd_export(args: argparse.Namespace, engine: OpenEngine) -> int:
                                               nothing)
             report.written.append(exporter.Written(cal.name or cal.href, cal.href, count,
                                                    str(path)))
-    shown = sys.stderr if out == "-" else sys.stdout
-    total = sum(w.resources for w in report.written)
-    print(f"exported {total} resources of {len(report.written)} calendar"
-          f"{'s' if len(report.written) != 1 else ''} of tenant {tenant}", file=shown)
-    for w in report.written:
-        print(f"  {w.href} ({w.calendar}): {w.resources} -> {w.path}", file=shown)
-    for why in report.left_out:
-        print(f"left out: {why}", file=shown)
-    return 1 if report.left_out else 0
 
 
 def add_parsers(sub: argparse._SubParsersAction, engine: OpenEngine) -> None:

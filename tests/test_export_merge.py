@@ -4,11 +4,14 @@ calendar written without holding its resources in memory."""
 from __future__ import annotations
 
 import io
+import os
+import subprocess
 import tracemalloc
+from pathlib import Path
 
 import icalendar
 import psycopg
-from conftest import make_account
+from conftest import CLI, ROOT, make_account, one_line_error, run_cli
 
 from backside_caldav.db import engines
 from backside_caldav.domain import ics_merge
@@ -101,3 +104,36 @@ def test_a_big_calendar_is_merged_in_the_memory_of_a_batch(database_url: str) ->
     # Holding the components until the head is written would take the whole
     # file (13 MB); a batch of 200 resources with its copies is about 3 MB.
     assert peak < size / 2, (peak, size)
+
+
+def test_an_unwritable_target_is_one_line(database_url: str, tmp_path: Path) -> None:
+    """/proc takes no new files, not even from root (tests may run as root)."""
+    account = make_account(database_url)
+    env = {"BACKSIDE_DATABASE_URL": database_url}
+    for out in ("/proc/backside-export-test", "/proc/backside-export-test.ics"):
+        result = run_cli(["export", "--tenant", account.tenant, out], env=env)
+        assert result.returncode == 2
+        line = one_line_error(result)
+        assert line.startswith(f"backside-caldav: error: cannot write {out}: "), line
+    assert not Path("/proc/backside-export-test").exists()
+
+
+def test_a_reader_that_stops_early_gets_one_line(database_url: str) -> None:
+    """`export - | head -1`: the pipe closes while the calendar is written."""
+    account = make_account(database_url)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO events (tenant_id, calendar_id, title, description, start_time, uid, "
+            "href) SELECT c.tenant_id, c.id, 'Bulk', repeat('x', 2000), "
+            "timestamptz '2030-01-01 08:00Z', 'pipe-' || g, 'pipe-' || g || '.ics' "
+            "FROM calendars c, generate_series(1, 300) g WHERE c.tenant_id = %s",
+            (account.tenant_id,))
+    env = {k: v for k, v in os.environ.items() if k != "BACKSIDE_DATABASE_URL"}
+    env["BACKSIDE_DATABASE_URL"] = database_url
+    with subprocess.Popen(CLI + ["export", "--tenant", account.tenant, "-"], cwd=ROOT,
+                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout.readline() == b"BEGIN:VCALENDAR\r\n"
+        proc.stdout.close()
+        stderr = proc.stderr.read().decode()
+        assert proc.wait(timeout=60) == 2
+    assert stderr.splitlines() == ["backside-caldav: error: cannot write -: Broken pipe"]
