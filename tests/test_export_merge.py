@@ -4,6 +4,7 @@ calendar written without holding its resources in memory."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import tracemalloc
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import icalendar
 import psycopg
-from conftest import CLI, ROOT, make_account, one_line_error, run_cli
+import requests
+from conftest import CLI, ROOT, Server, make_account, one_line_error, run_cli
 
 from backside_caldav.db import engines
 from backside_caldav.domain import ics_merge
@@ -137,3 +139,47 @@ def test_a_reader_that_stops_early_gets_one_line(database_url: str) -> None:
         stderr = proc.stderr.read().decode()
         assert proc.wait(timeout=60) == 2
     assert stderr.splitlines() == ["backside-caldav: error: cannot write -: Broken pipe"]
+
+
+JOURNAL = ("BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//t//t//EN\nBEGIN:VJOURNAL\nUID:journal-1\n"
+           "DTSTAMP:20260101T000000Z\nDTSTART;VALUE=DATE:20300110\nSUMMARY:Notes\n"
+           "DESCRIPTION:first line\\nsecond line\nEND:VJOURNAL\nEND:VCALENDAR\n")
+TASK = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VTODO\r\nUID:task-2\r\n"
+        "DTSTAMP:20260101T000000Z\r\nDUE:20300111T170000Z\r\nSUMMARY:Send it\r\n"
+        "BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT1H\r\nDESCRIPTION:soon\r\nEND:VALARM\r\n"
+        "END:VTODO\r\nEND:VCALENDAR\r\n")
+
+
+def test_tasks_and_journals_are_exported_as_get_answers(
+        server: Server, database_url: str, tmp_path: Path) -> None:
+    account = make_account(database_url)
+    base = f"{server.url}{account.username}/calendar/"
+    with requests.Session() as http:
+        http.auth = (account.username, account.password)
+        for href, body in (("journal.ics", JOURNAL), ("task.ics", TASK)):
+            r = http.put(base + href, data=body.encode(), headers={"Content-Type": "text/calendar"})
+            assert r.status_code == 201, r.text
+        answers = {href: http.get(base + href).content for href in ("journal.ics", "task.ics")}
+    assert answers == {"journal.ics": JOURNAL.encode(), "task.ics": TASK.encode()}
+    env = {"BACKSIDE_DATABASE_URL": database_url}
+    result = run_cli(["export", "--tenant", account.tenant, str(tmp_path / "out")], env=env)
+    assert result.returncode == 0, result.stderr
+    folder = tmp_path / "out" / "calendar"
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.name != ".Radicale.props"} \
+        == answers
+    with psycopg.connect(database_url) as conn:
+        components, = conn.execute("SELECT components FROM calendars WHERE tenant_id = %s",
+                                   (account.tenant_id,)).fetchone()
+    props = json.loads((folder / ".Radicale.props").read_text())
+    assert props["C:supported-calendar-component-set"] == ",".join(components)
+    assert "VJOURNAL" in props["C:supported-calendar-component-set"]
+
+    merged = run_cli(["export", "--tenant", account.tenant, "-"], env=env)
+    assert merged.returncode == 0, merged.stderr
+    text = merged.stdout.replace("\r\n", "\n")  # text mode: Python reads CRLF as \n
+    assert JOURNAL[JOURNAL.index("BEGIN:VJOURNAL"):JOURNAL.index("END:VCALENDAR")] in text
+    task = TASK.replace("\r\n", "\n")
+    assert task[task.index("BEGIN:VTODO"):task.index("END:VCALENDAR")] in text
+    assert "BEGIN:VTIMEZONE" not in text
+    cal = icalendar.Calendar.from_ical(merged.stdout)
+    assert [c.name for c in cal.subcomponents] == ["VJOURNAL", "VTODO"]  # by href
