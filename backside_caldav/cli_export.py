@@ -88,6 +88,10 @@ def _write_all(args: argparse.Namespace, db: Engine, tenant_id: str,
         for cal in found:
             if args.format == "ics":
                 path = folder / f"{cal.href}.ics"
+                if len(path.name.encode()) > 255:
+                    report.left_out.append(f"calendar {cal.href!r}: too long for a file name; "
+                                           "export it with --calendar to a .ics file")
+                    continue
                 exporter.fresh(path, args.force, is_folder=False)
                 plan.append((cal, path))
             else:

@@ -16,6 +16,7 @@ from urllib.parse import unquote_to_bytes, urlsplit
 
 from backside_caldav.dav import basic_auth
 from backside_caldav.dav.refusal import Refusal
+from backside_caldav.domain.ics_split import MAX_SEGMENT, NOT_IN_NAMES
 
 RADICALE_METHODS = frozenset({"DELETE", "GET", "HEAD", "MKCALENDAR", "MKCOL", "MOVE", "OPTIONS",
                               "POST", "PROPFIND", "PROPPATCH", "PUT", "REPORT"})
@@ -27,8 +28,6 @@ KNOWN_UNSUPPORTED = frozenset({"ACL", "BIND", "CHECKIN", "CHECKOUT", "CONNECT", 
                                "VERSION-CONTROL"})
 ALLOW = ", ".join(sorted(RADICALE_METHODS))
 MAX_PATH = 1024
-MAX_SEGMENT = 255
-NOT_IN_NAMES = ":'\"*?,"  # Radicale's "minimal" path validation refuses these
 _ETAG_LIST = re.compile(r'^\s*(\*|(W/)?"[^"\x00-\x1f]*"(\s*,\s*(W/)?"[^"\x00-\x1f]*")*)\s*$')
 
 

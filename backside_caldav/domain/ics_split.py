@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 OBJECTS = ("VEVENT", "VTODO", "VJOURNAL")
+NOT_IN_NAMES = ":'\"*?,"  # Radicale's "minimal" path validation refuses these
+MAX_SEGMENT = 255
 KEPT_HEADER = ("VERSION", "PRODID", "CALSCALE")
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\n|\r)|[^\r\n]+$")
 _TZID_PARAM = re.compile(r';TZID=("[^"]*"|[^;:]*)', re.IGNORECASE)
@@ -222,7 +225,18 @@ def href_for_uid(uid: str) -> str:
 
 
 def safe_href(name: str) -> bool:
-    """Whether a file name can stay a resource's (or calendar's) href as it is: the
-    names Radicale itself serves (one path segment, not hidden, not a backup~)."""
-    return (0 < len(name) <= 255 and not name.startswith(".") and not name.endswith("~")
-            and not any(c in "/\\" or ord(c) < 32 or ord(c) == 127 for c in name))
+    """Whether a file name can stay a resource's (or calendar's) href as it is: a
+    name this server serves (dav/guards.check_path: no control or invisible
+    characters, none of :'"*?,), one path segment of at most 255 characters
+    that is also a file name (255 bytes), not hidden, not a backup~."""
+    return (0 < len(name) and len(name.encode("utf-8", "surrogatepass")) <= MAX_SEGMENT
+            and not name.startswith(".") and not name.endswith("~")
+            and not any(c in "/\\" or c in NOT_IN_NAMES or unicodedata.category(c)[0] == "C"
+                        for c in name))
+
+
+def href_for_name(name: str) -> str:
+    """A calendar href from its name: lower-case ASCII letters, digits, - and _."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9_-]+", "-", ascii_name.lower()).strip("-")[:60]
+    return slug or "calendar"

@@ -30,7 +30,7 @@ def iana_zone(name: str | None) -> str | None:
     for candidate in candidates:
         try:
             ZoneInfo(candidate)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
             continue
         return candidate
     return None
@@ -39,7 +39,7 @@ def iana_zone(name: str | None) -> str | None:
 def zone(name: str | None) -> ZoneInfo:
     try:
         return ZoneInfo(name) if name else ZoneInfo("UTC")
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
         return ZoneInfo("UTC")
 
 

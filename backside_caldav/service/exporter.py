@@ -17,6 +17,7 @@ Two forms:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -180,28 +181,30 @@ def fresh(path: Path, force: bool, is_folder: bool) -> None:
     full = path.exists() and (not path.is_dir() or any(path.iterdir()))
     if full and not force:
         raise ConfigError(f"{path} is already there and not empty; add --force to write "
-                          "over it (files of the same name are replaced)")
+                          "over it")
+
+
+@contextlib.contextmanager
+def _replacing(path: Path) -> Iterator[BinaryIO]:
+    """A file that takes path's place only once complete. Its temporary name is
+    short: a name near the 255-byte limit must not fail for its suffix."""
+    fd, partial = tempfile.mkstemp(dir=path.parent, prefix=".partial-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+        os.replace(partial, path)
+    finally:
+        Path(partial).unlink(missing_ok=True)
 
 
 def _write(path: Path, data: bytes) -> None:
     """The file's bytes in place of any old ones, never half written."""
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        with open(partial, "wb") as f:
-            f.write(data)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    with _replacing(path) as f:
+        f.write(data)
 
 
 def write_merged_file(engine: Engine, tenant_id: str, calendar: CalendarRow, path: Path,
                       progress: Callable[[], None]) -> int:
     """The merged calendar as the file at path, which appears only when complete."""
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        with open(partial, "wb") as f:
-            count = write_merged(engine, tenant_id, calendar, f, progress)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-    return count
+    with _replacing(path) as f:
+        return write_merged(engine, tenant_id, calendar, f, progress)

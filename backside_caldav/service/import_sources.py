@@ -21,9 +21,10 @@ from typing import Any
 
 from backside_caldav.domain import collection_meta
 from backside_caldav.domain.errors import ConfigError, InvalidCalendarData
-from backside_caldav.domain.ics_split import safe_href
+from backside_caldav.domain.ics_split import href_for_name, safe_href
 
 PROPS = ".Radicale.props"
+MAX_PROPERTY = 64 * 1024  # a mapped property kept when the whole set is over the limit
 ROOT = "collection-root"
 
 
@@ -105,16 +106,19 @@ def _props(collection: Path) -> dict[str, Any] | str:
         return f"its {PROPS} cannot be read: {exc}"
     if not isinstance(props, dict):
         return f"its {PROPS} is not a JSON object"
-    return {str(k): str(v) for k, v in props.items()}
+    # Only text values are properties (a JSON null is none); PostgreSQL text holds no NUL.
+    return {str(k).replace("\x00", ""): v.replace("\x00", "")
+            for k, v in props.items() if isinstance(v, str)}
 
 
 def _values(props: dict[str, Any]) -> dict[str, Any]:
     """Column values of a calendar created from these properties."""
     try:
         return collection_meta.columns_from_props(props)
-    except InvalidCalendarData:  # too many other properties: keep the mapped ones
+    except InvalidCalendarData:  # too many or too large: keep the mapped ones of sane size
         return collection_meta.columns_from_props(
-            {k: v for k, v in props.items() if k in collection_meta.COLUMN_OF})
+            {k: v for k, v in props.items()
+             if k in collection_meta.COLUMN_OF and len(v) <= MAX_PROPERTY})
 
 
 def _radicale(root: Path, merge_users: bool) -> Source:
@@ -146,10 +150,11 @@ def _collections(source: Source, user_dir: Path, user: str | None) -> None:
             source.notes.append(f"collection {label}: it is not a calendar "
                                 "(no tag VCALENDAR in its .Radicale.props)")
             continue
-        if not safe_href(folder.name):
-            source.notes.append(f"calendar {label}: its folder name cannot be "
-                                "a calendar's name in a URL")
-            continue
+        href = folder.name
+        if not safe_href(href):
+            href = href_for_name(folder.name)
+            source.notes.append(f"calendar {label}: its folder name cannot be a name in a "
+                                f"CalDAV URL here, so its href is {href}")
         for nested in _entries(folder):
             if nested.is_dir():
                 source.notes.append(f"collection {label}/{nested.name} (calendars cannot be "
@@ -157,7 +162,7 @@ def _collections(source: Source, user_dir: Path, user: str | None) -> None:
         values = _values(props)
         source.calendars.append(CalendarSource(
             label, _items(folder), name=values.get("name") or folder.name,
-            href=folder.name, values=values, user=user, file_hrefs=True))
+            href=href, values=values, user=user, file_hrefs=True))
 
 
 def _merge(calendars: list[CalendarSource]) -> None:

@@ -13,8 +13,6 @@ created first, each in its own transaction; nothing is ever deleted.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +25,13 @@ from backside_caldav.db import calendars, event_writes, imports, tenancy
 from backside_caldav.domain.errors import ConfigError, InvalidCalendarData
 from backside_caldav.domain.ical_guard import check_ical_body
 from backside_caldav.domain.ical_parse import parse_resource
-from backside_caldav.domain.ics_split import Piece, href_for_uid, safe_href, split_calendar
+from backside_caldav.domain.ics_split import (
+    Piece,
+    href_for_name,
+    href_for_uid,
+    safe_href,
+    split_calendar,
+)
 from backside_caldav.domain.records import CalendarRow
 from backside_caldav.service.import_sources import CalendarSource, Source
 
@@ -74,6 +78,9 @@ class _Target:
     # UIDs the calendar had when the import found it, and those written since: a
     # re-run skips them without parsing or a transaction (checked again on writes).
     known: set[str] = field(default_factory=set)
+    # UIDs this run wrote, with their file: a second file with one of them is a
+    # clash in the source, not a resource that was "already there".
+    written: dict[str, str] = field(default_factory=dict)
 
 
 class Importer:
@@ -101,7 +108,13 @@ class Importer:
             if not cal.files and cal.href is None:
                 self._refuse(cal.label, None, "no .ics files in the folder")
                 continue
-            target = self._target(cal)  # a Radicale calendar is created even when empty
+            try:
+                target = self._target(cal)  # a Radicale calendar is created even when empty
+            except sa.exc.DataError as exc:  # a property the database cannot hold
+                reason = str(exc.orig).strip().splitlines()[0]
+                self._refuse(cal.label, None, f"the calendar cannot be created: {reason}")
+                done += len(cal.files)
+                continue
             for path in cal.files:
                 read = self._read(path)
                 if read is not None:
@@ -194,7 +207,7 @@ class Importer:
             if named:
                 raise ConfigError(f"the tenant has {len(named)} calendars named {wanted!r}: "
                                   "give one's href with --calendar")
-            href = _free_href(conn, tenant_id, _slug(wanted))
+            href = _free_href(conn, tenant_id, href_for_name(wanted))
         values = dict(cal.values or {})
         values["name"] = values.get("name") or cal.name or href
         row = calendars.create_calendar(conn, tenant_id, href, values)
@@ -223,6 +236,11 @@ class Importer:
     def _put(self, target: _Target, path: str, piece: Piece, wanted: str | None) -> None:
         """One resource, checked as a PUT checks it, in a transaction of its own."""
         text = piece.text
+        first = target.written.get(piece.uid)
+        if first is not None and first != path:
+            self._refuse(path, piece.uid, f"{first} has a resource with this UID too (it is "
+                                          "the one imported)")
+            return
         if (not self.options.replace and piece.uid in target.known
                 and piece.component in target.calendar.components):
             self.report.skipped += 1
@@ -238,6 +256,8 @@ class Importer:
             problem = str(exc)
         except Exception as exc:  # noqa: BLE001 - any parser failure is the data's fault
             problem = f"not valid iCalendar: {exc}"
+        if problem and "\r" in text and "\n" not in text:
+            problem = "its lines end in CR alone; iCalendar lines end in CRLF (or LF)"
         if problem or resource is None:
             self._refuse(path, piece.uid or None, problem or "not valid iCalendar")
             return
@@ -261,6 +281,8 @@ class Importer:
         setattr(self.report, outcome, getattr(self.report, outcome) + 1)
         if calendar is target.calendar:
             target.known.add(resource.uid)
+            if outcome != "skipped":
+                target.written[resource.uid] = path
         if outcome != "skipped":
             self._written += 1
             if self._written >= self._next_analyze:
@@ -286,13 +308,6 @@ class Importer:
                     break
             event_writes.put_item(conn, tenant_id, calendar, candidate, text, None)
             return "imported"
-
-
-def _slug(name: str) -> str:
-    """A calendar href from its name: lower-case ASCII letters, digits, - and _."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9_-]+", "-", ascii_name.lower()).strip("-")[:60]
-    return slug or "calendar"
 
 
 def _free_href(conn: sa.Connection, tenant_id: str, href: str) -> str:
