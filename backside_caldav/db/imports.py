@@ -8,12 +8,12 @@ PUT of the same bytes would be.
 
 from __future__ import annotations
 
-import uuid
-
 from sqlalchemy.engine import Connection
 
 from backside_caldav.db import tenancy
 from backside_caldav.db.engines import statement as _q
+from backside_caldav.db.keys import find_tenant
+from backside_caldav.domain.api_keys import ApiKeyError
 from backside_caldav.domain.errors import ConfigError
 
 
@@ -21,20 +21,13 @@ def tenant(conn: Connection, name: str, create: bool) -> tuple[str, bool]:
     """(id, created) of the tenant named `name` (or with that id); with create, a
     missing one is made. On the owner's connection: tenants are looked up before
     any tenant is set."""
-    row = conn.execute(_q("SELECT id::text FROM tenants WHERE name = :n"), {"n": name}).first()
-    if row is None:
-        try:
-            by_id = str(uuid.UUID(name))
-        except ValueError:
-            by_id = None
-        if by_id is not None:
-            row = conn.execute(_q("SELECT id::text FROM tenants WHERE id = :i"),
-                               {"i": by_id}).first()
-    if row is not None:
-        return row[0], False
-    if not create:
-        raise ConfigError(f"no tenant named {name!r} (create it with `backside-caldav account "
-                          "add USER --tenant NAME`, or import with --tenant-per-user)")
+    try:
+        return find_tenant(conn, name)[0], False
+    except ApiKeyError:
+        if not create:
+            raise ConfigError(f"no tenant named {name!r} (create it with `backside-caldav "
+                              "account add USER --tenant NAME`, or import with "
+                              "--tenant-per-user)") from None
     if not name.strip():
         raise ConfigError("a tenant name must not be empty")
     conn.execute(_q("INSERT INTO tenants (name) VALUES (:n) ON CONFLICT (name) DO NOTHING"),
