@@ -282,3 +282,23 @@ def test_the_rules_as_plain_functions() -> None:
     assert busy.whole_days(utc(2026, 3, 5), utc(2026, 3, 6, 1), None) == 2
     assert busy.whole_days(utc(2026, 3, 5, 12), None, None) == 1
     assert busy.day_span(utc(2026, 3, 5, 12), 1, None) == (utc(2026, 3, 5), utc(2026, 3, 6))
+
+
+def test_a_logins_email_is_an_owner_address(server, database_url: str) -> None:
+    """A login that is no email address becomes the owner of ATTENDEE rows with the
+    email `account email` gives it (compared without regard to case)."""
+    from backside_caldav.db import account_admin
+
+    suffix = uuid.uuid4().hex[:8]
+    login, password = f"bob{suffix}", "correct horse " + suffix
+    tenant_id = accounts.add_account(db.get_engine(database_url), login, f"t-{suffix}", password)
+    with requests.Session() as http:
+        http.auth = (login, password)
+        o = Owned(http, None, f"{server.url}{login}/calendar/", login, tenant_id)  # type: ignore[arg-type]
+        put(http, o.url + "declined.ics", event(
+            "declined", "20300107T080000Z", "20300107T090000Z",
+            attendee(f"bob.{suffix}@example.com", "DECLINED")))
+        # Nobody known declined: the event is busy.
+        assert caldav_periods(o, *WINDOW) == [("BUSY", "20300107T080000Z", "20300107T090000Z")]
+        account_admin.set_email(db.get_engine(database_url), login, f"Bob.{suffix}@Example.com")
+        assert caldav_periods(o, *WINDOW) == []  # the owner declined: free
