@@ -61,7 +61,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"data folder: {status.pgdata}"
           + ("" if (status.pgdata / "PG_VERSION").exists() else " (not created yet)"))
     if not status.running:
-        print("embedded PostgreSQL: not running")
+        print("embedded PostgreSQL: not running"
+              + (f" (stale postmaster.pid: PID {status.stale_pid} is another process)"
+                 if status.stale else ""))
         return NOT_RUNNING
     print(f"embedded PostgreSQL: running, postmaster PID {status.pid}"
           + ("" if status.answers else ", not answering"))
@@ -82,7 +84,8 @@ def cmd_stop(args: argparse.Namespace) -> int:
         raise ConfigError(f"the embedded PostgreSQL is in use by {exc}: "
                           "stop those first, or use --force") from None
     if not status.running:
-        print(f"the embedded PostgreSQL in {status.pgdata} is not running")
+        print(f"the embedded PostgreSQL in {status.pgdata} is not running"
+              + (" (stale postmaster.pid)" if status.stale else ""))
     else:
         print(f"stopped the embedded PostgreSQL in {status.pgdata} (PID {status.pid})")
     return 0

@@ -226,6 +226,64 @@ def test_serve_leaves_it_to_another_process_of_the_product(embedded: dict[str, s
     assert not _wait_gone(data_dir)
 
 
+UNRELATED = """
+import signal, sys, time
+def interrupted(*_):
+    open(sys.argv[1], "w").write("SIGINT")
+    sys.exit(0)
+signal.signal(signal.SIGINT, interrupted)
+print("ready", flush=True)
+time.sleep(300)
+"""
+
+
+def test_a_stale_postmaster_pid_names_another_process(embedded: dict[str, str],
+                                                      data_dir: Path, tmp_path: Path) -> None:
+    """PostgreSQL ended without removing postmaster.pid (a crash, a kill -9) and its PID
+    now belongs to an unrelated process: that is no server. `db status` and `db stop`
+    say nothing runs and leave the process alone; `serve` starts a server of its own
+    and stops it again."""
+    assert _cli(["db-url"], embedded).returncode == 0  # the data folder exists
+    assert _cli(["db", "stop"], embedded).returncode == 0
+    assert not _wait_gone(data_dir)
+    interrupted = tmp_path / "interrupted"
+    unrelated = subprocess.Popen([sys.executable, "-c", UNRELATED, str(interrupted)],
+                                 stdout=subprocess.PIPE, text=True)
+    try:
+        assert unrelated.stdout is not None and unrelated.stdout.readline() == "ready\n"
+        pgdata = _pgdata(data_dir)
+        # As a postmaster killed with -9 leaves them: postmaster.pid, the socket's lock.
+        (pgdata / "postmaster.pid").write_text(
+            f"{unrelated.pid}\n{pgdata}\n{int(time.time())}\n5432\n{pgdata}\n\n"
+            "  2189585    426038\nready   \n")
+        (pgdata / ".s.PGSQL.5432.lock").write_text(
+            f"{unrelated.pid}\n{pgdata}\n{int(time.time())}\n5432\n{pgdata}\n")
+
+        status = _cli(["db", "status"], embedded)
+        assert status.returncode == 3, status
+        assert (f"embedded PostgreSQL: not running (stale postmaster.pid: PID {unrelated.pid} "
+                "is another process)") in status.stdout.splitlines()
+        stop = _cli(["db", "stop"], embedded)
+        assert stop.returncode == 0, stop.stderr
+        assert stop.stdout == (f"the embedded PostgreSQL in {pgdata} is not running "
+                               "(stale postmaster.pid)\n")
+        time.sleep(0.2)  # a SIGINT would have arrived by now
+        assert unrelated.poll() is None and not interrupted.exists(), "it was signalled"
+
+        process, _ = _serve(embedded, tmp_path / "serve.log")
+        running = _postgres_pids(data_dir)
+        assert running and unrelated.pid not in running
+        assert int((pgdata / "postmaster.pid").read_text().split()[0]) in running
+        assert _stop_serve(process, signal.SIGTERM) == 0
+        log = (tmp_path / "serve.log").read_text()
+        assert not _wait_gone(data_dir), f"serve left its server running: {_describe(data_dir)}"
+        assert "keeps running" not in log, log
+        assert unrelated.poll() is None and not interrupted.exists(), "it was signalled"
+    finally:
+        unrelated.kill()
+        unrelated.wait()
+
+
 def test_status_of_an_external_database(database_url: str) -> None:
     ok = run_cli(["db", "status"], env={"BACKSIDE_DATABASE_URL": database_url})
     assert ok.returncode == 0, ok.stderr

@@ -45,6 +45,8 @@ class EmbeddedInUse(BacksideError):
 class EmbeddedStatus:
     pgdata: Path
     pid: int | None = None  # the postmaster's, when it runs
+    # postmaster.pid's PID when that live process is not the postmaster (stale file)
+    stale_pid: int | None = None
     socket_dir: Path | None = None
     port: int | None = None
     answers: bool = False
@@ -55,6 +57,10 @@ class EmbeddedStatus:
     @property
     def running(self) -> bool:
         return self.pid is not None
+
+    @property
+    def stale(self) -> bool:
+        return self.stale_pid is not None
 
     def url(self, database: str = DATABASE_NAME) -> str | None:
         if self.socket_dir is None:
@@ -108,8 +114,35 @@ def _alive(pid: int) -> bool:
     return not Path("/proc").is_dir()  # /proc exists but had no entry: gone
 
 
+def _is_postmaster_of(pid: int, pgdata: Path) -> bool:
+    """Whether the live process pid is PostgreSQL's postmaster on pgdata, not some other
+    process that got the PID of a postmaster that ended without removing postmaster.pid
+    (a crash, a kill -9, a reboot). pgserver starts it as `.../bin/postgres -D pgdata
+    ...`; a postmaster started otherwise is recognised by its working folder (postgres
+    changes into its data folder). Without /proc (not Linux): trusted, as before."""
+    proc = Path(f"/proc/{pid}")
+    if not Path("/proc").is_dir():
+        return True
+    try:
+        args = [arg.decode(errors="replace")
+                for arg in (proc / "cmdline").read_bytes().split(b"\0")]
+    except OSError:
+        args = []
+    if args and Path(args[0]).name.startswith("postgres"):
+        data = [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == "-D"]
+        data += [arg[2:] for arg in args if arg.startswith("-D") and len(arg) > 2]
+        if any(Path(folder).is_absolute() and Path(folder).resolve() == pgdata
+               for folder in data):
+            return True
+    try:
+        return Path(os.readlink(proc / "cwd")) == pgdata
+    except OSError:
+        return False
+
+
 def _postmaster(pgdata: Path) -> EmbeddedStatus:
-    """What postmaster.pid says, if its process is alive; never starts anything."""
+    """What postmaster.pid says, if its process is alive and is that postmaster (if
+    another process has its PID: stale_pid); never starts anything."""
     status = EmbeddedStatus(pgdata)
     try:
         lines = (pgdata / "postmaster.pid").read_text().splitlines()
@@ -118,12 +151,32 @@ def _postmaster(pgdata: Path) -> EmbeddedStatus:
         return status
     if not _alive(pid):
         return status
+    if not _is_postmaster_of(pid, pgdata):
+        status.stale_pid = pid
+        return status
     status.pid = pid
     if len(lines) > 4 and lines[4].strip():
         status.socket_dir = Path(lines[4].strip())
     with contextlib.suppress(ValueError, IndexError):
         status.port = int(lines[3])
     return status
+
+
+def _remove_stale_lock_files(pgdata: Path) -> None:
+    """Remove a postmaster.pid whose PID now belongs to another live process, and the
+    socket's lock file naming that PID: pgserver would take that process for the
+    server and not start one, and postgres refuses lock files of a live PID. Only
+    under pgserver's lock (a server starting now would write a new postmaster.pid)."""
+    if not _postmaster(pgdata).stale:
+        return
+    postmaster_pid = pgdata / "postmaster.pid"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        lines = postmaster_pid.read_text().splitlines()
+        socket_lock = Path(lines[4].strip()) / f".s.PGSQL.{int(lines[3])}.lock"
+        if lines[4].strip() and socket_lock.read_text().split()[0] == lines[0].strip():
+            socket_lock.unlink()
+    with contextlib.suppress(FileNotFoundError):
+        postmaster_pid.unlink()
 
 
 def _handle_pids(pgdata: Path) -> list[int]:
@@ -183,7 +236,9 @@ def start_embedded(data_dir: Path, keep_running: bool = False) -> str:
         pgdata.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create data folder {pgdata}: {exc.strerror}") from exc
-    was_running = _postmaster(pgdata.resolve()).running
+    with pgserver.PostgresServer._lock:
+        _remove_stale_lock_files(pgdata.resolve())
+        was_running = _postmaster(pgdata.resolve()).running
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
