@@ -30,12 +30,17 @@ def enter(tenant: str) -> str:
 SOURCES = ("caldav", "api", "import")  # who writes; the change feed says it (migration 0009)
 
 
+def write_lock(tenant: str) -> str:
+    """SQL: the tenant's write lock until the transaction ends (an SQL expression)."""
+    return f"pg_advisory_xact_lock(hashtext({tenant}))"
+
+
 def lock(tenant: str, source: str) -> str:
     """SQL: take the tenant's write lock until the transaction ends, and name the
     writer for the change feed (plain SQL from other applications is 'sql')."""
     if source not in SOURCES:
         raise ValueError(f"unknown writer {source!r}")
-    return (f"pg_advisory_xact_lock(hashtext({tenant})), "
+    return (f"{write_lock(tenant)}, "
             f"set_config('{SOURCE_SETTING}', '{source}', true)")
 
 
@@ -57,7 +62,7 @@ def transaction(engine: Engine, tenant: str | None = None,
 def hold(conn: Connection, tenant: str) -> None:
     """The tenant's write lock until the transaction ends, naming no writer: for
     an operator's command whose changes leave no feed entries (a tenant delete)."""
-    conn.execute(_q("SELECT pg_advisory_xact_lock(hashtext(:t))"), {"t": tenant})
+    conn.execute(_q(f"SELECT {write_lock(':t')}"), {"t": tenant})
 
 
 def lock_tenant(conn: Connection, tenant: str, source: str) -> None:
