@@ -14,4 +14,29 @@ class DatabaseUnavailable(BacksideError):
 
 
 class InvalidCalendarData(BacksideError, ValueError):
-    """A client sent iCalendar we refuse to store (-> 400 via Radicale)."""
+    """A client sent iCalendar we refuse to store (-> 400 via Radicale).
+
+    `precondition` names the RFC 4791 (or RFC 7529) precondition the refusal
+    violates, so CalDAV can answer it in a DAV:error body that clients show.
+    """
+
+    precondition = "C:valid-calendar-data"
+
+
+class InvalidCalendarObject(InvalidCalendarData):
+    """Parsable iCalendar that breaks the rules of one calendar object resource
+    (RFC 4791 4.1: one UID, one component type, no METHOD...)."""
+
+    precondition = "C:valid-calendar-object-resource"
+
+
+class UnsupportedComponent(InvalidCalendarData):
+    """A component type the calendar does not take (its component set)."""
+
+    precondition = "C:supported-calendar-component"
+
+
+class UnsupportedRscale(InvalidCalendarData):
+    """An RRULE RSCALE the server does not know (RFC 7529 section 5)."""
+
+    precondition = "C:supported-rscale"
