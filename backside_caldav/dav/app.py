@@ -20,6 +20,7 @@ from radicale import types
 from backside_caldav.dav import (
     expand,
     freebusy,
+    item_filter,
     listing,
     member_reports,
     poll,
@@ -91,6 +92,7 @@ def build_dav_app(database_url: str, config_file: Path | None = None,
     configuration = load_configuration(database_url, config_file, overrides)
     freebusy.install()
     expand.install()
+    item_filter.install()
     vtimezone_cache.install()
     application = Application(configuration)
     max_length = configuration.get("server", "max_content_length")

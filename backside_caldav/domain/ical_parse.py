@@ -109,7 +109,12 @@ def _parse_resource(text: str, default_zone: str | None) -> ResourceRecord:
     resource = ResourceRecord(component=component, uid=uids.pop())
     if component != "VEVENT":
         return resource
-    events = [parse_event(c, default_zone) for c in objects]
+    try:
+        events = [parse_event(c, default_zone) for c in objects]
+    except OverflowError as exc:
+        raise InvalidCalendarData(
+            "a date or time of the VEVENT lies outside the years 1 to 9999 once read in UTC "
+            f"or in its time zone ({exc})") from exc
     masters = [e for e in events if e.recurrence_id is None]
     if len(masters) > 1:
         raise InvalidCalendarData("more than one VEVENT without RECURRENCE-ID for the same UID")

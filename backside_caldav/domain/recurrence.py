@@ -6,12 +6,15 @@ meeting at 09:00 local; results are returned in UTC.
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 
-from dateutil.rrule import rruleset, rrulestr
+from dateutil.rrule import rrulebase
 
 from backside_caldav.domain.records import EventRecord
+from backside_caldav.domain.rule_walk import InvalidRule, RuleTooSparse, parse, walk
 from backside_caldav.domain.zones import add_duration, nominal_rest, zone
 
 UTC = timezone.utc
@@ -29,15 +32,29 @@ def shift(value: datetime, delta: timedelta) -> datetime:
 
 
 def _local(value: datetime, event: EventRecord) -> datetime:
+    local = _local_or_none(value, event)
+    if local is None:  # an instant whose wall time in the zone is outside the years 1-9999
+        return (datetime.max if value.year > 5000 else datetime.min).replace(
+            tzinfo=zone(event.timezone))
+    return local
+
+
+def _local_or_none(value: datetime, event: EventRecord) -> datetime | None:
     if event.timezone is None or event.is_floating:
         return value.astimezone(UTC).replace(tzinfo=None)
-    return value.astimezone(zone(event.timezone))
+    try:
+        return value.astimezone(zone(event.timezone))
+    except OverflowError:
+        return None
 
 
 def _to_utc(value: datetime, event: EventRecord) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # a wall time near the year 1 or 9999, past it in UTC
+        return INFINITY if value.year > 5000 else datetime.min.replace(tzinfo=UTC)
 
 
 def until_in_utc(rule_text: str, tz: tzinfo) -> str:
@@ -78,17 +95,20 @@ def last_start(event: EventRecord, max_instances: int = MAX_SPAN_INSTANCES) -> d
     if "UNTIL=" in upper and start.tzinfo is not None:
         rule_text = until_in_utc(rule_text, start.tzinfo)
     try:
-        rule = rrulestr(rule_text, dtstart=start)
-    except (ValueError, TypeError):
+        rule = parse(rule_text, start)
+    except InvalidRule:
         return None
     excluded = {_to_utc(e, event) for e in event.exdates}
     last = None
-    for count, instance in enumerate(rule):
-        if count >= max_instances:
-            return None
-        utc = _to_utc(instance, event)
-        if utc not in excluded:
-            last = utc
+    try:
+        for count, instance in enumerate(walk(rule)):
+            if count >= max_instances:
+                return None
+            utc = _to_utc(instance, event)
+            if utc not in excluded:
+                last = utc
+    except (InvalidRule, RuleTooSparse):
+        return None  # unknown: endless, for the span
     candidates = [c for c in (last, *event.rdates) if c is not None]
     return max(candidates) if candidates else event.start_time
 
@@ -123,14 +143,14 @@ def instance_end(master: EventRecord, start: datetime, duration: timedelta,
         local = _local(start, master)
         end = shift(local, duration)
         return end if end >= INFINITY else _to_utc(end, master)
-    rest = nominal_rest(master.start_time, master.end_time, master.duration_days,
-                        master.timezone)
-    if rest is not None:
-        try:
+    try:
+        rest = nominal_rest(master.start_time, master.end_time, master.duration_days,
+                            master.timezone)
+        if rest is not None:
             return add_duration(start, timedelta(days=master.duration_days),
                                 master.timezone) + rest
-        except OverflowError:
-            return INFINITY
+    except OverflowError:
+        return INFINITY
     return shift(start, duration)
 
 
@@ -148,8 +168,9 @@ class TooManyInstances(ValueError):
     """A request would expand more instances than one request may cost."""
 
 
-class InvalidRule(ValueError):
-    """An RRULE that dateutil cannot read (BYHOUR=99, text that is no rule)."""
+class WalkTooLong(TooManyInstances):
+    """A rule whose occurrences lie too far apart (or never come) to be found
+    within the work one walk may do (rule_walk.IDLE_STEPS)."""
 
 
 @dataclass(frozen=True)
@@ -179,24 +200,19 @@ def _series_starts(master: EventRecord, since: datetime, until: datetime,
     if not master.rrule and not master.rdates:
         return [master.start_time]
     local_start = _local(master.start_time, master)
-    rules = rruleset()
+    occurrences: Iterable[datetime] = [local_start]
     if master.rrule:
         rule_text = master.rrule
         if local_start.tzinfo is not None:
             rule_text = until_in_utc(rule_text, local_start.tzinfo)
-        try:
-            rules.rrule(rrulestr(rule_text, dtstart=local_start))
-        except (ValueError, TypeError) as exc:
-            raise InvalidRule(f"the recurrence rule {master.rrule[:80]!r} cannot be read "
-                              f"({exc})") from None
-    else:
-        rules.rdate(local_start)
-    for rdate in master.rdates:
-        rules.rdate(_local(rdate, master))
+        occurrences = _walk_or_too_long(parse(rule_text, local_start))
+    rdates = sorted(r for r in (_local_or_none(d, master) for d in master.rdates)
+                    if r is not None)
     excluded = {_to_utc(_local(e, master), master) for e in master.exdates}
     starts: list[datetime] = []
     previous = None
-    for walked, local in enumerate(rules):
+    # Occurrences in order; a repeated wall time is dropped by the loop below.
+    for walked, local in enumerate(heapq.merge(occurrences, rdates)):
         utc = _to_utc(local, master)
         if utc >= until:
             break
@@ -212,6 +228,15 @@ def _series_starts(master: EventRecord, since: datetime, until: datetime,
         if len(starts) > limit:
             raise TooManyInstances(f"more than {limit} occurrences")
     return starts
+
+
+def _walk_or_too_long(rule: rrulebase) -> Iterator[datetime]:
+    """rule_walk.walk, with a rule too sparse to walk as WalkTooLong (a
+    TooManyInstances: the index answers such a series from its span)."""
+    try:
+        yield from walk(rule)
+    except RuleTooSparse as exc:
+        raise WalkTooLong(str(exc)) from None
 
 
 def expand(events: list[EventRecord], start: datetime, end: datetime,
