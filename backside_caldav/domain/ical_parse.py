@@ -14,6 +14,7 @@ import icalendar
 
 from backside_caldav.domain import timezone_blocks
 from backside_caldav.domain.errors import InvalidCalendarData
+from backside_caldav.domain.exclusions import excluded
 from backside_caldav.domain.records import (
     ENTITY_TYPES,
     EVENT_TYPES,
@@ -23,6 +24,7 @@ from backside_caldav.domain.records import (
     EventRecord,
     ResourceRecord,
 )
+from backside_caldav.domain.sent_zones import Zones, as_sent, sent_zones
 from backside_caldav.domain.zones import add_duration, iana_zone, to_utc
 
 OBJECT_COMPONENTS = ("VEVENT", "VTODO", "VJOURNAL")
@@ -109,8 +111,9 @@ def _parse_resource(text: str, default_zone: str | None) -> ResourceRecord:
     resource = ResourceRecord(component=component, uid=uids.pop())
     if component != "VEVENT":
         return resource
+    zones = sent_zones(cal)
     try:
-        events = [parse_event(c, default_zone) for c in objects]
+        events = [parse_event(c, default_zone, zones) for c in objects]
     except OverflowError as exc:
         raise InvalidCalendarData(
             "a date or time of the VEVENT lies outside the years 1 to 9999 once read in UTC "
@@ -149,25 +152,32 @@ def _when(component: icalendar.cal.Component, name: str) -> date | datetime | No
         raise InvalidCalendarData(f"{name} is not a date or date-time") from exc
 
 
-def _date_list(component: icalendar.cal.Component, name: str, day_zone: str | None) -> list[datetime]:
+def _values(component: icalendar.cal.Component, name: str,
+            zones: Zones | None = None) -> list[date | datetime]:
+    """The dates and date-times of every RDATE or EXDATE line (a period's start)."""
     props = component.get(name)
     if props is None:
         return []
     if not isinstance(props, list):
         props = [props]
-    values: list[datetime] = []
+    values: list[date | datetime] = []
     for prop in props:
         for item in getattr(prop, "dts", []):
             dt = item.dt
             if isinstance(dt, tuple):  # RDATE;VALUE=PERIOD
                 dt = dt[0]
             if isinstance(dt, (date, datetime)):
-                values.append(to_utc(dt, day_zone))
-    return sorted(set(values))
+                values.append(as_sent(dt, zones))
+    return values
 
 
-def _periods(component: icalendar.cal.Component, day_zone: str | None
-             ) -> list[tuple[datetime, datetime]]:
+def _date_list(component: icalendar.cal.Component, name: str, day_zone: str | None,
+               zones: Zones | None = None) -> list[datetime]:
+    return sorted({to_utc(v, day_zone) for v in _values(component, name, zones)})
+
+
+def _periods(component: icalendar.cal.Component, day_zone: str | None,
+             zones: Zones | None = None) -> list[tuple[datetime, datetime]]:
     """RDATE;VALUE=PERIOD values as (start, end) in UTC; a period given with a
     duration ends like a DURATION does (nominal days)."""
     props = component.get("RDATE")
@@ -178,7 +188,7 @@ def _periods(component: icalendar.cal.Component, day_zone: str | None
         for item in getattr(prop, "dts", []):
             if not isinstance(item.dt, tuple):
                 continue
-            first, last = item.dt
+            first, last = (as_sent(v, zones) for v in item.dt)
             if not isinstance(first, datetime):
                 continue
             start = to_utc(first, day_zone)
@@ -238,8 +248,10 @@ def parse_attendee(prop: object) -> AttendeeRecord | None:
     )
 
 
-def parse_event(comp: icalendar.cal.Component, default_zone: str | None = None) -> EventRecord:
-    start = _when(comp, "DTSTART")
+def parse_event(comp: icalendar.cal.Component, default_zone: str | None = None,
+                zones: Zones | None = None) -> EventRecord:
+    """One VEVENT as a record; zones: the resource's own VTIMEZONEs (sent_zones)."""
+    start = as_sent(_when(comp, "DTSTART"), zones)
     if start is None:
         raise InvalidCalendarData("VEVENT without DTSTART")
     start_prop = comp["DTSTART"]
@@ -248,7 +260,7 @@ def parse_event(comp: icalendar.cal.Component, default_zone: str | None = None) 
     tz_name = default_zone if is_all_day else _tzid(start, start_prop)
     start_utc = to_utc(start, tz_name)
 
-    end = _when(comp, "DTEND")
+    end = as_sent(_when(comp, "DTEND"), zones)
     duration_days = 0
     if end is not None:
         if isinstance(end, datetime) != isinstance(start, datetime):
@@ -270,7 +282,7 @@ def parse_event(comp: icalendar.cal.Component, default_zone: str | None = None) 
         rrule = rrule[0]
     rrule_text = rrule.to_ical().decode() if rrule is not None else None
 
-    recurrence = _when(comp, "RECURRENCE-ID")
+    recurrence = as_sent(_when(comp, "RECURRENCE-ID"), zones)
     status = (_text(comp, "STATUS") or "").lower()
     transp = (_text(comp, "TRANSP") or "").lower()
     organizer = comp.get("ORGANIZER")
@@ -304,9 +316,10 @@ def parse_event(comp: icalendar.cal.Component, default_zone: str | None = None) 
         is_floating=is_floating,
         event_type=event_type_of(comp),
         rrule=rrule_text,
-        rdates=_date_list(comp, "RDATE", tz_name),
-        exdates=_date_list(comp, "EXDATE", tz_name),
-        rdate_periods=_periods(comp, tz_name),
+        rdates=_date_list(comp, "RDATE", tz_name, zones),
+        exdates=excluded(_values(comp, "EXDATE", zones), start, rrule_text,
+                         _values(comp, "RDATE", zones), lambda v: to_utc(v, tz_name)),
+        rdate_periods=_periods(comp, tz_name, zones),
         duration_days=duration_days,
         status=status if status in STATUSES else None,
         transparency=transp if transp in ("opaque", "transparent") else None,
