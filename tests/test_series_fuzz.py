@@ -6,10 +6,9 @@ DURATION forms, zero lengths, years 1 to 9999, large COUNTs, BYxxx parts that
 yield nothing, overrides without a master, UNTIL before DTSTART) and PUTs
 each over real HTTP into calendars with and without a time zone. Each PUT
 is a 2xx, after which GET gives back the very bytes sent, or a 4xx with a
-reason; never a 5xx. The series stay in the calendar, and after each PUT a
-calendar-query with a time-range (with and without expand), a free-busy
-REPORT and the JSON API's event list and free-busy over the series' first
-weeks must not answer 5xx either.
+reason; never a 5xx. After each PUT a calendar-query with a time-range (with
+and without expand), a free-busy REPORT and the JSON API's event list and
+free-busy over the series' first weeks must not answer 5xx either.
 
 derandomize keeps the examples the same on every run (CI is reproducible);
 BACKSIDE_SERIES_EXAMPLES raises the count for a longer hunt.
@@ -122,4 +121,9 @@ def test_a_series_is_stored_as_sent_or_refused_with_a_reason(
         got = target.http.get(href, timeout=60)
         assert got.status_code == 200
         assert got.content == body
-    _queries(target, url, *_window(item))
+    try:
+        _queries(target, url, *_window(item))
+    finally:
+        # One series at a time: an endless minutely series of an earlier example,
+        # asked about decades past its indexed horizon, is walked by Radicale.
+        assert target.http.delete(href, timeout=60).status_code in (200, 204, 404)
