@@ -20,10 +20,16 @@ from backside_caldav.db.event_reads import (
     get_items,
     load_events,
 )
-from backside_caldav.domain import instance_index
+from backside_caldav.domain import instance_index, rscale
 from backside_caldav.domain.expand_render import Expansion
 from backside_caldav.domain.instance_index import BEGINNING, LONG
-from backside_caldav.domain.recurrence import INFINITY, SLACK, shift
+from backside_caldav.domain.recurrence import (
+    INFINITY,
+    SLACK,
+    TooManyInstances,
+    expand,
+    shift,
+)
 
 # Occurrences i of series m that the index answers for (not changed by another
 # writer since indexing, indexed past :e) and that overlap [:s, :e); :ls is
@@ -90,7 +96,15 @@ def get_filtered(conn: Connection, tenant: str, calendar_id: str, component: str
             # Indexed and answering for the whole window: the index is the truth.
             certain = {m.id: m.answers and m.id in instances and m.id not in unindexed
                        for m in masters}
-            masters = [m for m in masters if m.id in unindexed or certain[m.id]]
+            # RFC 7529 rules Radicale cannot read are decided here instead.
+            own = rscale_matches(conn, tenant, [m for m in masters if m.id in unindexed
+                                                and rscale.scale_of(m.rrule)], start, end)
+            for series_id, found in own.items():
+                certain[series_id] = found is None or bool(found)  # None: matches
+                if found:
+                    instances[series_id] = found
+            masters = [m for m in masters if certain[m.id]
+                       or (m.id in unindexed and m.id not in own)]
             overrides: dict[str, set[datetime]] = {}
             if expand and masters:
                 for series_id, rid in conn.execute(_q(
@@ -104,7 +118,8 @@ def get_filtered(conn: Connection, tenant: str, calendar_id: str, component: str
                     item.expansion = Expansion(
                         recurring=bool(master.rrule or master.rdates or ids),
                         all_day=master.is_all_day, day_zone=master.timezone,
-                        override_ids=ids, instances=instances[master.id])
+                        override_ids=ids, instances=instances.get(master.id, []),
+                        as_stored=not rscale.expandable(master.rrule))
                 results.append((item, certain[master.id]))
     if component != "VEVENT":
         comp_filter = "" if component is None else "AND component = :comp"
@@ -220,6 +235,36 @@ def series_needing_index(conn: Connection, tenant: str, at: datetime, limit: int
     return list(conn.execute(_q(
         "SELECT id::text FROM events WHERE tenant_id = :t AND series_id IS NULL "
         "AND deleted_at IS NULL AND (occurrence_stale OR next_occurrence < :now "
-        "OR instances_until < :soon) LIMIT :n FOR UPDATE SKIP LOCKED"),
+        "OR (instances_until < :soon AND instances_until > :open)) "
+        "LIMIT :n FOR UPDATE SKIP LOCKED"),
         {"t": tenant, "now": at, "soon": at + instance_index.HORIZON - timedelta(days=30),
-         "n": limit}).scalars())
+         "n": limit, "open": instance_index.OPEN_ENDED}).scalars())
+
+
+def rscale_matches(conn: Connection, tenant: str, masters: list[Any], start: datetime,
+                   end: datetime) -> dict[str, list[tuple[datetime, datetime, datetime]] | None]:
+    """For series with an RFC 7529 RSCALE that the index cannot answer for
+    (Radicale's own matcher cannot read them): their occurrences in [start,
+    end) by our expansion ([] when none), or None for a calendar scale this
+    server does not expand: such a series matches every window its open-ended
+    span overlaps, as RFC 4791 lets a server that cannot expand answer."""
+    if not masters:
+        return {}
+    rows: dict[str, list[Any]] = {m.id: [m] for m in masters}
+    for r in conn.execute(_q(
+            f"SELECT {EVENT_COLS}, series_id::text AS of_series FROM events "
+            "WHERE tenant_id = :t AND series_id = ANY(CAST(:ids AS uuid[]))"),
+            {"t": tenant, "ids": list(rows)}):
+        rows[r.of_series].append(r)
+    found: dict[str, list[tuple[datetime, datetime, datetime]] | None] = {}
+    for series_id, series in rows.items():
+        if not rscale.expandable(series[0].rrule):
+            found[series_id] = None
+            continue
+        try:
+            occurrences = expand([event_record(r) for r in series], start, end)
+        except TooManyInstances:
+            found[series_id] = None
+            continue
+        found[series_id] = [(i.recurrence_id, i.start, i.end) for i in occurrences]
+    return found

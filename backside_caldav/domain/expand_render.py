@@ -38,6 +38,8 @@ class Expansion:
     override_ids: frozenset[datetime]  # RECURRENCE-IDs (UTC) of the stored overrides
     # (recurrence_id, start, end) in UTC, in the order the index returned them
     instances: list[tuple[datetime, datetime, datetime]] = field(default_factory=list)
+    # A calendar scale the server does not expand (RFC 7529): the resource as stored
+    as_stored: bool = False
 
 
 def _name(line: str) -> str:
@@ -188,6 +190,8 @@ def render(text: str, expansion: Expansion, start: datetime, end: datetime,
            ) -> tuple[str, int] | None:
     """The expanded text and its number of VEVENTs for occurrences overlapping
     [start, end) (and the filter's time-range), or None to leave it to Radicale."""
+    if expansion.as_stored:
+        return text, 1
     split = _split(text, expansion.day_zone)
     if split is None or split.master is None and not split.overrides:
         return None

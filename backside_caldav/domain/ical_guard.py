@@ -44,6 +44,7 @@ MAX_COUNT = 10_000
 _BYDAY = re.compile(r"^([+-]?)(\d{1,2})?(SU|MO|TU|WE|TH|FR|SA)$")
 _TZID_PARAM = re.compile(r';TZID=("[^"]*"|[^;:]*)', re.IGNORECASE)
 _UNTIL = re.compile(r"^\d{8}(T\d{6}Z?)?$")
+_RSCALE = re.compile(r"^[A-Z0-9-]{1,40}$")
 
 
 def check_ical_body(text: str) -> str | None:
@@ -161,9 +162,17 @@ def check_rrule(value: str) -> str | None:
             if any(m.group(2) and not 1 <= int(m.group(2)) <= 53
                    for m in map(_BYDAY.match, items) if m):
                 return "a BYDAY ordinal must be 1-53"
+        elif key == "RSCALE":  # RFC 7529: a CLDR calendar name, checked by domain/rscale
+            if not _RSCALE.match(val):
+                return "RSCALE must be a calendar name such as GREGORIAN"
+        elif key == "SKIP":
+            if val not in ("OMIT", "BACKWARD", "FORWARD"):
+                return "SKIP must be OMIT, BACKWARD or FORWARD"
         elif key in RANGES:
             low, high, signed = RANGES[key]
             items = val.split(",")
+            if key == "BYMONTH" and "RSCALE" in parts:  # RFC 7529 leap months: 5L
+                items = [i.removesuffix("L") for i in items]
             if len(items) > MAX_LIST:
                 return f"{key} lists more than {MAX_LIST} values"
             for item in items:

@@ -12,7 +12,7 @@ from urllib.parse import quote, unquote
 
 import icalendar
 
-from backside_caldav.domain import timezone_blocks
+from backside_caldav.domain import rscale, timezone_blocks
 from backside_caldav.domain.errors import InvalidCalendarData
 from backside_caldav.domain.records import (
     ENTITY_TYPES,
@@ -264,6 +264,7 @@ def parse_event(comp: icalendar.cal.Component, default_zone: str | None = None) 
     if isinstance(rrule, list):
         rrule = rrule[0]
     rrule_text = rrule.to_ical().decode() if rrule is not None else None
+    rscale.check(rrule_text)  # RFC 7529: an unknown RSCALE is refused
 
     recurrence = _when(comp, "RECURRENCE-ID")
     status = (_text(comp, "STATUS") or "").lower()

@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 
-from dateutil.rrule import rruleset, rrulestr
+from dateutil.rrule import rruleset
 
+from backside_caldav.domain import rscale
 from backside_caldav.domain.records import EventRecord
 from backside_caldav.domain.zones import add_duration, nominal_rest, zone
 
@@ -78,8 +79,8 @@ def last_start(event: EventRecord, max_instances: int = MAX_SPAN_INSTANCES) -> d
     if "UNTIL=" in upper and start.tzinfo is not None:
         rule_text = until_in_utc(rule_text, start.tzinfo)
     try:
-        rule = rrulestr(rule_text, dtstart=start)
-    except (ValueError, TypeError):
+        rule = rscale.rule(rule_text, start)
+    except (ValueError, TypeError):  # rscale.Unexpandable too: open-ended
         return None
     excluded = {_to_utc(e, event) for e in event.exdates}
     last = None
@@ -185,7 +186,9 @@ def _series_starts(master: EventRecord, since: datetime, until: datetime,
         if local_start.tzinfo is not None:
             rule_text = until_in_utc(rule_text, local_start.tzinfo)
         try:
-            rules.rrule(rrulestr(rule_text, dtstart=local_start))
+            rules.rrule(rscale.rule(rule_text, local_start))
+        except rscale.Unexpandable:
+            rules.rdate(local_start)  # another calendar scale: its first instance only
         except (ValueError, TypeError) as exc:
             raise InvalidRule(f"the recurrence rule {master.rrule[:80]!r} cannot be read "
                               f"({exc})") from None
