@@ -140,13 +140,14 @@ def test_supported_rscale_set_is_advertised(http, cal) -> None:
     cal_url, _ = cal
     body = ('<?xml version="1.0"?><D:propfind xmlns:D="DAV:" '
             'xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><C:supported-rscale-set/>'
-            '</D:prop></D:propfind>')
+            '<D:displayname/></D:prop></D:propfind>')
     r = http.request("PROPFIND", cal_url, data=body,
                      headers={"Depth": "0", "Content-Type": "application/xml"})
     assert r.status_code == 207, r.text
     names = re.findall(r"<[^>]*supported-rscale>([^<]+)</", r.text)
     assert "GREGORIAN" in names and "HEBREW" in names and "NOPE" not in names
-    assert "200 OK" in r.text
+    assert "200 OK" in r.text and "404" not in r.text, r.text
+    assert r.text.count("propstat>") == 2, r.text  # one propstat: both found
 
 
 def test_rscale_rules_expand_as_rfc_7529_says() -> None:

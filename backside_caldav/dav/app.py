@@ -24,6 +24,7 @@ from backside_caldav.dav import (
     member_reports,
     poll,
     put,
+    rscale_set,
     vtimezone_cache,
 )
 from backside_caldav.dav.fast_path import Call, FastPath
@@ -91,6 +92,7 @@ def build_dav_app(database_url: str, config_file: Path | None = None,
     configuration = load_configuration(database_url, config_file, overrides)
     freebusy.install()
     expand.install()
+    rscale_set.install()
     vtimezone_cache.install()
     application = Application(configuration)
     max_length = configuration.get("server", "max_content_length")
