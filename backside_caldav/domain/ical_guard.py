@@ -12,8 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from backside_caldav.domain.zones import iana_zone
-
 MAX_COMPONENT_DEPTH = 6  # VCALENDAR > VEVENT > VALARM is 3; VTIMEZONE > STANDARD is 3
 MAX_COMPONENTS = 5000  # a long series with many overridden instances fits
 MAX_ATTENDEES = 1000  # per component; more is a mailing list, not a meeting
@@ -42,7 +40,6 @@ MAX_LIST = 366  # values in one BYxxx part
 # answers a bare "Bad Request", so the limit is checked here with a reason.
 MAX_COUNT = 10_000
 _BYDAY = re.compile(r"^([+-]?)(\d{1,2})?(SU|MO|TU|WE|TH|FR|SA)$")
-_TZID_PARAM = re.compile(r';TZID=("[^"]*"|[^;:]*)', re.IGNORECASE)
 _UNTIL = re.compile(r"^\d{8}(T\d{6}Z?)?$")
 _RSCALE = re.compile(r"^[A-Z0-9-]{1,40}$")
 
@@ -50,8 +47,6 @@ _RSCALE = re.compile(r"^[A-Z0-9-]{1,40}$")
 def check_ical_body(text: str) -> str | None:
     """Why this iCalendar text exceeds a limit, or None."""
     stack: list[str] = []
-    defined_zones: set[str] = set()
-    used_zones: set[str] = set()
     components = 0
     attendees: list[int] = []
     properties: list[int] = []
@@ -94,19 +89,15 @@ def check_ical_body(text: str) -> str | None:
                 return f"more than {MAX_ATTENDEES} ATTENDEEs in one {stack[-1]}"
         if len(line) > MAX_PROPERTY and name != "ATTACH":
             return f"the {name[:40]} property is longer than {MAX_PROPERTY} characters"
-        if name == "TZID" and stack[-1] == "VTIMEZONE":
-            defined_zones.add(line.split(":", 1)[-1].strip())
-        used_zones.update(_TZID_PARAM.findall(line.split(":", 1)[0]))
         if name in ("RRULE", "EXRULE"):
             problem = check_rrule(line.split(":", 1)[-1])
             if problem:
                 return f"{name} {line.split(':', 1)[-1][:80]!r}: {problem}"
     if stack:
         return f"BEGIN:{stack[-1]} is never closed"
-    for tzid in sorted(used_zones - defined_zones):
-        # RFC 5545 3.2.19: a TZID needs its VTIMEZONE; an IANA name is forgiven.
-        if iana_zone(tzid.strip('"')) is None:
-            return f"TZID={tzid[:60]} has no VTIMEZONE and is not a known time zone"
+    # A TZID without its VTIMEZONE is not refused (RFC 5545 3.2.19 wants one):
+    # IANA and Windows names are known, globally unique ones ("/Europe/Stockholm")
+    # mapped, and others read in the calendar's zone (domain/unknown_tzid).
     return None
 
 

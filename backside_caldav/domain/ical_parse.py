@@ -12,7 +12,7 @@ from urllib.parse import quote, unquote
 
 import icalendar
 
-from backside_caldav.domain import rscale, timezone_blocks
+from backside_caldav.domain import rscale, timezone_blocks, unknown_tzid
 from backside_caldav.domain.errors import InvalidCalendarData
 from backside_caldav.domain.records import (
     ENTITY_TYPES,
@@ -288,7 +288,7 @@ def parse_event(comp: icalendar.cal.Component, default_zone: str | None = None) 
             seen.add(attendee.key())
             attendees.append(attendee)
 
-    return EventRecord(
+    return unknown_tzid.placed(EventRecord(
         links=parse_links(comp),
         title=_text(comp, "SUMMARY"),
         description=_text(comp, "DESCRIPTION"),
@@ -310,7 +310,7 @@ def parse_event(comp: icalendar.cal.Component, default_zone: str | None = None) 
         sequence=sequence,
         recurrence_id=to_utc(recurrence, tz_name) if recurrence is not None else None,
         attendees=attendees,
-    )
+    ), comp, unknown_tzid.floating_zone(comp, default_zone))
 
 
 LINK_PREFIX = "urn:backside:"
