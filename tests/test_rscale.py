@@ -172,3 +172,34 @@ def test_rscale_rules_expand_as_rfc_7529_says() -> None:
                  datetime(2026, 1, 5), 2) == ["20270105", "20280105"]
     assert list(rscale.rule("RSCALE=GREGORIAN;FREQ=YEARLY;BYMONTH=5L;COUNT=2",
                             datetime(2026, 1, 5, tzinfo=UTC))) == []
+
+
+def test_a_time_range_with_a_text_match_reads_rscale_series(http, cal) -> None:
+    """Radicale decides such a query itself with vobject, which cannot read
+    RSCALE: one such event made the whole REPORT a 400."""
+    cal_url, _ = cal
+    for name, rule in (("hebrew", "RSCALE=HEBREW;FREQ=YEARLY"),
+                       ("greg", "RSCALE=GREGORIAN;FREQ=MONTHLY;BYMONTHDAY=31;SKIP=FORWARD"),
+                       ("plain", "FREQ=MONTHLY;BYMONTHDAY=31")):
+        assert put(http, cal_url + f"{name}.ics", series(name, rule)).status_code == 201
+
+    def matching(start: str, end: str, text: str) -> list[str]:
+        body = ('<?xml version="1.0"?><C:calendar-query xmlns:D="DAV:" '
+                'xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/></D:prop>'
+                '<C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">'
+                f'<C:time-range start="{start}" end="{end}"/><C:prop-filter name="SUMMARY">'
+                f'<C:text-match>{text}</C:text-match></C:prop-filter></C:comp-filter>'
+                '</C:comp-filter></C:filter></C:calendar-query>')
+        r = http.request("REPORT", cal_url, data=body,
+                         headers={"Depth": "1", "Content-Type": "application/xml"})
+        assert r.status_code == 207, (r.status_code, r.text)
+        return sorted(hrefs(r.text))
+
+    # March 1: only the FORWARD series (and, conservatively, the Hebrew one).
+    assert matching("20260301T000000Z", "20260302T000000Z", "e") == ["greg.ics", "hebrew.ics"]
+    assert matching("20260301T000000Z", "20260302T000000Z", "greg") == ["greg.ics"]
+    assert matching("20260331T000000Z", "20260401T000000Z", "e") == ["greg.ics", "hebrew.ics"]
+    assert matching("20260331T000000Z", "20260401T000000Z", "a") == ["plain.ics"]
+    # Past the index's horizon too.
+    assert matching("20280501T000000Z", "20280502T000000Z", "greg") == ["greg.ics"]
+    assert matching("20280502T000000Z", "20280530T000000Z", "greg") == []

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
 
+import vobject
 from radicale import item as radicale_item
 from radicale import storage as radicale_storage
 from radicale.item import filter as radicale_filter
@@ -62,7 +63,7 @@ class Item(radicale_item.Item):
             _collection_path=collection.path, collection=collection, href=href,
             last_modified=last_modified, _text=text, _vobject_item=None, _etag=etag,
             _uid=uid, _name="VCALENDAR", _component_name=component, _time_range=None,
-            backside_expansion=None, _texts=texts)
+            backside_expansion=None, _texts=texts, _matcher_text=None)
         return item
 
     def serialize(self) -> str:
@@ -74,6 +75,10 @@ class Item(radicale_item.Item):
     def vobject_item(self) -> Any:
         if self._text is None and self._texts is not None:
             self._texts.load()
+        if self._matcher_text is not None and self._vobject_item is None:
+            # An RFC 7529 rule, which vobject cannot expand: Radicale's filter
+            # reads its occurrences in the window instead (domain/rscale_view).
+            self._vobject_item = vobject.readOne(self._matcher_text)
         return radicale_item.Item.vobject_item.fget(self)  # type: ignore[attr-defined]
 
 
@@ -199,6 +204,7 @@ class CalendarCollection(radicale_storage.BaseCollection):
                        stored.etag, stored.uid, stored.component)
         # dav.expand renders C:expand from these instead of parsing the text.
         item.backside_expansion = stored.expansion
+        item._matcher_text = stored.matcher_text
         return item
 
     def list_items(self) -> list[radicale_item.Item]:

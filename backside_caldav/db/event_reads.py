@@ -33,6 +33,8 @@ class StoredItem:
     updated_at: datetime
     # Occurrences in the queried window, from the index (expand REPORTs only).
     expansion: Expansion | None = None
+    # The text Radicale's own filter reads (domain/rscale_view), when not `text`.
+    matcher_text: str | None = None
 
     @property
     def etag(self) -> str:

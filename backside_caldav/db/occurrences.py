@@ -20,7 +20,7 @@ from backside_caldav.db.event_reads import (
     get_items,
     load_events,
 )
-from backside_caldav.domain import instance_index, rscale
+from backside_caldav.domain import instance_index, rscale, rscale_view
 from backside_caldav.domain.expand_render import Expansion
 from backside_caldav.domain.instance_index import BEGINNING, LONG
 from backside_caldav.domain.recurrence import (
@@ -120,6 +120,12 @@ def get_filtered(conn: Connection, tenant: str, calendar_id: str, component: str
                         all_day=master.is_all_day, day_zone=master.timezone,
                         override_ids=ids, instances=instances.get(master.id, []),
                         as_stored=not rscale.expandable(master.rrule))
+                if rscale.scale_of(master.rrule):  # Radicale's filter cannot read it
+                    starts = [max(start, master.start_time)] \
+                        if master.id in own and own[master.id] is None \
+                        else [i[1] for i in instances.get(master.id, [])]
+                    item.matcher_text = rscale_view.matcher_text(item.text, starts,
+                                                                 master.timezone)
                 results.append((item, certain[master.id]))
     if component != "VEVENT":
         comp_filter = "" if component is None else "AND component = :comp"
