@@ -82,3 +82,65 @@ def test_an_unknown_tzid_is_logged_once_per_name(http, cal, server) -> None:
             break
         time.sleep(0.1)
     assert logged == 1, logged
+
+
+def test_an_unknown_tzid_series_with_a_moved_instance(http, cal, sql) -> None:
+    """The override's RECURRENCE-ID is placed like the series (expand finds the
+    instance it replaces), and an endless series is found past the index's
+    horizon, where Radicale's own matcher would compare naive and zoned times."""
+    cal_url, cal_id = cal
+    sql.execute("UPDATE calendars SET timezone = 'Europe/Berlin' WHERE id = %s", (cal_id,))
+    tz = '"Western/Central Europe"'
+    text = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Exporter//EN\r\nBEGIN:VEVENT\r\n"
+            f"UID:moved\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID={tz}:20260317T090000\r\n"
+            f"DTEND;TZID={tz}:20260317T100000\r\nRRULE:FREQ=WEEKLY\r\nSUMMARY:series\r\n"
+            "END:VEVENT\r\nBEGIN:VEVENT\r\nUID:moved\r\nDTSTAMP:20260101T000000Z\r\n"
+            f"RECURRENCE-ID;TZID={tz}:20260331T090000\r\nDTSTART;TZID={tz}:20260331T110000\r\n"
+            f"DTEND;TZID={tz}:20260331T120000\r\nSUMMARY:moved\r\nEND:VEVENT\r\n"
+            "END:VCALENDAR\r\n")
+    r = put(http, cal_url + "moved.ics", text)
+    assert r.status_code == 201, (r.status_code, r.text)
+    expanded = query(http, cal_url, "20260330T000000Z", "20260408T000000Z", expand=True)
+    assert re.findall(r"RECURRENCE-ID:(\S+)", expanded) == ["20260331T070000Z",
+                                                            "20260407T070000Z"]
+    assert "DTSTART:20260331T090000Z" in expanded  # 11:00 summer time in Berlin
+    # Two years on, past the index's horizon; a Tuesday at 09:00 summer time.
+    assert hrefs(query(http, cal_url, "20280704T070000Z", "20280704T073000Z")) == [
+        "moved.ics"]
+    assert hrefs(query(http, cal_url, "20280705T070000Z", "20280705T073000Z")) == []
+
+
+def test_a_time_range_with_a_text_match_reads_unknown_tzids_in_the_calendars_zone(
+        http, cal, sql) -> None:
+    """Radicale decides such a query itself, and vobject reads a TZID that names
+    no zone as floating time (09:00 UTC instead of 09:00 Berlin)."""
+    cal_url, cal_id = cal
+    sql.execute("UPDATE calendars SET timezone = 'Europe/Berlin' WHERE id = %s", (cal_id,))
+    tz = '"Western/Central Europe"'
+    text = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Exporter//EN\r\nBEGIN:VEVENT\r\n"
+            f"UID:moved\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID={tz}:20260317T090000\r\n"
+            f"DTEND;TZID={tz}:20260317T100000\r\nRRULE:FREQ=WEEKLY\r\nSUMMARY:series\r\n"
+            f"EXDATE;TZID={tz}:20260407T090000\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:moved\r\n"
+            f"DTSTAMP:20260101T000000Z\r\nRECURRENCE-ID;TZID={tz}:20260331T090000\r\n"
+            f"DTSTART;TZID={tz}:20260331T110000\r\nDTEND;TZID={tz}:20260331T120000\r\n"
+            "SUMMARY:moved\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    assert put(http, cal_url + "moved.ics", text).status_code == 201
+
+    def matching(start: str, end: str, word: str) -> list[str]:
+        body = ('<?xml version="1.0"?><C:calendar-query xmlns:D="DAV:" '
+                'xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/></D:prop>'
+                '<C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">'
+                f'<C:time-range start="{start}" end="{end}"/><C:prop-filter name="SUMMARY">'
+                f'<C:text-match>{word}</C:text-match></C:prop-filter></C:comp-filter>'
+                '</C:comp-filter></C:filter></C:calendar-query>')
+        r = http.request("REPORT", cal_url, data=body,
+                         headers={"Depth": "1", "Content-Type": "application/xml"})
+        assert r.status_code == 207, (r.status_code, r.text)
+        return hrefs(r.text)
+
+    assert matching("20260324T080000Z", "20260324T083000Z", "series") == ["moved.ics"]
+    assert matching("20260324T090000Z", "20260324T093000Z", "series") == []
+    assert matching("20260331T090000Z", "20260331T093000Z", "moved") == ["moved.ics"]
+    assert matching("20260331T070000Z", "20260331T073000Z", "series") == []
+    assert matching("20260407T070000Z", "20260407T073000Z", "series") == []  # excluded
+    assert matching("20280704T070000Z", "20280704T073000Z", "series") == ["moved.ics"]

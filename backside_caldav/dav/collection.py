@@ -17,6 +17,7 @@ from backside_caldav import request
 from backside_caldav.db import busy_queries, calendars, event_reads, event_writes, occurrences
 from backside_caldav.domain import busy, collection_meta, records, sync_tokens
 from backside_caldav.domain.errors import BacksideError
+from backside_caldav.domain.matcher_view import matcher_view
 from backside_caldav.domain.recurrence import TooManyInstances
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class Item(radicale_item.Item):
             _collection_path=collection.path, collection=collection, href=href,
             last_modified=last_modified, _text=text, _vobject_item=None, _etag=etag,
             _uid=uid, _name="VCALENDAR", _component_name=component, _time_range=None,
-            backside_expansion=None, _texts=texts, _matcher_text=None)
+            backside_expansion=None, _texts=texts, _window=None)
         return item
 
     def serialize(self) -> str:
@@ -75,10 +76,13 @@ class Item(radicale_item.Item):
     def vobject_item(self) -> Any:
         if self._text is None and self._texts is not None:
             self._texts.load()
-        if self._matcher_text is not None and self._vobject_item is None:
-            # An RFC 7529 rule, which vobject cannot expand: Radicale's filter
-            # reads its occurrences in the window instead (domain/rscale_view).
-            self._vobject_item = vobject.readOne(self._matcher_text)
+        window = getattr(self, "_window", None)
+        if window is not None and self._vobject_item is None and self._text is not None:
+            # An RSCALE rule or a TZID without zone, which vobject cannot read
+            # right: Radicale's filter reads the occurrences in the window.
+            view = matcher_view(self._text, *window)
+            if view is not None:
+                self._vobject_item = vobject.readOne(view)
         return radicale_item.Item.vobject_item.fget(self)  # type: ignore[attr-defined]
 
 
@@ -204,7 +208,7 @@ class CalendarCollection(radicale_storage.BaseCollection):
                        stored.etag, stored.uid, stored.component)
         # dav.expand renders C:expand from these instead of parsing the text.
         item.backside_expansion = stored.expansion
-        item._matcher_text = stored.matcher_text
+        item._window = stored.window
         return item
 
     def list_items(self) -> list[radicale_item.Item]:

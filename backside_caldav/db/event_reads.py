@@ -33,8 +33,9 @@ class StoredItem:
     updated_at: datetime
     # Occurrences in the queried window, from the index (expand REPORTs only).
     expansion: Expansion | None = None
-    # The text Radicale's own filter reads (domain/rscale_view), when not `text`.
-    matcher_text: str | None = None
+    # The occurrences' starts in the queried window and the series' zone, for
+    # the view Radicale's own filter reads of a text it would misread (matcher_view).
+    window: tuple[list[datetime], str | None] | None = None
 
     @property
     def etag(self) -> str:

@@ -20,7 +20,7 @@ from backside_caldav.db.event_reads import (
     get_items,
     load_events,
 )
-from backside_caldav.domain import instance_index, rscale, rscale_view
+from backside_caldav.domain import instance_index, rscale, unknown_tzid
 from backside_caldav.domain.expand_render import Expansion
 from backside_caldav.domain.instance_index import BEGINNING, LONG
 from backside_caldav.domain.recurrence import (
@@ -96,9 +96,10 @@ def get_filtered(conn: Connection, tenant: str, calendar_id: str, component: str
             # Indexed and answering for the whole window: the index is the truth.
             certain = {m.id: m.answers and m.id in instances and m.id not in unindexed
                        for m in masters}
-            # RFC 7529 rules Radicale cannot read are decided here instead.
-            own = rscale_matches(conn, tenant, [m for m in masters if m.id in unindexed
-                                                and rscale.scale_of(m.rrule)], start, end)
+            # Series Radicale's matcher cannot read are decided here instead.
+            own = own_matches(conn, tenant, [m for m in masters if m.id in unindexed and (
+                rscale.scale_of(m.rrule) or unknown_tzid.unresolved(m.ical_source))],
+                start, end)
             for series_id, found in own.items():
                 certain[series_id] = found is None or bool(found)  # None: matches
                 if found:
@@ -120,12 +121,12 @@ def get_filtered(conn: Connection, tenant: str, calendar_id: str, component: str
                         all_day=master.is_all_day, day_zone=master.timezone,
                         override_ids=ids, instances=instances.get(master.id, []),
                         as_stored=not rscale.expandable(master.rrule))
-                if rscale.scale_of(master.rrule):  # Radicale's filter cannot read it
-                    starts = [max(start, master.start_time)] \
-                        if master.id in own and own[master.id] is None \
-                        else [i[1] for i in instances.get(master.id, [])]
-                    item.matcher_text = rscale_view.matcher_text(item.text, starts,
-                                                                 master.timezone)
+                # For Radicale's own filter, should it read the item (matcher_view):
+                # original starts, so that overrides replace theirs by RECURRENCE-ID.
+                starts = [max(start, master.start_time)] \
+                    if master.id in own and own[master.id] is None \
+                    else [i[0] for i in instances.get(master.id, [])]
+                item.window = (starts, master.timezone)
                 results.append((item, certain[master.id]))
     if component != "VEVENT":
         comp_filter = "" if component is None else "AND component = :comp"
@@ -247,13 +248,14 @@ def series_needing_index(conn: Connection, tenant: str, at: datetime, limit: int
          "n": limit, "open": instance_index.OPEN_ENDED}).scalars())
 
 
-def rscale_matches(conn: Connection, tenant: str, masters: list[Any], start: datetime,
-                   end: datetime) -> dict[str, list[tuple[datetime, datetime, datetime]] | None]:
-    """For series with an RFC 7529 RSCALE that the index cannot answer for
-    (Radicale's own matcher cannot read them): their occurrences in [start,
-    end) by our expansion ([] when none), or None for a calendar scale this
-    server does not expand: such a series matches every window its open-ended
-    span overlaps, as RFC 4791 lets a server that cannot expand answer."""
+def own_matches(conn: Connection, tenant: str, masters: list[Any], start: datetime,
+                end: datetime) -> dict[str, list[tuple[datetime, datetime, datetime]] | None]:
+    """For series the index cannot answer for and Radicale's own matcher cannot
+    read (an RFC 7529 RSCALE; a TZID that names no zone, which it reads as
+    floating): their occurrences in [start, end) by our expansion ([] when
+    none), or None for a calendar scale this server does not expand: such a
+    series matches every window its open-ended span overlaps, as RFC 4791
+    lets a server that cannot expand answer."""
     if not masters:
         return {}
     rows: dict[str, list[Any]] = {m.id: [m] for m in masters}

@@ -23,6 +23,7 @@ from backside_caldav.domain.zones import iana_zone, zone
 
 UTC = timezone.utc
 _LINE_END = re.compile(r"\r?\n(?![ \t])")
+_TZID_LINE = re.compile(r"^TZID:([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
 # Properties that say when an occurrence is: replaced by the instance's own values.
 _REPLACED = frozenset({"DTSTART", "DTEND", "DURATION", "RECURRENCE-ID", "RRULE", "RDATE",
                        "EXDATE", "EXRULE"})
@@ -65,8 +66,10 @@ def _params_and_value(line: str) -> tuple[dict[str, str], str]:
     return params, value.strip()
 
 
-def _utc_of(line: str, day_zone: str | None) -> datetime | None:
-    """The instant of a DATE or DATE-TIME property line, as the parser reads it."""
+def _utc_of(line: str, day_zone: str | None,
+            defined: frozenset[str] = frozenset()) -> datetime | None:
+    """The instant of a DATE or DATE-TIME property line, as the parser reads it;
+    `defined`: the TZIDs of the resource's VTIMEZONEs."""
     params, value = _params_and_value(line)
     try:
         if len(value) == 8:
@@ -81,8 +84,10 @@ def _utc_of(line: str, day_zone: str | None) -> datetime | None:
     if not tzid:
         return moment.replace(tzinfo=UTC)  # floating: read as UTC, like the parser
     name = iana_zone(tzid)
-    if name is None:
+    if name is None and tzid in defined:
         return None  # a zone defined only by the resource's VTIMEZONE
+    if name is None:  # no zone at all: the calendar's, like the parser (unknown_tzid)
+        name = day_zone
     return moment.replace(tzinfo=zone(name)).astimezone(UTC)
 
 
@@ -100,6 +105,7 @@ def _split(text: str, day_zone: str | None) -> _Split | None:
     head: list[str] = []
     master: list[str] | None = None
     overrides: dict[datetime, list[str]] = {}
+    defined = frozenset(t.strip().strip('"') for t in _TZID_LINE.findall(text))
     depth = 0
     block: list[str] | None = None
     skipping = False  # inside a VTIMEZONE: expanded instances are in UTC
@@ -127,7 +133,7 @@ def _split(text: str, day_zone: str | None) -> _Split | None:
                             return None
                         master = block
                     else:
-                        rid = _utc_of(rid_line, day_zone)
+                        rid = _utc_of(rid_line, day_zone, defined)
                         if rid is None or rid in overrides:
                             return None
                         overrides[rid] = block

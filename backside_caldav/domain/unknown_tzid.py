@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import threading
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -25,6 +26,18 @@ log = logging.getLogger("backside_caldav.zones")
 MAX_LOGGED = 1000  # names remembered; a flood of made-up names is logged this many times
 _logged: set[str] = set()
 _lock = threading.Lock()
+_TZID_PARAM = re.compile(r';TZID=("[^"]*"|[^;:]*)', re.IGNORECASE)
+_TZID_LINE = re.compile(r"^TZID:([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
+
+
+def unresolved(text: str | None) -> bool:
+    """Whether a resource uses a TZID that has no VTIMEZONE and names no zone
+    (Radicale's own matcher reads such times as floating, not in the calendar's zone)."""
+    if not text or ";TZID=" not in text.upper():
+        return False
+    defined = {t.strip().strip('"') for t in _TZID_LINE.findall(text)}
+    return any(t not in defined and iana_zone(t) is None
+               for t in {p.strip('"') for p in _TZID_PARAM.findall(text)})
 
 
 def _warn_once(name: str) -> None:
@@ -84,3 +97,37 @@ def placed(event: EventRecord, comp: Any, zone_name: str | None) -> EventRecord:
         rdates=_dates(comp, "RDATE", zone_name), exdates=_dates(comp, "EXDATE", zone_name),
         recurrence_id=_placed(recurrence.dt, zone_name) if recurrence is not None
         else event.recurrence_id)
+
+
+_UNFOLD = re.compile(r"\r?\n[ \t]")
+_WALL = re.compile(r"^\d{8}T\d{6}$")
+
+
+def utc_view(text: str, zone_name: str | None) -> str:
+    """The text with every time of an unresolved TZID (see unresolved) written
+    in UTC, read in zone_name: what Radicale's own matcher (vobject) should
+    see, since it would read those times as floating. Never stored or served."""
+    defined = {t.strip().strip('"') for t in _TZID_LINE.findall(text)}
+    out = []
+    for line in _UNFOLD.sub("", text).splitlines():
+        match = _TZID_PARAM.search(line.split(":", 1)[0]) if ";" in line else None
+        name = match.group(1).strip('"') if match else None
+        if name is None or name in defined or iana_zone(name) is not None:
+            out.append(line)
+            continue
+        head, _, value = line.partition(":")
+        head = head[:match.start()] + head[match.end():]
+        values = []
+        for item in value.split(","):
+            ends = [_in_utc(end, zone_name) for end in item.split("/")]
+            values.append("/".join(ends))
+        out.append(f"{head}:{','.join(values)}")
+    return "\r\n".join(out) + "\r\n"
+
+
+def _in_utc(value: str, zone_name: str | None) -> str:
+    value = value.strip()
+    if not _WALL.match(value):
+        return value  # a DATE, a duration, a UTC time: as it is
+    wall = datetime.strptime(value, "%Y%m%dT%H%M%S")
+    return _placed(wall, zone_name or "UTC").strftime("%Y%m%dT%H%M%SZ")
