@@ -5,10 +5,13 @@ server takes advertised as supported-rscale-set."""
 
 from __future__ import annotations
 
+import calendar
 import re
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_freebusy import freebusy
 
 from backside_caldav.domain import rscale
@@ -203,3 +206,42 @@ def test_a_time_range_with_a_text_match_reads_rscale_series(http, cal) -> None:
     # Past the index's horizon too.
     assert matching("20280501T000000Z", "20280502T000000Z", "greg") == ["greg.ics"]
     assert matching("20280502T000000Z", "20280530T000000Z", "greg") == []
+
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(start=st.dates(min_value=date(1900, 1, 1), max_value=date(2200, 12, 1)),
+       day=st.integers(-31, 31).filter(bool), interval=st.integers(1, 3),
+       skip=st.sampled_from(["OMIT", "BACKWARD", "FORWARD"]))
+def test_monthly_on_a_day_skips_as_rfc_7529_says(start: date, day: int, interval: int,
+                                                 skip: str) -> None:
+    """Monthly on day `day`: each month of the series gives that day where it
+    exists; elsewhere nothing (OMIT), its last day (BACKWARD) or the next
+    month's first (FORWARD); for a negative day that misses, the day before
+    the month (BACKWARD) or its first (FORWARD). Checked against a month walk."""
+    dtstart = datetime(start.year, start.month, 1, 9, 30, tzinfo=UTC)
+    rule = f"RSCALE=GREGORIAN;FREQ=MONTHLY;INTERVAL={interval};BYMONTHDAY={day};SKIP={skip}"
+    got = []
+    for instance in rscale.rule(rule, dtstart):
+        got.append(instance)
+        if len(got) == 24:
+            break
+    expected = []
+    year, month = dtstart.year, dtstart.month
+    while len(expected) < 24:
+        length = calendar.monthrange(year, month)[1]
+        position = day if day > 0 else length + day + 1
+        if 1 <= position <= length:
+            expected.append(date(year, month, position))
+        elif skip == "BACKWARD":
+            expected.append(date(year, month, length) if position > length
+                            else date.fromordinal(date(year, month, 1).toordinal() - 1))
+        elif skip == "FORWARD":
+            expected.append(date.fromordinal(date(year, month, length).toordinal() + 1)
+                            if position > length else date(year, month, 1))
+        month += interval
+        year, month = year + (month - 1) // 12, (month - 1) % 12 + 1
+    expected = sorted({d for d in expected if d >= start.replace(day=1)})[:24]
+    assert [g.date() for g in got] == expected[:len(got)]
+    assert len(got) == min(24, len(expected))
+    assert all((g.hour, g.minute, g.tzinfo) == (9, 30, UTC) for g in got)
