@@ -47,28 +47,29 @@ def _rewrite(response: ET.Element, props: dict[int, list[ET.Element]]) -> None:
 def amend(response: ET.Element, item: Any, base_prefix: str, user: str, listing: bool,
           names_only: bool) -> None:
     """Correct Radicale's answer for `item` in place (see the module doc)."""
+    reports = response.find(f"{DAV}propstat/{DAV}prop/{principal_props.SUPPORTED_REPORT_SET}")
+    if reports is not None and not names_only:
+        listed = {r[0].tag for r in reports.iter(f"{DAV}report") if len(r)}
+        if listed != {FREE_BUSY}:  # read-free-busy only: Radicale's answer is right
+            reports.clear()
+            principal_props.reports_element(reports, self_description.reports_of(item))
+    if not isinstance(item, PrincipalCollection):
+        return  # (a listing's thousands of members are left as Radicale wrote them)
     props = {code: list(prop) for code, prop in _propstats(response).items()}
-    for element in props.get(200, []):
-        if element.tag == principal_props.SUPPORTED_REPORT_SET and not names_only:
-            reports = {r[0].tag for r in element.iter(f"{DAV}report") if len(r)}
-            if reports != {FREE_BUSY}:  # read-free-busy only: Radicale's answer is right
-                element.clear()
-                principal_props.reports_element(element, self_description.reports_of(item))
-    if isinstance(item, PrincipalCollection):
-        asked = {e.tag for elements in props.values() for e in elements}
-        for code in props:
-            props[code] = [e for e in props[code] if e.tag not in (
-                principal_props.ADDRESSBOOK_HOME_SET, *principal_props.OWN)]
-        if not listing and principal_props.ADDRESSBOOK_HOME_SET in asked:
-            props.setdefault(404, []).append(ET.Element(principal_props.ADDRESSBOOK_HOME_SET))
-        principal = item.login()
-        for tag in principal_props.OWN:
-            if tag in asked or listing:
-                value = principal_props.render(tag, principal, base_prefix, user)
-                if value is None:
-                    props.setdefault(404, []).append(ET.Element(tag))
-                else:
-                    props.setdefault(200, []).append(ET.Element(tag) if names_only else value)
+    asked = {e.tag for elements in props.values() for e in elements}
+    for code in props:
+        props[code] = [e for e in props[code] if e.tag not in (
+            principal_props.ADDRESSBOOK_HOME_SET, *principal_props.OWN)]
+    if not listing and principal_props.ADDRESSBOOK_HOME_SET in asked:
+        props.setdefault(404, []).append(ET.Element(principal_props.ADDRESSBOOK_HOME_SET))
+    principal = item.login()
+    for tag in principal_props.OWN:
+        if tag in asked or listing:
+            value = principal_props.render(tag, principal, base_prefix, user)
+            if value is None:
+                props.setdefault(404, []).append(ET.Element(tag))
+            else:
+                props.setdefault(200, []).append(ET.Element(tag) if names_only else value)
     _rewrite(response, props)
 
 
