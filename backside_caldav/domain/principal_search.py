@@ -72,7 +72,8 @@ class Criterion:
 
 
 def _value_matches(value: str, text: str, match_type: str) -> bool:
-    value, text = value.casefold(), text.casefold()
+    """text is casefolded already."""
+    value = value.casefold()
     if match_type == "equals":
         return value == text
     if match_type == "starts-with":
@@ -94,11 +95,20 @@ def searched_values(principal: Principal, prop: str, principal_href: str) -> lis
     return []
 
 
+def _hit(principal: Principal, criterion: Criterion, principal_href: str) -> bool:
+    text = criterion.text.casefold()
+    for prop in criterion.props:
+        for value in searched_values(principal, prop, principal_href):
+            if _value_matches(value, text, criterion.match_type):
+                return True
+    return False
+
+
 def matches(principal: Principal, criteria: Iterable[Criterion], test: str,
             principal_href: str) -> bool:
     """Whether the principal answers the search (see the module doc)."""
-    results = (any(_value_matches(value, c.text, c.match_type)
-                   for prop in c.props
-                   for value in searched_values(principal, prop, principal_href))
-               for c in criteria)
-    return any(results) if test == "anyof" else all(results)
+    anyof = test == "anyof"
+    for criterion in criteria:
+        if _hit(principal, criterion, principal_href) is anyof:
+            return anyof
+    return not anyof
