@@ -123,9 +123,11 @@ def parse_search(root: ET.Element) -> tuple[list[Criterion], str, list[str]]:
 def _search(call: Call, conn: Connection, tenant: str, root: ET.Element,
             sane: str) -> types.WSGIResponse:
     criteria, test, wanted = parse_search(root)
+    # Only an address search looks at the principal URL: the rest skip making it.
+    by_url = any(principal_search.CALENDAR_USER_ADDRESS_SET in c.props for c in criteria)
     found = [p for p in principal_rows.tenant_principals(conn, tenant)
              if principal_search.matches(p, criteria, test, principal_props.principal_href(
-                 call.base_prefix, p.username))]
+                 call.base_prefix, p.username) if by_url else "")]
     multistatus = ET.Element(f"{DAV}multistatus")
     for principal in found[:principal_search.MAX_MATCHES]:
         multistatus.append(principal_props.response(principal, call.base_prefix, call.user,
