@@ -123,6 +123,8 @@ def test_dav_header_lists_only_what_is_served(server: Server, people: People) ->
     options = s.options(server.url)
     assert options.status_code == 200
     assert _dav_tokens(options) == SERVED_TOKENS
+    anonymous = requests.options(server.url + people.alice.username + "/calendar/")
+    assert _dav_tokens(anonymous) == SERVED_TOKENS, anonymous.headers
     # Class 2 would promise LOCK; address books (CardDAV) are refused.
     assert s.request("LOCK", server.url + people.alice.username + "/calendar/").status_code == 405
     assert s.request("MKCOL", server.url + people.alice.username + "/book/", data=(
