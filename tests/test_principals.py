@@ -201,6 +201,9 @@ def test_every_advertised_report_answers(server: Server, people: People) -> None
     r = s.put(home + "calendar/rep-1.ics", data=EVENT, headers={"Content-Type": "text/calendar"})
     assert r.status_code in (201, 204), r.text
     path = requests.utils.urlparse(home + "calendar/").path
+    # A calendar object answers no report of its own (its calendar does).
+    assert _reports(_propfind(s, home + "calendar/rep-1.ics", [f"{D}supported-report-set"]).find(
+        f"{D}response")) == set()
     for url in (server.url, home, home + "calendar/"):
         for report in _reports(_propfind(s, url, [f"{D}supported-report-set"]).find(
                 f"{D}response")):
