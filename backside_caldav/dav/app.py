@@ -4,7 +4,10 @@ front of it, composed.
 Which code answers a request is decided in one table (FAST_PATHS): for a
 PROPFIND, REPORT or PUT each fast path is asked in turn and the first answer
 wins; when none answers, Radicale's own do_<METHOD> does. A fast path answers
-only what it can answer exactly as Radicale would (see dav/fast_path.py).
+only what it can answer exactly as Radicale would (see dav/fast_path.py),
+except the principal ones, which answer what Radicale leaves empty or
+refuses: the principal searches and expand-property (dav/principal_reports.py)
+and a colleague's principal (dav/colleague.py).
 """
 
 from __future__ import annotations
