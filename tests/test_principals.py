@@ -437,8 +437,6 @@ def test_search_is_capped_with_507(server: Server, people: People, database_url:
     ('<d:principal-property-search xmlns:d="DAV:"><d:property-search><d:prop><d:displayname/>'
      "</d:prop><d:match>a</d:match></d:property-search></d:principal-property-search>",
      "1", "Depth"),
-    ('<d:principal-property-search xmlns:d="DAV:"><d:prop><d:displayname/></d:prop>'
-     "</d:principal-property-search>", "0", "property-search"),
     ('<d:principal-property-search xmlns:d="DAV:"><d:property-search><d:prop><d:displayname/>'
      '</d:prop><d:match match-type="sounds-like">a</d:match></d:property-search>'
      "</d:principal-property-search>", "0", "match-type"),
@@ -509,3 +507,21 @@ def test_bad_expand_property_is_refused(server: Server, people: People, body: st
                                        data=body, headers={**XML, "Depth": depth})
     assert r.status_code == 400, (r.status_code, r.text)
     assert reason in r.text
+
+
+def test_the_caldav_client_finds_colleagues(server: Server, people: People) -> None:
+    """The `caldav` library's own principal search and address lookup."""
+    import caldav
+    with caldav.DAVClient(url=server.url, username=people.alice.username,
+                          password=people.alice.password) as client:
+        found = client.search_principals(name="bob" + people.suffix)
+        assert [requests.utils.urlparse(str(p.url)).path for p in found] == [
+            f"/{people.bob.username}/"]
+        assert client.search_principals(name="carol" + people.suffix) == []
+        # No name: every colleague (the search has no property-search at all).
+        assert sorted(requests.utils.urlparse(str(p.url)).path
+                      for p in client.search_principals()) == sorted(
+            [f"/{people.alice.username}/", f"/{people.bob.username}/"])
+        me = client.principal()
+        assert me.calendar_user_address_set()[0] == f"mailto:{people.alice.email}"
+        assert str(me.get_vcal_address()) == f"mailto:{people.alice.email}"

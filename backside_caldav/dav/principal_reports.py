@@ -94,15 +94,17 @@ def search_property_set() -> ET.Element:
 
 # --- principal-property-search -------------------------------------------------------
 
+_SEARCH_PARTS = frozenset({f"{DAV}property-search", f"{DAV}prop",
+                           f"{DAV}apply-to-principal-collection-set"})
+
+
 def parse_search(root: ET.Element) -> tuple[list[Criterion], str, list[str]]:
     """(criteria, test, properties to answer) of a principal-property-search body."""
     test = root.get("test", "allof")
     if test not in principal_search.TESTS:
         raise BadReport(f"test={test[:40]!r} is not understood; use allof or anyof")
     searches = root.findall(f"{DAV}property-search")
-    if not searches:
-        raise BadReport("a principal-property-search needs at least one DAV:property-search")
-    criteria = []
+    criteria = []  # none (the caldav library's search_principals()): every colleague
     for search in searches:
         prop, match = search.find(f"{DAV}prop"), search.find(f"{DAV}match")
         if prop is None or not len(prop):
@@ -116,8 +118,11 @@ def parse_search(root: ET.Element) -> tuple[list[Criterion], str, list[str]]:
                             f"{', '.join(sorted(principal_search.MATCH_TYPES))}")
         criteria.append(Criterion(tuple(p.tag for p in prop), "".join(match.itertext()).strip(),
                                   match_type))
-    wanted = root.find(f"{DAV}prop")
-    return criteria, test, [p.tag for p in wanted] if wanted is not None else []
+    # The properties to answer; the caldav library (2.x) sends them beside an
+    # empty DAV:prop rather than in it, so those count too.
+    wanted = [p.tag for p in root.findall(f"{DAV}prop/*")]
+    wanted += [e.tag for e in root if e.tag not in _SEARCH_PARTS and e.tag not in wanted]
+    return criteria, test, wanted
 
 
 def _search(call: Call, conn: Connection, tenant: str, root: ET.Element,
