@@ -52,20 +52,22 @@ def answer(call: Call) -> types.WSGIResponse | None:
         return None
     sane = pathutils.strip_path(call.path)
     parts = sane.split("/") if sane else []
-    if root.tag != EXPAND_PROPERTY and parts and parts[0] != call.user:
+    if root.tag == EXPAND_PROPERTY:
+        if len(parts) != 1:
+            return None  # of the root or a calendar: Radicale's (empty) answer
+    elif parts and parts[0] != call.user:
         return None  # another login's tree: Radicale refuses it
+    elif (root.tag == PROPERTY_SEARCH and parts
+          and root.find(f"{DAV}apply-to-principal-collection-set") is None):
+        return None  # no principal is a member of a principal or a calendar: an empty 207
     try:
         if call.environ.get("HTTP_DEPTH", "0") != "0":
-            raise BadReport(f"a {root.tag[len(DAV):]} REPORT is only defined with Depth: 0 "
-                            "(RFC 3744 section 9, RFC 3253 section 3.8)")
+            raise BadReport(f"a {root.tag[len(DAV):]} REPORT is answered with Depth: 0 only "
+                            "(RFC 3744 section 9; a principal has no members to expand)")
         if root.tag == SEARCH_PROPERTY_SET:
             return _xml(call, client.OK, search_property_set())
         if root.tag == PROPERTY_SEARCH:
-            if parts and root.find(f"{DAV}apply-to-principal-collection-set") is None:
-                return None  # no principal is a member of a principal or calendar
             return _search(call, transaction.conn, transaction.tenant, root, sane)
-        if len(parts) != 1:
-            return None  # expand-property of the root or a calendar: Radicale's empty answer
         return _expand(call, transaction.conn, transaction.tenant, root, parts[0])
     except BadReport as exc:
         return (client.BAD_REQUEST, {"Content-Type": "text/plain"},
