@@ -4,7 +4,10 @@ front of it, composed.
 Which code answers a request is decided in one table (FAST_PATHS): for a
 PROPFIND, REPORT or PUT each fast path is asked in turn and the first answer
 wins; when none answers, Radicale's own do_<METHOD> does. A fast path answers
-only what it can answer exactly as Radicale would (see dav/fast_path.py).
+only what it can answer exactly as Radicale would (see dav/fast_path.py),
+except the principal ones, which answer what Radicale leaves empty or
+refuses: the principal searches and expand-property (dav/principal_reports.py)
+and a colleague's principal (dav/colleague.py).
 """
 
 from __future__ import annotations
@@ -18,13 +21,16 @@ from radicale import config as radicale_config
 from radicale import types
 
 from backside_caldav.dav import (
+    colleague,
     expand,
     freebusy,
     listing,
     member_reports,
     poll,
+    principal_reports,
+    propfind_hook,
     put,
-    rscale_set,
+    self_description,
     vtimezone_cache,
 )
 from backside_caldav.dav.fast_path import Call, FastPath
@@ -39,17 +45,24 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict, StartResponse], Iterable[bytes]]
 
 FAST_PATHS: dict[str, tuple[FastPath, ...]] = {
-    # the getctag / sync-token poll, then a Depth 1 etag listing (streamed)
-    "PROPFIND": (poll.answer, listing.answer_propfind),
-    # the common multiget and one-time-range query, then a first sync-collection
-    "REPORT": (member_reports.answer, listing.answer_initial_sync),
+    # the getctag / sync-token poll, a Depth 1 etag listing (streamed), then a
+    # colleague's principal (Radicale refuses other logins' paths)
+    "PROPFIND": (poll.answer, listing.answer_propfind, colleague.answer),
+    # the common multiget and one-time-range query, a first sync-collection,
+    # then the principal searches and expand-property (Radicale answers them empty)
+    "REPORT": (member_reports.answer, listing.answer_initial_sync, principal_reports.answer),
     # one calendar object, with the client's own bytes
     "PUT": (put.answer,),
 }
 
 
 class Application(radicale.Application):
-    """Radicale, with the fast paths of FAST_PATHS in front of its own methods."""
+    """Radicale, with the fast paths of FAST_PATHS in front of its own methods,
+    and the DAV header of dav/self_description.py on its answers."""
+
+    def __call__(self, environ: types.WSGIEnviron,
+                 start_response: StartResponse) -> Iterable[bytes]:
+        return super().__call__(environ, self_description.with_dav_header(start_response))
 
     def _answer(self, method: str, environ: types.WSGIEnviron, base_prefix: str, path: str,
                 user: str, user_groups: set, request_info: dict) -> types.WSGIResponse:
@@ -92,8 +105,8 @@ def build_dav_app(database_url: str, config_file: Path | None = None,
     configuration = load_configuration(database_url, config_file, overrides)
     freebusy.install()
     expand.install()
-    rscale_set.install()
     vtimezone_cache.install()
+    propfind_hook.install()
     application = Application(configuration)
     max_length = configuration.get("server", "max_content_length")
     engine = engines.get_app_engine(database_url)

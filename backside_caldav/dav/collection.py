@@ -14,10 +14,18 @@ from radicale import storage as radicale_storage
 from radicale.item import filter as radicale_filter
 
 from backside_caldav import request
-from backside_caldav.db import busy_queries, calendars, event_reads, event_writes, occurrences
+from backside_caldav.db import (
+    busy_queries,
+    calendars,
+    event_reads,
+    event_writes,
+    occurrences,
+    principals,
+)
 from backside_caldav.domain import busy, collection_meta, records, sync_tokens
 from backside_caldav.domain.errors import BacksideError
 from backside_caldav.domain.matcher_view import matcher_view
+from backside_caldav.domain.principal_search import Principal
 from backside_caldav.domain.recurrence import TooManyInstances
 
 if TYPE_CHECKING:
@@ -169,6 +177,16 @@ class PrincipalCollection(_Plain):
     def __init__(self, storage: Storage, user: str, tenant: str) -> None:
         super().__init__(storage, user)
         self.tenant = tenant
+        self._login: Principal | None = None
+
+    def login(self) -> Principal:
+        """The login this principal is (its email), read on first need: most
+        requests that discover a principal never render its properties."""
+        if self._login is None:
+            with self._storage.connection(self.tenant) as conn:
+                found = principals.principal(conn, self.tenant, self.path)
+            self._login = found or Principal(self.path, None)
+        return self._login
 
 
 def collection_etag(row: records.CalendarRow) -> str:

@@ -1,27 +1,24 @@
 """CALDAV:supported-rscale-set (RFC 7529 section 6) on calendar collections.
 
 Radicale 3.9 does not know the property and answers it 404 (its meta values
-are text, this one is a list of elements). Its PROPFIND code calls the module
-function xml_propfind_response by name for every resource, so the server
-composition wraps that function: a calendar's answer gets the property,
-listing the CLDR calendar scales domain/rscale accepts, in the 200 propstat.
-It is returned only when asked for by name, like the other CalDAV protected
-properties of RFC 4791 5.2. Radicale is pinned to 3.9, where this hook was
-checked (the expand and freebusy hooks use the same technique).
+are text, this one is a list of elements). dav/propfind_hook.py amends each
+PROPFIND answer with amend() below: a calendar gets the property, listing the
+CLDR calendar scales domain/rscale accepts, in its 200 propstat. It is
+returned only when asked for by name, like the other CalDAV protected
+properties of RFC 4791 5.2.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from xml.etree import ElementTree as ET
 
 from radicale import storage, xmlutils
-from radicale.app import propfind
 
 from backside_caldav.domain.rscale import CLDR_CALENDARS
 
 TAG = xmlutils.make_clark("C:supported-rscale-set")
-_original = propfind.xml_propfind_response
 
 
 def rscale_set() -> ET.Element:
@@ -33,12 +30,11 @@ def rscale_set() -> ET.Element:
     return element
 
 
-def _xml_propfind_response(self: Any, base_prefix: str, path: str, item: Any,
-                           props: Any, *args: Any, **kwargs: Any) -> ET.Element:
-    response = _original(self, base_prefix, path, item, props, *args, **kwargs)
+def amend(response: ET.Element, item: Any, props: Sequence[str] | None) -> None:
+    """Answer the property for a calendar asked for it (in place of Radicale's 404)."""
     if not (isinstance(item, storage.BaseCollection) and item.tag == "VCALENDAR"
             and props and TAG in props):
-        return response
+        return
     ok = None
     for propstat in response.findall(xmlutils.make_clark("D:propstat")):
         prop = propstat.find(xmlutils.make_clark("D:prop"))
@@ -57,9 +53,3 @@ def _xml_propfind_response(self: Any, base_prefix: str, path: str, item: Any,
         ET.SubElement(propstat, xmlutils.make_clark("D:status")).text = \
             xmlutils.make_response(200)
     ok.append(rscale_set())
-    return response
-
-
-def install() -> None:
-    """Idempotent: safe when several applications are built in one process."""
-    propfind.xml_propfind_response = _xml_propfind_response
