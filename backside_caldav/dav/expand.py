@@ -18,6 +18,7 @@ from xml.etree import ElementTree as ET
 from radicale.app import report
 
 from backside_caldav.domain.expand_render import render
+from backside_caldav.domain.matcher_view import needs_own_reading, own_expansion
 
 _original = report._expand
 
@@ -28,6 +29,12 @@ def _expand(element: ET.Element, item: Any, start: datetime.datetime, end: datet
             max_occurrence: int = 0) -> tuple[ET.Element, int]:
     expansion = getattr(item, "backside_expansion", None)
     rendered = None
+    if expansion is None and needs_own_reading(item.serialize()):
+        # RSCALE or a TZID without zone, which Radicale's expand cannot read
+        # (a calendar-multiget's items carry no occurrences from the index).
+        row = getattr(item.collection, "row", None)
+        expansion = own_expansion(item.serialize(), getattr(row, "timezone", None),
+                                  _utc(start), _utc(end))
     if expansion is not None:
         rendered = render(item.serialize(), expansion, start, end, time_range_start,
                           time_range_end)
@@ -40,6 +47,12 @@ def _expand(element: ET.Element, item: Any, start: datetime.datetime, end: datet
         raise ValueError(f"REPORT occurrences limit of {max_occurrence} hit")
     element.text = text
     return element, count
+
+
+def _utc(value: datetime.datetime) -> datetime.datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=datetime.timezone.utc)
+    return value.astimezone(datetime.timezone.utc)
 
 
 def install() -> None:

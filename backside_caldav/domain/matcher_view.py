@@ -16,7 +16,11 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-from backside_caldav.domain import unknown_tzid
+from backside_caldav.domain import rscale, unknown_tzid
+from backside_caldav.domain.errors import InvalidCalendarData
+from backside_caldav.domain.expand_render import Expansion
+from backside_caldav.domain.ical_parse import parse_resource
+from backside_caldav.domain.recurrence import expand
 from backside_caldav.domain.zones import zone
 
 UTC = timezone.utc
@@ -81,3 +85,29 @@ def _rdate(dtstart: str, starts: list[datetime], day_zone: str | None) -> str:
     if "TZID=" not in head.upper() and not value.strip().upper().endswith("Z"):
         return "RDATE:" + ",".join(s.astimezone(UTC).strftime("%Y%m%dT%H%M%S") for s in starts)
     return "RDATE:" + ",".join(s.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ") for s in starts)
+
+
+def needs_own_reading(text: str) -> bool:
+    """Whether Radicale (vobject, dateutil) misreads this text's occurrences."""
+    return "RSCALE" in text.upper() or unknown_tzid.unresolved(text)
+
+
+def own_expansion(text: str, day_zone: str | None, start: datetime,
+                  end: datetime) -> Expansion | None:
+    """The occurrences in [start, end) of a resource Radicale misreads, by our
+    parser and expansion (a calendar-multiget's expand has no index answer
+    attached); None when the text is no event series we can read."""
+    try:
+        resource = parse_resource(text, day_zone)
+        events = resource.events
+        found = expand(events, start, end)
+    except (InvalidCalendarData, ValueError):
+        return None
+    master = next((e for e in events if e.recurrence_id is None), None)
+    if master is None:
+        return None
+    ids = frozenset(e.recurrence_id for e in events if e.recurrence_id is not None)
+    return Expansion(recurring=bool(master.rrule or master.rdates or ids),
+                     all_day=master.is_all_day, day_zone=master.timezone, override_ids=ids,
+                     instances=[(i.recurrence_id, i.start, i.end) for i in found],
+                     as_stored=not rscale.expandable(master.rrule))
