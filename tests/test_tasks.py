@@ -296,3 +296,35 @@ def test_open_tasks_filter_keeps_working_with_and_without_a_range(http, cal) -> 
     assert matched(http, url, "20260105T000000Z", "20260112T000000Z",
                    extra=completed) == {"done.ics"}
 
+
+
+# --- bounds and rows written before ------------------------------------------------
+
+
+def test_an_expand_past_the_occurrence_limit_is_refused(http, cal) -> None:
+    """Radicale's [reporting] max_expand_occurrence (10,000) holds for tasks as
+    for events: two years of an hourly task is a 400, not 17,520 instances."""
+    url, _ = cal
+    put(http, url, "hourly.ics", calendar(vtodo("hourly", "DUE:20260105T170000Z",
+                                                "RRULE:FREQ=HOURLY")))
+    window = ("20260101T000000Z", "20280101T000000Z")
+    r = http.request("REPORT", url, data=query_body(*window, expand=window), headers=XML)
+    assert r.status_code == 400, (r.status_code, r.text[:300])
+    # A week of it is fine: every hour from the first DUE on, and the one due
+    # at the range's end (9.9: end >= DUE).
+    week = ("20260101T000000Z", "20260108T000000Z")
+    assert len(instances(report(http, url, query_body(*week, expand=week))["hourly.ics"])) \
+        == 7 + 2 * 24 + 1
+
+
+def test_a_task_stored_without_a_span_is_still_answered_exactly(http, cal, sql) -> None:
+    """Rows written before tasks had a span (NULL: every range) are candidates
+    of every query, and the table still decides."""
+    url, cal_id = cal
+    put(http, url, "old.ics", calendar(vtodo("old", "DUE:20260301T120000Z")))
+    sql.execute("UPDATE calendar_objects SET range_start = NULL, range_end = NULL "
+                "WHERE calendar_id = %s", (cal_id,))
+    for expand in (False, True):
+        assert matched(http, url, "20260105T000000Z", "20260112T000000Z", expand=expand) == set()
+        assert matched(http, url, "20260301T000000Z", "20260302T000000Z",
+                       expand=expand) == {"old.ics"}
