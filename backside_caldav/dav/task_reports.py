@@ -54,8 +54,9 @@ def expand(items: list[tuple[Any, bool]], day_zone: str | None,
         text = item.serialize()
         try:
             task = task_times.parse_task(text, day_zone)
-            chosen = [i for i in task_times.instances(task, *window, limit=limit or 10_000)
-                      if task_times.matches(i, *window)
+            found = task_times.instances(task, *window,
+                                         limit=limit or task_times.MAX_INSTANCES)
+            chosen = [i for i in found if task_times.matches(i, *window)
                       and (time_range is None or task_times.matches(i, *time_range))]
         except TooManyInstances as exc:
             raise ValueError(f"REPORT occurrences limit hit: {exc}") from exc

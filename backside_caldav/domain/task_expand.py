@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+# The events' renderer's content-line helpers: one reading of a line for both.
 from backside_caldav.domain.expand_render import _LINE_END, _name, _stamp
 from backside_caldav.domain.task_times import Task, TaskInstance
 
