@@ -298,6 +298,20 @@ def test_open_tasks_filter_keeps_working_with_and_without_a_range(http, cal) -> 
 
 
 
+
+def test_a_time_range_after_the_prop_filter_counts_the_same(http, cal) -> None:
+    """RFC 4791's DTD puts time-range first in a comp-filter; a client that
+    writes it after the prop-filter means the same, and Radicale's matcher
+    (which reads the comp-filter's first child as the range) found nothing."""
+    url, _ = cal
+    put(http, url, "open.ics", calendar(vtodo("open", "DUE:20260110T090000Z")))
+    put(http, url, "later.ics", calendar(vtodo("later", "DUE:20260310T090000Z")))
+    body = query_body(None, None).replace(
+        '<c:comp-filter name="VTODO">',
+        '<c:comp-filter name="VTODO">' + OPEN_TASKS
+        + '<c:time-range start="20260105T000000Z" end="20260112T000000Z"/>')
+    assert set(report(http, url, body)) == {"open.ics"}
+
 # --- bounds and rows written before ------------------------------------------------
 
 
