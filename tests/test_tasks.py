@@ -108,13 +108,17 @@ def test_a_daily_task_is_expanded_with_its_due_moved(http, cal) -> None:
     url, _ = cal
     put(http, url, "daily.ics", calendar(vtodo(
         "daily", "DTSTART:20260105T090000Z", "DUE:20260105T170000Z",
-        "RRULE:FREQ=DAILY;COUNT=10")))
+        "RRULE:FREQ=DAILY;COUNT=10", "X-APP-MARK:kept", "BEGIN:VALARM", "ACTION:DISPLAY",
+        "DESCRIPTION:Due", "TRIGGER;RELATED=END:-PT15M", "END:VALARM")))
     found = report(http, url, query_body("20260107T000000Z", "20260110T000000Z",
                                          ("20260107T000000Z", "20260110T000000Z")))
     assert list(found) == ["daily.ics"]
     assert instances(found["daily.ics"]) == [
         (at(f"202601{d:02d}T090000Z"), at(f"202601{d:02d}T090000Z"),
          at(f"202601{d:02d}T170000Z"), "Task") for d in (7, 8, 9)]
+    # Each instance keeps the client's other lines, its alarm included.
+    text = found["daily.ics"].replace("\r\n", "\n")
+    assert text.count("X-APP-MARK:kept\n") == text.count("TRIGGER;RELATED=END:-PT15M\n") == 3
 
 
 def test_a_zoned_task_is_expanded_in_utc_across_a_dst_change(http, cal) -> None:
