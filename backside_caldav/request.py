@@ -246,6 +246,16 @@ def expand_window() -> tuple[datetime, datetime] | None:
     return None
 
 
+def expand_range() -> tuple[datetime, datetime] | None:
+    """The start and end of the current REPORT's C:expand, when it has both."""
+    root = xml_body("REPORT")
+    found = None if root is None else root.find(f".//{CALDAV}expand")
+    if found is None:
+        return None
+    start, end = _utc(found.get("start")), _utc(found.get("end"))
+    return (start, end) if start is not None and end is not None else None
+
+
 def _utc(value: str | None) -> datetime | None:
     if not value:
         return None
