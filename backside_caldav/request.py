@@ -100,6 +100,8 @@ class Scope:
     transaction: Transaction | None = None
     # Why the storage refused a write, for an answer Radicale would leave as "Bad Request".
     reasons: list[str] = field(default_factory=list)
+    # The refusal behind the last reason (its precondition names the DAV:error).
+    refusal: BaseException | None = None
     # An answer body written after Radicale returns (dav/listing.py); it then
     # owns the transaction and closes the scope when it has been sent.
     stream: Any = None
@@ -187,14 +189,15 @@ class failing_writes:
             if transaction is not None:
                 transaction.failed = True
             if isinstance(exc, ValueError):  # domain refusals carry a message for people
-                note_refusal(str(exc))
+                note_refusal(str(exc), exc)
         return False
 
 
-def note_refusal(reason: str) -> None:
+def note_refusal(reason: str, refusal: BaseException | None = None) -> None:
     scope = _current.get()
     if scope is not None:
         scope.reasons.append(reason)
+        scope.refusal = refusal
 
 
 def note_outage(exc: BaseException, unavailable: bool) -> None:

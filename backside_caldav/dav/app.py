@@ -94,6 +94,7 @@ def build_dav_app(database_url: str, config_file: Path | None = None,
     vtimezone_cache.install()
     application = Application(configuration)
     max_length = configuration.get("server", "max_content_length")
+    max_resource = configuration.get("server", "max_resource_size")
     engine = engines.get_app_engine(database_url)
-    return OutageMiddleware(LoginLimitMiddleware(BacksideMiddleware(application, max_length),
-                                                 engine))
+    return OutageMiddleware(LoginLimitMiddleware(
+        BacksideMiddleware(application, max_length, max_resource), engine))

@@ -1,16 +1,20 @@
 """Puts the storage's reason into Radicale's bare "Bad Request" answers.
 
 Radicale turns a ValueError from the storage into 400 with the body "Bad
-Request" for some methods (PROPPATCH, MKCALENDAR); the storage notes its
-message in the request context, and this wrapper shows it to the client.
+Request" (PUT of a whole calendar, PROPPATCH, MKCALENDAR); the storage notes
+the refusal in the request context, and this wrapper shows it to the client:
+as a DAV:error with the status RFC 4791 1.3 asks for when the refusal names
+a precondition (domain/errors.py), else as plain text.
 """
 
 from __future__ import annotations
 
 import gzip
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
 
+from backside_caldav.dav.refusal import Refusal, precondition_of
 from backside_caldav.request import Scope
 
 BARE = {b"Bad Request", b"Bad Request\n"}
@@ -38,11 +42,14 @@ def answer_with_reason(app: Callable[..., Iterable[bytes]], environ: dict,
     if scope.stream is not None:
         return scope.stream.respond(status, headers, environ, start_response)
     if status.startswith("400") and scope.reasons and _plain(body, headers) in BARE:
-        body = (scope.reasons[-1] + "\n").encode()
+        refusal = Refusal(400, scope.reasons[-1])
+        if precondition_of(scope.refusal) is not None:
+            refusal = Refusal.of(scope.refusal)  # type: ignore[arg-type]
+        body, content_type = refusal.body()
         headers = [(k, v) for k, v in headers if k.lower() not in ("content-length",
                                                                     "content-type",
                                                                     "content-encoding")]
-        headers += [("Content-Type", "text/plain; charset=utf-8"),
-                    ("Content-Length", str(len(body)))]
+        headers += [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+        status = f"{refusal.status} {HTTPStatus(refusal.status).phrase}"
     start_response(status, headers)
     return [body]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from backside_caldav.domain.errors import InvalidCalendarData
+from backside_caldav.domain.errors import ExceedsLimit
 from backside_caldav.domain.ical_parse import parse_calendar
 from backside_caldav.domain.records import CalendarRow
 from backside_caldav.domain.zones import iana_zone
@@ -94,11 +94,11 @@ def columns_from_props(props: dict[str, str], current: CalendarRow | None = None
         else:
             rest[key] = value
     if len(rest) > MAX_DEAD_PROPS:
-        raise InvalidCalendarData(f"a calendar keeps at most {MAX_DEAD_PROPS} other properties; "
+        raise ExceedsLimit(f"a calendar keeps at most {MAX_DEAD_PROPS} other properties; "
                                   "remove some before adding more")
     size = sum(len(k) + len(str(v)) for k, v in rest.items())
     if size > MAX_DEAD_BYTES:
-        raise InvalidCalendarData(f"a calendar's other properties may hold at most "
+        raise ExceedsLimit(f"a calendar's other properties may hold at most "
                                   f"{MAX_DEAD_BYTES} characters in all; these hold {size}")
     if values["name"] is None and current is not None:
         values["name"] = current.href
