@@ -25,6 +25,7 @@ from backside_caldav.dav import (
     poll,
     put,
     vtimezone_cache,
+    whole_put,
 )
 from backside_caldav.dav.fast_path import Call, FastPath
 from backside_caldav.dav.middleware import BacksideMiddleware
@@ -42,8 +43,9 @@ FAST_PATHS: dict[str, tuple[FastPath, ...]] = {
     "PROPFIND": (poll.answer, listing.answer_propfind),
     # the common multiget and one-time-range query, then a first sync-collection
     "REPORT": (member_reports.answer, listing.answer_initial_sync),
+    # a whole calendar onto one that holds events (refused unless meant), then
     # one calendar object, with the client's own bytes
-    "PUT": (put.answer,),
+    "PUT": (whole_put.answer, put.answer),
 }
 
 
