@@ -209,3 +209,79 @@ def test_whole_calendar_body_that_is_not_icalendar(http, server, account, sql) -
     assert (error.status, error.precondition) == (403, C + "valid-calendar-data")
     assert "never closed" in error.message
     assert snapshot(sql, account.tenant_id) == before
+
+
+def mkcalendar(timezone: str | None = None) -> str:
+    zone = f"<c:calendar-timezone><![CDATA[{timezone}]]></c:calendar-timezone>" \
+        if timezone is not None else ""
+    return ('<?xml version="1.0"?><c:mkcalendar xmlns:d="DAV:" '
+            'xmlns:c="urn:ietf:params:xml:ns:caldav"><d:set><d:prop>'
+            f"<d:displayname>New</d:displayname>{zone}</d:prop></d:set></c:mkcalendar>")
+
+
+def proppatch(prop: str) -> str:
+    return ('<?xml version="1.0"?><d:propertyupdate xmlns:d="DAV:" '
+            'xmlns:c="urn:ietf:params:xml:ns:caldav"><d:set><d:prop>'
+            f"{prop}</d:prop></d:set></d:propertyupdate>")
+
+
+XML = {"Content-Type": "application/xml"}
+NO_ZONE = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nEND:VCALENDAR\r\n"
+
+
+@pytest.mark.parametrize("zone,phrase", [("not a zone at all", "not valid iCalendar"),
+                                         (NO_ZONE, "exactly one VTIMEZONE")],
+                         ids=["not icalendar", "no vtimezone"])
+def test_mkcalendar_with_a_timezone_that_is_not_one(zone, phrase, http, server, account,
+                                                    sql) -> None:
+    """RFC 4791 5.3.1.1: CALDAV:valid-calendar-data for calendar-timezone."""
+    url = f"{server.url}{account.username}/zoned-{account.tenant_id[:6]}/"
+    before = snapshot(sql, account.tenant_id)
+    error = dav_error(http.request("MKCALENDAR", url, data=mkcalendar(zone), headers=XML))
+    assert (error.status, error.precondition) == (403, C + "valid-calendar-data")
+    assert "calendar-timezone" in error.message and phrase in error.message
+    assert snapshot(sql, account.tenant_id) == before
+    assert http.request("PROPFIND", url, headers={"Depth": "0"}).status_code == 404
+    # A zone name, as some clients send, is taken.
+    r = http.request("MKCALENDAR", url, data=mkcalendar("Europe/Berlin"), headers=XML)
+    assert r.status_code == 201
+
+
+def test_proppatch_of_a_timezone_that_is_not_one(http, account, sql, cal) -> None:
+    url, cal_id = cal
+    before = snapshot(sql, account.tenant_id)
+    r = http.request("PROPPATCH", url, headers=XML, data=proppatch(
+        f"<d:displayname>Renamed</d:displayname><c:calendar-timezone>{NO_ZONE}"
+        "</c:calendar-timezone>"))
+    error = dav_error(r)
+    assert (error.status, error.precondition) == (403, C + "valid-calendar-data")
+    assert "exactly one VTIMEZONE" in error.message
+    assert snapshot(sql, account.tenant_id) == before
+
+
+def test_a_stored_timezone_does_not_block_other_changes(http, account, sql, cal) -> None:
+    """A calendar-timezone stored before it was checked (or by SQL) is not checked
+    again when a PROPPATCH changes something else."""
+    url, cal_id = cal
+    sql.execute("UPDATE calendars SET props = jsonb_build_object('C:calendar-timezone', "
+                "'legacy junk') WHERE id = %s", (cal_id,))
+    r = http.request("PROPPATCH", url, headers=XML,
+                     data=proppatch("<d:displayname>Renamed</d:displayname>"))
+    assert r.status_code == 207, r.text
+    assert sql.execute("SELECT name FROM calendars WHERE id = %s",
+                       (cal_id,)).fetchone() == ("Renamed",)
+
+
+def test_nested_mkcalendar_names_the_location_precondition(http, account, sql, cal) -> None:
+    url, _ = cal
+    before = snapshot(sql, account.tenant_id)
+    for nested in (url + "inner/", url.rstrip("/") + "-missing/inner/"):
+        error = dav_error(http.request("MKCALENDAR", nested, data=mkcalendar(), headers=XML))
+        assert (error.status, error.precondition) == (403, C + "calendar-collection-location-ok")
+        assert "cannot be nested" in error.message
+        assert f"/{account.username}/inner/" in error.message
+    # Under another login's home the rights answer first, saying nothing more.
+    other = url.replace(f"/{account.username}/", "/someone-else/") + "inner/"
+    r = http.request("MKCALENDAR", other, data=mkcalendar(), headers=XML)
+    assert r.status_code == 403 and "calendar-collection-location-ok" not in r.text
+    assert snapshot(sql, account.tenant_id) == before

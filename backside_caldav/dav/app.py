@@ -2,7 +2,7 @@
 front of it, composed.
 
 Which code answers a request is decided in one table (FAST_PATHS): for a
-PROPFIND, REPORT or PUT each fast path is asked in turn and the first answer
+PROPFIND, REPORT, PUT or MKCALENDAR each fast path is asked in turn and the first answer
 wins; when none answers, Radicale's own do_<METHOD> does. A fast path answers
 only what it can answer exactly as Radicale would (see dav/fast_path.py).
 """
@@ -22,6 +22,7 @@ from backside_caldav.dav import (
     freebusy,
     listing,
     member_reports,
+    mkcalendar,
     poll,
     put,
     vtimezone_cache,
@@ -46,6 +47,8 @@ FAST_PATHS: dict[str, tuple[FastPath, ...]] = {
     # a whole calendar onto one that holds events (refused unless meant), then
     # one calendar object, with the client's own bytes
     "PUT": (whole_put.answer, put.answer),
+    # a calendar where none can be: the precondition RFC 4791 names
+    "MKCALENDAR": (mkcalendar.answer,),
 }
 
 
@@ -69,6 +72,9 @@ class Application(radicale.Application):
 
     def do_PUT(self, *args: Any) -> types.WSGIResponse:
         return self._answer("PUT", *args)
+
+    def do_MKCALENDAR(self, *args: Any) -> types.WSGIResponse:
+        return self._answer("MKCALENDAR", *args)
 
 
 def load_configuration(database_url: str, config_file: Path | None = None,

@@ -231,6 +231,9 @@ class CalendarCollection(radicale_storage.BaseCollection):
     def set_meta(self, props: Mapping[str, str]) -> None:
         s = request.holding()
         with request.failing_writes():
+            zone = props.get(collection_meta.TIMEZONE)
+            if zone is not None and zone != self.row.props.get(collection_meta.TIMEZONE):
+                collection_meta.check_timezone(zone)
             values = collection_meta.columns_from_props(dict(props), self.row)
             calendars.update_calendar(s.conn, self.tenant, self.row.id, values)
             self._refresh(s.conn)

@@ -203,6 +203,10 @@ class Storage(radicale_storage.BaseStorage):
             raise ValueError("calendars cannot be nested")
         props = dict(props or {})
         existing = calendars.get_calendar(s.conn, s.tenant, parts[1])
+        zone = props.get(collection_meta.TIMEZONE)
+        if zone is not None and (existing is None or zone != existing.props.get(
+                collection_meta.TIMEZONE)):
+            collection_meta.check_timezone(zone)
         if existing is not None and items is None and not props:
             return CalendarCollection(self, principal, existing), {}, []
         tag = props.get("tag")
