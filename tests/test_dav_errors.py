@@ -285,3 +285,24 @@ def test_nested_mkcalendar_names_the_location_precondition(http, account, sql, c
     r = http.request("MKCALENDAR", other, data=mkcalendar(), headers=XML)
     assert r.status_code == 403 and "calendar-collection-location-ok" not in r.text
     assert snapshot(sql, account.tenant_id) == before
+
+
+def test_move_into_a_calendar_that_does_not_take_the_component(http, server, account, sql,
+                                                               cal) -> None:
+    """RFC 4791 5.3.2.1: supported-calendar-component holds for a MOVE's target too."""
+    url, _ = cal
+    events_only = f"{server.url}{account.username}/move-target-{account.tenant_id[:6]}/"
+    assert http.request("MKCALENDAR", events_only, data=EVENT_ONLY, headers=XML
+                        ).status_code == 201
+    assert http.put(url + "t.ics", data=todo("task-m"), headers=ICS).status_code == 201
+    before = snapshot(sql, account.tenant_id)
+    r = http.request("MOVE", url + "t.ics", headers={"Destination": events_only + "t.ics"})
+    error = dav_error(r)
+    assert (error.status, error.precondition) == (403, C + "supported-calendar-component")
+    assert error.message.endswith("accepts VEVENT, not VTODO")
+    assert snapshot(sql, account.tenant_id) == before
+    assert "UID:task-m" in http.get(url + "t.ics").text
+    # An event moves there as before.
+    assert http.put(url + "e.ics", data=ics(uid="event-m"), headers=ICS).status_code == 201
+    r = http.request("MOVE", url + "e.ics", headers={"Destination": events_only + "e.ics"})
+    assert r.status_code == 201, r.text
