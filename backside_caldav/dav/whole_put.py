@@ -13,6 +13,7 @@ the same transaction, so nothing can be added in between.
 from __future__ import annotations
 
 from radicale import pathutils, types
+from radicale.app.base import Access
 
 from backside_caldav.dav.collection import collection_etag
 from backside_caldav.dav.fast_path import Call, own_calendar
@@ -26,8 +27,8 @@ def answer(call: Call) -> types.WSGIResponse | None:
     if pathutils.strip_path(call.path).count("/") != 1:
         return None
     own = own_calendar(call)
-    if own is None:
-        return None
+    if own is None or not _may_replace(call):
+        return None  # Radicale answers (403 when the rights say no)
     with call.app._storage.acquire_lock("w", call.user, path=call.path, request="PUT",
                                         actor=call.user):
         row = own.row()
@@ -53,3 +54,15 @@ def answer(call: Call) -> types.WSGIResponse | None:
             "replace it and delete every one the body does not hold. To add events, PUT "
             "each to its own URL (.../calendar/uid.ics); to replace the calendar, send "
             f"If-Match: {etag} (its current ETag)")).response()
+
+
+def _may_replace(call: Call) -> bool:
+    """Whether Radicale's do_PUT would go on to replace the calendar (its rights
+    and [rights] permit_overwrite_collection rules): only then is a 409 the answer."""
+    app = call.app
+    access = Access(app._rights, call.user, call.user_groups, call.path)
+    if not access.check("w") or "w" not in access.permissions:
+        return False
+    if app._permit_overwrite_collection:
+        return "o" not in access.permissions
+    return "O" in access.permissions
