@@ -306,3 +306,20 @@ def test_move_into_a_calendar_that_does_not_take_the_component(http, server, acc
     assert http.put(url + "e.ics", data=ics(uid="event-m"), headers=ICS).status_code == 201
     r = http.request("MOVE", url + "e.ics", headers={"Destination": events_only + "e.ics"})
     assert r.status_code == 201, r.text
+
+
+def test_move_onto_a_uid_in_use_names_the_resource_that_holds_it(http, server, account, sql,
+                                                                  cal) -> None:
+    """Radicale's do_MOVE answers the conflict; the D:href and the reason are added."""
+    url, _ = cal
+    other = f"{server.url}{account.username}/move-uid-{account.tenant_id[:6]}/"
+    assert http.request("MKCALENDAR", other, data=mkcalendar(), headers=XML).status_code == 201
+    assert http.put(url + "m.ics", data=ics(uid="twin"), headers=ICS).status_code == 201
+    assert http.put(other + "held.ics", data=ics(uid="twin"), headers=ICS).status_code == 201
+    before = snapshot(sql, account.tenant_id)
+    r = http.request("MOVE", url + "m.ics", headers={"Destination": other + "moved.ics"})
+    error = dav_error(r)
+    assert (error.status, error.precondition) == (409, C + "no-uid-conflict")
+    assert unquote(error.href or "") == urlsplit(other).path + "held.ics"
+    assert "held.ics" in error.message
+    assert snapshot(sql, account.tenant_id) == before

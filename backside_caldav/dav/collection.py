@@ -291,7 +291,10 @@ class CalendarCollection(radicale_storage.BaseCollection):
 
     def has_uid(self, uid: str) -> bool:
         with self._conn() as conn:
-            return event_reads.has_uid(conn, self.tenant, self.row.id, uid)
+            holder = event_reads.href_of_uid(conn, self.tenant, self.row.id, uid)
+        if holder is not None:  # Radicale answers no-uid-conflict: name the resource
+            request.note_uid_holder(posixpath.join(self.path, holder))
+        return holder is not None
 
     def busy_periods(self, start: datetime, end: datetime,
                      limit: int) -> list[tuple[datetime, datetime, str]]:

@@ -13,6 +13,7 @@ import gzip
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import quote
 
 from backside_caldav.dav.refusal import Refusal, precondition_of
 from backside_caldav.request import Scope
@@ -30,6 +31,20 @@ def _plain(body: bytes, headers: list[tuple[str, str]]) -> bytes:
     return body
 
 
+def _uid_conflict(holder: str, environ: dict, headers: list[tuple[str, str]]
+                  ) -> tuple[bytes, list[tuple[str, str]]]:
+    """Radicale's bare CALDAV:no-uid-conflict (a MOVE, or a PUT it answers), with the
+    D:href of the resource holding the UID (RFC 4791 5.3.2.1) and a reason."""
+    prefix = (environ.get("HTTP_X_SCRIPT_NAME") or environ.get("SCRIPT_NAME") or "").rstrip("/")
+    name = holder.rsplit("/", 1)[-1]
+    body, content_type = Refusal(
+        409, f"the UID is already used by {name} in that calendar", "C:no-uid-conflict",
+        href=quote(f"{prefix}/{holder}")).body()
+    headers = [(k, v) for k, v in headers
+               if k.lower() not in ("content-length", "content-type", "content-encoding")]
+    return body, headers + [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+
+
 def answer_with_reason(app: Callable[..., Iterable[bytes]], environ: dict,
                        start_response: Callable[..., Any], scope: Scope) -> Iterable[bytes]:
     captured: list[Any] = []
@@ -41,6 +56,9 @@ def answer_with_reason(app: Callable[..., Iterable[bytes]], environ: dict,
     status, headers = captured
     if scope.stream is not None:
         return scope.stream.respond(status, headers, environ, start_response)
+    if status.startswith("409") and scope.uid_holder and b"no-uid-conflict" in _plain(
+            body, headers):
+        body, headers = _uid_conflict(scope.uid_holder, environ, headers)
     if status.startswith("400") and scope.reasons and _plain(body, headers) in BARE:
         refusal = Refusal(400, scope.reasons[-1])
         if precondition_of(scope.refusal) is not None:
