@@ -8,6 +8,9 @@ from xml.etree import ElementTree
 
 from hostile import snapshot
 
+from backside_caldav.domain.errors import ExceedsLimit
+from backside_caldav.domain.ical_guard import find_problem
+
 ICS = {"Content-Type": "text/calendar"}
 PROPFIND_ETAG = ('<?xml version="1.0"?><d:propfind xmlns:d="DAV:"><d:prop><d:getetag/>'
                  "</d:prop></d:propfind>")
@@ -102,3 +105,13 @@ def test_whole_put_onto_an_empty_calendar_or_a_new_url_still_works(
     new = f"{server.url}{account.username}/fresh-{account.tenant_id[:6]}/"
     assert http.put(new, data=whole("f-1", "f-2"), headers=ICS).status_code == 201
     assert hrefs(http, new) == {"f-1.ics", "f-2.ics"}
+
+
+
+def test_the_component_bound_is_per_object_not_per_calendar() -> None:
+    """5,000 components bound one calendar object, not a whole calendar's file (the
+    middleware checks a whole-calendar PUT body with whole=True; a PUT of 5,001
+    events over HTTP takes half a minute)."""
+    text = whole(*(f"b-{i}" for i in range(5001)))
+    assert isinstance(find_problem(text), ExceedsLimit)
+    assert find_problem(text, whole=True) is None

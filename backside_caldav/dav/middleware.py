@@ -40,7 +40,7 @@ def _object_problem(body: bytes, charset: str, whole: bool = False
         text = body.decode(charset)
     except (LookupError, UnicodeDecodeError) as exc:
         return InvalidCalendarData(f"the body is not valid {charset}: {exc}")
-    problem = find_problem(text)
+    problem = find_problem(text, whole)
     if problem is not None:
         return problem
     try:

@@ -59,9 +59,10 @@ def check_ical_body(text: str) -> str | None:
     return None if problem is None else str(problem)
 
 
-def find_problem(text: str) -> InvalidCalendarData | None:
+def find_problem(text: str, whole: bool = False) -> InvalidCalendarData | None:
     """What is wrong with this iCalendar text, as the refusal to raise (its class
-    names the CalDAV precondition: invalid data, or which bound), or None."""
+    names the CalDAV precondition: invalid data, or which bound), or None.
+    whole: a whole calendar (many resources), not bound by MAX_COMPONENTS."""
     stack: list[str] = []
     defined_zones: set[str] = set()
     used_zones: set[str] = set()
@@ -80,7 +81,7 @@ def find_problem(text: str) -> InvalidCalendarData | None:
             components += 1
             if len(stack) > MAX_COMPONENT_DEPTH:
                 return ExceedsLimit(f"components nested more than {MAX_COMPONENT_DEPTH} deep")
-            if components > MAX_COMPONENTS:
+            if components > MAX_COMPONENTS and not whole:
                 return ExceedsLimit(f"more than {MAX_COMPONENTS} components in one calendar object")
             continue
         if name == "END":
