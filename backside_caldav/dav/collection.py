@@ -253,6 +253,9 @@ class CalendarCollection(radicale_storage.BaseCollection):
     def set_meta(self, props: Mapping[str, str]) -> None:
         s = request.holding()
         with request.failing_writes():
+            zone = props.get(collection_meta.TIMEZONE)
+            if zone is not None and zone != self.row.props.get(collection_meta.TIMEZONE):
+                collection_meta.check_timezone(zone)
             values = collection_meta.columns_from_props(dict(props), self.row)
             calendars.update_calendar(s.conn, self.tenant, self.row.id, values)
             self._refresh(s.conn)
@@ -320,7 +323,10 @@ class CalendarCollection(radicale_storage.BaseCollection):
 
     def has_uid(self, uid: str) -> bool:
         with self._conn() as conn:
-            return event_reads.has_uid(conn, self.tenant, self.row.id, uid)
+            holder = event_reads.href_of_uid(conn, self.tenant, self.row.id, uid)
+        if holder is not None:  # Radicale answers no-uid-conflict: name the resource
+            request.note_uid_holder(posixpath.join(self.path, holder))
+        return holder is not None
 
     def busy_periods(self, start: datetime, end: datetime,
                      limit: int) -> list[tuple[datetime, datetime, str]]:

@@ -19,7 +19,7 @@ from backside_caldav.db.event_reads import ItemHead, StoredItem, uid_in_use
 from backside_caldav.db.event_rows import put_event, row_values
 from backside_caldav.db.occurrences import insert_instances, instance_arrays, write_index
 from backside_caldav.domain import instance_index, task_times
-from backside_caldav.domain.errors import InvalidCalendarData
+from backside_caldav.domain.errors import InstanceLimit, InvalidCalendarData, UnsupportedComponent
 from backside_caldav.domain.ical_parse import parse_resource
 from backside_caldav.domain.records import CalendarRow, ResourceRecord
 from backside_caldav.domain.recurrence import INFINITY, InvalidRule, TooManyInstances
@@ -71,7 +71,7 @@ def put_item(conn: Connection, tenant: str, calendar: CalendarRow, href: str, te
     """
     resource = parse_resource(text, calendar.timezone)
     if resource.component not in calendar.components:
-        raise InvalidCalendarData(
+        raise UnsupportedComponent(
             f"this calendar accepts {', '.join(calendar.components)}, not {resource.component}")
     if resource.component == "VEVENT":
         if replaces not in (None, "VEVENT"):
@@ -106,7 +106,7 @@ def _occurrences(resource: ResourceRecord) -> instance_index.IndexedSeries:
     except InvalidRule as exc:
         raise InvalidCalendarData(str(exc)) from exc
     except TooManyInstances as exc:
-        raise InvalidCalendarData(
+        raise InstanceLimit(
             f"the recurrence rule makes too many occurrences ({exc}); at most "
             f"{instance_index.MAX_INDEXED} are allowed from its start to a year ahead"
         ) from exc
