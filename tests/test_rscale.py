@@ -131,11 +131,12 @@ def test_another_calendar_scale_is_kept_and_found_conservatively(http, cal) -> N
 def test_an_rscale_that_is_no_calendar_is_refused(http, cal) -> None:
     cal_url, _ = cal
     r = put(http, cal_url + "nope.ics", series("nope", "RSCALE=NOPE;FREQ=YEARLY"))
-    assert 400 <= r.status_code < 500, (r.status_code, r.text)
+    assert r.status_code == 403 and "supported-rscale" in r.text, (r.status_code, r.text)
     assert "RSCALE=NOPE is not a calendar" in r.text, r.text
     assert http.get(cal_url + "nope.ics").status_code == 404
     r = put(http, cal_url + "skip.ics", series("skip", "FREQ=MONTHLY;SKIP=FORWARD"))
-    assert r.status_code == 400 and "SKIP may only be given with RSCALE" in r.text, r.text
+    assert r.status_code == 403 and "valid-calendar-data" in r.text, (r.status_code, r.text)
+    assert "SKIP may only be given with RSCALE" in r.text, r.text
     assert http.get(cal_url + "skip.ics").status_code == 404
 
 

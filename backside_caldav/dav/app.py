@@ -2,7 +2,7 @@
 front of it, composed.
 
 Which code answers a request is decided in one table (FAST_PATHS): for a
-PROPFIND, REPORT or PUT each fast path is asked in turn and the first answer
+PROPFIND, REPORT, PUT or MKCALENDAR each fast path is asked in turn and the first answer
 wins; when none answers, Radicale's own do_<METHOD> does. A fast path answers
 only what it can answer exactly as Radicale would (see dav/fast_path.py),
 except the principal ones, which answer what Radicale leaves empty or
@@ -26,12 +26,14 @@ from backside_caldav.dav import (
     freebusy,
     listing,
     member_reports,
+    mkcalendar,
     poll,
     principal_reports,
     propfind_hook,
     put,
     self_description,
     vtimezone_cache,
+    whole_put,
 )
 from backside_caldav.dav.fast_path import Call, FastPath
 from backside_caldav.dav.middleware import BacksideMiddleware
@@ -51,8 +53,11 @@ FAST_PATHS: dict[str, tuple[FastPath, ...]] = {
     # the common multiget and one-time-range query, a first sync-collection,
     # then the principal searches and expand-property (Radicale answers them empty)
     "REPORT": (member_reports.answer, listing.answer_initial_sync, principal_reports.answer),
+    # a whole calendar onto one that holds events (refused unless meant), then
     # one calendar object, with the client's own bytes
-    "PUT": (put.answer,),
+    "PUT": (whole_put.answer, put.answer),
+    # a calendar where none can be: the precondition RFC 4791 names
+    "MKCALENDAR": (mkcalendar.answer,),
 }
 
 
@@ -82,6 +87,9 @@ class Application(radicale.Application):
     def do_PUT(self, *args: Any) -> types.WSGIResponse:
         return self._answer("PUT", *args)
 
+    def do_MKCALENDAR(self, *args: Any) -> types.WSGIResponse:
+        return self._answer("MKCALENDAR", *args)
+
 
 def load_configuration(database_url: str, config_file: Path | None = None,
                        overrides: dict[str, dict[str, str]] | None = None
@@ -109,6 +117,7 @@ def build_dav_app(database_url: str, config_file: Path | None = None,
     propfind_hook.install()
     application = Application(configuration)
     max_length = configuration.get("server", "max_content_length")
+    max_resource = configuration.get("server", "max_resource_size")
     engine = engines.get_app_engine(database_url)
-    return OutageMiddleware(LoginLimitMiddleware(BacksideMiddleware(application, max_length),
-                                                 engine))
+    return OutageMiddleware(LoginLimitMiddleware(
+        BacksideMiddleware(application, max_length, max_resource), engine))
