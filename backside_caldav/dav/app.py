@@ -24,6 +24,7 @@ from backside_caldav.dav import (
     member_reports,
     poll,
     put,
+    sync_limit,
     vtimezone_cache,
 )
 from backside_caldav.dav.fast_path import Call, FastPath
@@ -40,8 +41,9 @@ WSGIApp = Callable[[dict, StartResponse], Iterable[bytes]]
 FAST_PATHS: dict[str, tuple[FastPath, ...]] = {
     # the getctag / sync-token poll, then a Depth 1 etag listing (streamed)
     "PROPFIND": (poll.answer, listing.answer_propfind),
-    # the common multiget and one-time-range query, then a first sync-collection
-    "REPORT": (member_reports.answer, listing.answer_initial_sync),
+    # the common multiget and one-time-range query, a first sync-collection,
+    # then one page of a sync-collection with a DAV:limit
+    "REPORT": (member_reports.answer, listing.answer_initial_sync, sync_limit.answer),
     # one calendar object, with the client's own bytes
     "PUT": (put.answer,),
 }

@@ -13,7 +13,14 @@ from radicale import storage as radicale_storage
 from radicale.item import filter as radicale_filter
 
 from backside_caldav import request
-from backside_caldav.db import busy_queries, calendars, event_reads, event_writes, occurrences
+from backside_caldav.db import (
+    busy_queries,
+    calendars,
+    event_reads,
+    event_writes,
+    occurrences,
+    sync_pages,
+)
 from backside_caldav.domain import busy, collection_meta, records, sync_tokens
 from backside_caldav.domain.errors import BacksideError
 from backside_caldav.domain.recurrence import TooManyInstances
@@ -246,14 +253,21 @@ class CalendarCollection(radicale_storage.BaseCollection):
     # --- reading ----------------------------------------------------------------
 
     def sync(self, old_token: str = "") -> tuple[str, Iterable[str]]:
+        page = request.sync_page()
+        if page is not None and page.calendar_id == self.row.id:
+            return page.token, page.hrefs  # a DAV:limit page (dav/sync_limit.py)
         with self._conn() as conn:
             self._refresh(conn)
             token = sync_tokens.sync_token(self.row)
             if not old_token:
                 # PROPFIND asks for the token alone on every poll: list lazily.
                 return token, self._all_hrefs()
-            since = sync_tokens.parse_sync_token(self.row, old_token)
-            return token, event_reads.changed_hrefs(conn, self.tenant, self.row.id, since)
+            position = sync_tokens.parse_position(self.row, old_token)
+            if not position.plain:  # a page's token, followed without a limit
+                return token, [h for h, _ in sync_pages.after(conn, self.tenant, self.row,
+                                                              position, None)]
+            return token, event_reads.changed_hrefs(conn, self.tenant, self.row.id,
+                                                    position.counter)
 
     def _all_hrefs(self) -> Iterator[str]:
         with self._conn() as conn:
