@@ -19,14 +19,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from http import client
+from urllib.parse import quote
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 from radicale import pathutils, types, xmlutils
 
 from backside_caldav import request
-from backside_caldav.dav.fast_path import Call, own_calendar, readable
+from backside_caldav.dav import listing
+from backside_caldav.dav.fast_path import Call, member_property, own_calendar, readable
 from backside_caldav.db import sync_pages
+from backside_caldav.db.event_reads import ItemHead
 from backside_caldav.domain import sync_tokens
 
 DAV = "{DAV:}"
@@ -80,25 +83,60 @@ def answer(call: Call) -> types.WSGIResponse | None:
         new_token = sync_tokens.page_token(calendar, end)
     else:
         new_token = sync_tokens.sync_token(calendar)
+    hrefs = [href for href, _ in rows]
+    collection = xmlutils.make_href(call.base_prefix, pathutils.unstrip_path(own.path, True))
+    props = listing.sync_props(own.xml)
+    if props is not None:
+        found = sync_pages.heads(own.conn, own.tenant, calendar.id, hrefs)
+        body = _page_body(call, new_token, collection, hrefs, found, props, more)
+        call.request_info["status"] = client.MULTI_STATUS
+        return client.MULTI_STATUS, {"Content-Type": "text/xml; charset=utf-8"}, body, None
     scope = request.current()
     assert scope is not None, "a fast path runs inside the request's scope"
-    scope.sync_page = Page(calendar.id, new_token, [href for href, _ in rows])
-    status, headers, body, xml_request = call.radicale()
-    if more and status == client.MULTI_STATUS and isinstance(body, bytes):
-        collection = xmlutils.make_href(call.base_prefix, pathutils.unstrip_path(own.path, True))
-        body = _with_truncation(call, body, collection)
-    return status, headers, body, xml_request
+    scope.sync_page = Page(calendar.id, new_token, hrefs)
+    status, headers, answer, xml_request = call.radicale()
+    if more and status == client.MULTI_STATUS and isinstance(answer, bytes):
+        multistatus = ElementTree.fromstring(answer)
+        multistatus.append(_truncated(collection))
+        answer = call.app._xml_response(multistatus, call.request_info)
+    return status, headers, answer, xml_request
 
 
-def _with_truncation(call: Call, body: bytes, collection_href: str) -> bytes:
-    """Radicale's multistatus with the 507 response for the collection added."""
-    multistatus = ElementTree.fromstring(body)
-    response = ElementTree.SubElement(multistatus, f"{DAV}response")
+def _truncated(collection_href: str) -> ElementTree.Element:
+    """The response for the collection itself that says more remain (RFC 6578 3.6)."""
+    response = ElementTree.Element(f"{DAV}response")
     ElementTree.SubElement(response, f"{DAV}href").text = collection_href
     ElementTree.SubElement(response, f"{DAV}status").text = TRUNCATED
     error = ElementTree.SubElement(response, f"{DAV}error")
     ElementTree.SubElement(error, f"{DAV}number-of-matches-within-limits")
-    return call.app._xml_response(multistatus, call.request_info)
+    return response
+
+
+def _page_body(call: Call, token: str, collection_href: str, hrefs: list[str],
+               found: dict[str, ItemHead], props: list[str], more: bool) -> bytes:
+    """A page asking only for etags and content types, written here as Radicale
+    writes it (removed members first, then the others in page order), without
+    loading or rendering the members' texts."""
+    multistatus = ElementTree.Element(f"{DAV}multistatus")
+    ElementTree.SubElement(multistatus, f"{DAV}sync-token").text = token
+    if more:
+        multistatus.append(_truncated(collection_href))
+    head = call.app._xml_response(multistatus, call.request_info).rstrip()
+    cut = head.rfind(b"<response>") if more else head.rfind(listing.CLOSE_ROOT)
+    parts = [head[:cut]]
+    for href in hrefs:
+        if href not in found:
+            parts.append(f"<response><href>{escape(collection_href + quote(href))}</href>"
+                         "<status>HTTP/1.1 404 Not Found</status></response>".encode())
+    for href in hrefs:
+        item = found.get(href)
+        if item is not None:
+            values = "".join(member_property(prop, item) for prop in props)
+            parts.append(f"<response><href>{escape(collection_href + quote(href))}</href>"
+                         f"<propstat><prop>{values}</prop><status>HTTP/1.1 200 OK</status>"
+                         "</propstat></response>".encode())
+    parts.append(head[cut:])
+    return b"".join(parts)
 
 
 def _too_many(call: Call) -> types.WSGIResponse:

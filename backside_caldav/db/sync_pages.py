@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlalchemy.engine import Connection
 
 from backside_caldav.db.engines import statement as _q
+from backside_caldav.db.event_reads import ItemHead
 from backside_caldav.domain.records import CalendarRow
 from backside_caldav.domain.sync_tokens import Position
 
@@ -47,3 +48,20 @@ def after(conn: Connection, tenant: str, calendar: CalendarRow, position: Positi
                     and position.hidden < position.counter)
     rows = conn.execute(_CHANGED if changes_only else _ALL, params)
     return [(r.href, r.c) for r in rows]
+
+
+_HEADS = _q(
+    "SELECT href, uid, 'VEVENT', revision, updated_at FROM events WHERE tenant_id = :t "
+    "AND calendar_id = :cal AND series_id IS NULL AND deleted_at IS NULL AND href = ANY(:hrefs) "
+    "UNION ALL SELECT href, uid, component, revision, updated_at FROM calendar_objects "
+    "WHERE tenant_id = :t AND calendar_id = :cal AND href = ANY(:hrefs)")
+
+
+def heads(conn: Connection, tenant: str, calendar_id: str,
+          hrefs: list[str]) -> dict[str, ItemHead]:
+    """The page's resources without their text (a removed href has none): what
+    a page asking only for etags and content types needs."""
+    if not hrefs:
+        return {}
+    rows = conn.execute(_HEADS, {"t": tenant, "cal": calendar_id, "hrefs": hrefs})
+    return {r[0]: ItemHead(*r) for r in rows}
