@@ -178,6 +178,7 @@ def test_a_member_sent_then_deleted_mid_sync_is_reported_removed(http, account, 
     url, cal_id = cal
     bulk(sql, account, cal_id, 20)
     first = page(http, url, "", "5")
+    assert first.truncated and len(first.members) == 5
     gone = first.order[0]
     sql.execute("DELETE FROM events WHERE calendar_id = %s AND href = %s", (cal_id, gone))
     pages, final = walk(http, url, 5, first.token)
@@ -266,6 +267,7 @@ def test_a_paged_token_is_refused_once_the_history_is_pruned(http, account, sql,
     url, cal_id = cal
     bulk(sql, account, cal_id, 10)
     first = page(http, url, "", "3")
+    assert first.truncated and len(first.members) == 3
     bulk(sql, account, cal_id, 1, prefix="later")
     sql.execute("DELETE FROM calendar_changes WHERE calendar_id = %s", (cal_id,))
     sql.execute("UPDATE calendars SET sync_floor = sync_counter WHERE id = %s", (cal_id,))
@@ -363,6 +365,8 @@ def test_a_page_of_etags_says_what_radicale_says_for_it(http, account, sql, cal)
             full.members[name] = response.findtext(f".//{D}getetag")
             full.order.append(name)
         full.token = root.findtext(f"{D}sync-token") or ""
+        assert len(quick.members) == (4 if start == token else 1)
+        assert quick.truncated == (start == token)
         assert (quick.members, quick.order, quick.token, quick.truncated) == \
             (full.members, full.order, full.token, full.truncated)
         gone = [ElementTree.tostring(r) for r in ElementTree.fromstring(fast.content).iter(
