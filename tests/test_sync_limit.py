@@ -215,6 +215,32 @@ def test_other_properties_are_rendered_for_a_page(http, account, sql, cal) -> No
     datas = [e.text for e in ElementTree.fromstring(r.content).iter(
         "{urn:ietf:params:xml:ns:caldav}calendar-data")]
     assert len(datas) == 5 and all(d and "BEGIN:VEVENT" in d for d in datas)
+    got = page(http, url, "", "5", "<d:getetag/><c:calendar-data/>")
+    assert got.truncated and len(got.members) == 5
+    pages = [got]
+    while pages[-1].truncated:
+        pages.append(page(http, url, pages[-1].token, "5", "<d:getetag/><c:calendar-data/>"))
+    assert sorted(h for p in pages for h in p.order) == sorted(f"bulk-{i}.ics"
+                                                               for i in range(1, 13))
+    assert pages[-1].token == unlimited_token(http, url)
+
+
+def test_a_calendar_whose_history_was_pruned_is_paged_too(http, account, sql, cal) -> None:
+    """Resources with no change-log entry left (pruned, `maintain`) sort at the
+    sync floor; a change between pages gives one a newer entry."""
+    url, cal_id = cal
+    bulk(sql, account, cal_id, 30)
+    sql.execute("DELETE FROM calendar_changes WHERE calendar_id = %s", (cal_id,))
+    sql.execute("UPDATE calendars SET sync_floor = sync_counter WHERE id = %s", (cal_id,))
+    first = page(http, url, "", "10")
+    assert first.truncated and len(first.members) == 10
+    sql.execute("UPDATE events SET title = 'Changed' WHERE calendar_id = %s AND href = %s",
+                (cal_id, first.order[0]))
+    pages, final = walk(http, url, 10, first.token)
+    seen = first.order + [h for p in pages for h in p.order]
+    assert sorted(set(seen)) == sorted(f"bulk-{i}.ics" for i in range(1, 31))
+    assert len(seen) == 31 and seen.count(first.order[0]) == 2
+    assert final == unlimited_token(http, url)
 
 
 @pytest.mark.parametrize("nresults", ["many", "-1", "1.5", "+3", "", " ", "\u00b3"])
