@@ -264,8 +264,8 @@ class CalendarCollection(radicale_storage.BaseCollection):
                 return token, self._all_hrefs()
             position = sync_tokens.parse_position(self.row, old_token)
             if not position.plain:  # a page's token, followed without a limit
-                return token, [h for h, _ in sync_pages.after(conn, self.tenant, self.row,
-                                                              position, None)]
+                return token, [e.href for e in sync_pages.after(conn, self.tenant, self.row,
+                                                                position, None)]
             return token, event_reads.changed_hrefs(conn, self.tenant, self.row.id,
                                                     position.counter)
 

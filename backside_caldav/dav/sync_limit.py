@@ -78,16 +78,15 @@ def answer(call: Call) -> types.WSGIResponse | None:
     more = len(rows) > limit
     rows = rows[:limit]
     if more:
-        last_href, last_change = rows[-1]
-        end = sync_tokens.Position(last_change, last_href, position.hidden)
+        end = sync_tokens.Position(rows[-1].key, rows[-1].href, position.hidden)
         new_token = sync_tokens.page_token(calendar, end)
     else:
         new_token = sync_tokens.sync_token(calendar)
-    hrefs = [href for href, _ in rows]
+    hrefs = [row.href for row in rows]
     collection = xmlutils.make_href(call.base_prefix, pathutils.unstrip_path(own.path, True))
     props = listing.sync_props(own.xml)
     if props is not None:
-        found = sync_pages.heads(own.conn, own.tenant, calendar.id, hrefs)
+        found = {row.href: row.head for row in rows if row.head is not None}
         body = _page_body(call, new_token, collection, hrefs, found, props, more)
         call.request_info["status"] = client.MULTI_STATUS
         return client.MULTI_STATUS, {"Content-Type": "text/xml; charset=utf-8"}, body, None

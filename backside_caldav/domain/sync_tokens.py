@@ -4,22 +4,24 @@ position inside a paged sync.
 Pure: the counter lives in the calendars row, kept by triggers whoever
 writes (migration 0001), so a token moves with every change.
 
-Paging (RFC 6578 3.6/3.7, a DAV:limit). Every href has a "last change": the
-counter of its newest calendar_changes entry, or the calendar's sync floor
-when the log holds none newer (pruned, or never logged). A sync walks the
-hrefs in (last change, href) order, so a page ends at a Position and the next
-page starts right after it:
+Paging (RFC 6578 3.6/3.7, a DAV:limit). A sync reports hrefs in the order
+of a key (counter, href), and a page ends at a Position:
 
-- a client holding Position(c, h) has the current state of every href whose
-  last change sorts at or before (c, h); a change made after that page gives
-  the href a larger last change, so it sorts after the position again and is
-  reported once more (never skipped, never repeated while unchanged);
-- Position(c) (href None) is the plain token c: every change up to c;
-- `hidden` is the counter a first sync (empty token) started at: a removed
-  href whose last change is at or before it was removed before the client
-  asked for anything, and RFC 6578 3.4 forbids reporting it. Removals after
-  it are reported (404) even if the href was never sent: 3.5.2 asks exactly
-  that of a member added and removed between two syncs.
+- an incremental sync, from a token N: every href changed after N, keyed by
+  its last change (the counter of its newest calendar_changes entry);
+- a first sync (empty token) that started when the counter was S: first the
+  collection as it was, every resource not changed since S, keyed (S, href);
+  then every href changed since S, keyed by its last change.
+
+A client holding Position(c, h) has the current state of every href whose
+key sorts at or before (c, h). A change gives an href a key above any
+position handed out before it, so it is reported after the position again:
+never skipped, never repeated while unchanged. Position(c) (href None) is
+the plain token c: every change up to c. `hidden` is S: a removal at or
+before S happened before the client asked for anything, and RFC 6578 3.4
+forbids reporting it; a removal after S is reported (404) even when the
+href was never sent, as 3.5.2 asks of a member added and removed between
+two syncs.
 """
 
 from __future__ import annotations
