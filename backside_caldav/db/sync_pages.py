@@ -30,15 +30,16 @@ _CHANGED = ("SELECT href, c, NULL AS uid, NULL AS component, NULL::bigint AS rev
 # A first sync that started at :hidden: the resources unchanged since then,
 # by href after :after ('' at the start: hrefs are never empty), then every
 # href changed since (removed ones included).
+_SINCE = ("href NOT IN (SELECT href FROM calendar_changes WHERE tenant_id = :t "
+          "AND calendar_id = :cal AND counter > :hidden)")
 _FIRST = (
-    "(SELECT href, CAST(:hidden AS bigint) AS c, uid, component, revision, updated_at FROM ("
-    "SELECT href, uid, 'VEVENT' AS component, revision, updated_at FROM events "
-    "WHERE tenant_id = :t AND calendar_id = :cal AND series_id IS NULL "
-    "AND deleted_at IS NULL AND href > :after "
-    "UNION ALL SELECT href, uid, component, revision, updated_at FROM calendar_objects "
-    "WHERE tenant_id = :t AND calendar_id = :cal AND href > :after) live "
-    "WHERE href NOT IN (SELECT href FROM calendar_changes WHERE tenant_id = :t "
-    "AND calendar_id = :cal AND counter > :hidden) ORDER BY href LIMIT :n) "
+    "(SELECT href, CAST(:hidden AS bigint) AS c, uid, 'VEVENT' AS component, revision, "
+    "updated_at FROM events WHERE tenant_id = :t AND calendar_id = :cal "
+    f"AND series_id IS NULL AND deleted_at IS NULL AND href > :after AND {_SINCE} "
+    "ORDER BY href LIMIT :n) "
+    "UNION ALL (SELECT href, CAST(:hidden AS bigint), uid, component, revision, updated_at "
+    f"FROM calendar_objects WHERE tenant_id = :t AND calendar_id = :cal AND href > :after "
+    f"AND {_SINCE} ORDER BY href LIMIT :n) "
     "UNION ALL (SELECT href, max(counter) AS c, NULL, NULL, NULL, NULL FROM calendar_changes "
     "WHERE tenant_id = :t AND calendar_id = :cal AND counter > :hidden GROUP BY href "
     "ORDER BY c, href LIMIT :n) ORDER BY c, href LIMIT :n")
