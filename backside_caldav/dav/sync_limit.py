@@ -3,11 +3,13 @@
 Radicale ignores DAV:limit and answers every change. Here the page is chosen
 first (db/sync_pages.py, in the request's snapshot): at most `nresults`
 hrefs, in the order domain/sync_tokens.py defines, and a token that stands
-for the end of that page. Radicale then answers the REPORT as always (its
-sync() call gets this page, so every property a client may ask for is
-rendered by Radicale), and when more remain a response for the collection
-itself with 507 Insufficient Storage and DAV:number-of-matches-within-limits
-is added, as 3.6 asks. The last page's token is the calendar's current one.
+for the end of that page. A page asking only for getetag and getcontenttype
+(what clients ask) is written here, as Radicale writes such responses,
+without loading the members' texts; for any other property Radicale answers
+the REPORT as always, its sync() call getting this page. When more remain, a
+response for the collection itself with 507 Insufficient Storage and
+DAV:number-of-matches-within-limits is added, as 3.6 asks. The last page's
+token is the calendar's current one.
 
 A limit of 0 cannot be honoured while there is anything to report: 3.7 says
 to fail with the DAV:number-of-matches-within-limits postcondition (403).
