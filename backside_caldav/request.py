@@ -100,6 +100,11 @@ class Scope:
     transaction: Transaction | None = None
     # Why the storage refused a write, for an answer Radicale would leave as "Bad Request".
     reasons: list[str] = field(default_factory=list)
+    # The refusal behind the last reason (its precondition names the DAV:error).
+    refusal: BaseException | None = None
+    # The resource found holding a UID Radicale asked about (has_uid), for the
+    # D:href of its CALDAV:no-uid-conflict answer (dav/reasons.py).
+    uid_holder: str | None = None
     # An answer body written after Radicale returns (dav/listing.py); it then
     # owns the transaction and closes the scope when it has been sent.
     stream: Any = None
@@ -190,14 +195,22 @@ class failing_writes:
             if transaction is not None:
                 transaction.failed = True
             if isinstance(exc, ValueError):  # domain refusals carry a message for people
-                note_refusal(str(exc))
+                note_refusal(str(exc), exc)
         return False
 
 
-def note_refusal(reason: str) -> None:
+def note_refusal(reason: str, refusal: BaseException | None = None) -> None:
     scope = _current.get()
     if scope is not None:
         scope.reasons.append(reason)
+        scope.refusal = refusal
+
+
+def note_uid_holder(path: str) -> None:
+    """Remember which resource holds the UID a PUT or MOVE would reuse."""
+    scope = _current.get()
+    if scope is not None:
+        scope.uid_holder = path
 
 
 def note_outage(exc: BaseException, unavailable: bool) -> None:
@@ -253,6 +266,16 @@ def expand_window() -> tuple[datetime, datetime] | None:
                 return None
             return start or BEGINNING, end or INFINITY
     return None
+
+
+def expand_range() -> tuple[datetime, datetime] | None:
+    """The start and end of the current REPORT's C:expand, when it has both."""
+    root = xml_body("REPORT")
+    found = None if root is None else root.find(f".//{CALDAV}expand")
+    if found is None:
+        return None
+    start, end = _utc(found.get("start")), _utc(found.get("end"))
+    return (start, end) if start is not None and end is not None else None
 
 
 def _utc(value: str | None) -> datetime | None:

@@ -13,16 +13,19 @@ from radicale import storage as radicale_storage
 from radicale.item import filter as radicale_filter
 
 from backside_caldav import request
+from backside_caldav.dav import task_reports
 from backside_caldav.db import (
     busy_queries,
     calendars,
     event_reads,
     event_writes,
     occurrences,
+    principals,
     sync_pages,
 )
 from backside_caldav.domain import busy, collection_meta, records, sync_tokens
 from backside_caldav.domain.errors import BacksideError
+from backside_caldav.domain.principal_search import Principal
 from backside_caldav.domain.recurrence import TooManyInstances
 
 if TYPE_CHECKING:
@@ -69,10 +72,13 @@ class Item(radicale_item.Item):
             _collection_path=collection.path, collection=collection, href=href,
             last_modified=last_modified, _text=text, _vobject_item=None, _etag=etag,
             _uid=uid, _name="VCALENDAR", _component_name=component, _time_range=None,
-            backside_expansion=None, _texts=texts)
+            backside_expansion=None, backside_text=None, _texts=texts)
         return item
 
     def serialize(self) -> str:
+        """The text; in an expand REPORT, a task's expanded text (dav/task_reports)."""
+        if self.backside_text is not None:
+            return self.backside_text
         if self._text is None and self._texts is not None:
             self._texts.load()
         return super().serialize()
@@ -167,6 +173,16 @@ class PrincipalCollection(_Plain):
     def __init__(self, storage: Storage, user: str, tenant: str) -> None:
         super().__init__(storage, user)
         self.tenant = tenant
+        self._login: Principal | None = None
+
+    def login(self) -> Principal:
+        """The login this principal is (its email), read on first need: most
+        requests that discover a principal never render its properties."""
+        if self._login is None:
+            with self._storage.connection(self.tenant) as conn:
+                found = principals.principal(conn, self.tenant, self.path)
+            self._login = found or Principal(self.path, None)
+        return self._login
 
 
 def collection_etag(row: records.CalendarRow) -> str:
@@ -238,6 +254,9 @@ class CalendarCollection(radicale_storage.BaseCollection):
     def set_meta(self, props: Mapping[str, str]) -> None:
         s = request.holding()
         with request.failing_writes():
+            zone = props.get(collection_meta.TIMEZONE)
+            if zone is not None and zone != self.row.props.get(collection_meta.TIMEZONE):
+                collection_meta.check_timezone(zone)
             values = collection_meta.columns_from_props(dict(props), self.row)
             calendars.update_calendar(s.conn, self.tenant, self.row.id, values)
             self._refresh(s.conn)
@@ -296,13 +315,26 @@ class CalendarCollection(radicale_storage.BaseCollection):
             window = expanding or window
         with self._conn() as conn:
             found = occurrences.get_filtered(conn, self.tenant, self.row.id, tag, *window,
-                                       expand=expanding is not None)
+                                             expand=expanding is not None,
+                                             day_zone=self.row.timezone)
         # "Certain" is only final when the filter is nothing but component + range.
-        return [(self.make_item(i), certain and simple) for i, certain in found]
+        items = [(self.make_item(i), certain and simple) for i, certain in found]
+        if tag == "VTODO" and not simple:
+            # The storage decided the time-range; Radicale tests the rest.
+            task_reports.strip_time_ranges(filters)
+        expand_window = request.expand_range()
+        if expand_window is not None:
+            limit = self._storage.configuration.get("reporting", "max_expand_occurrence")
+            bounded = window if tag == "VTODO" and expanding is not None else None
+            items = task_reports.expand(items, self.row.timezone, expand_window, bounded, limit)
+        return items
 
     def has_uid(self, uid: str) -> bool:
         with self._conn() as conn:
-            return event_reads.has_uid(conn, self.tenant, self.row.id, uid)
+            holder = event_reads.href_of_uid(conn, self.tenant, self.row.id, uid)
+        if holder is not None:  # Radicale answers no-uid-conflict: name the resource
+            request.note_uid_holder(posixpath.join(self.path, holder))
+        return holder is not None
 
     def busy_periods(self, start: datetime, end: datetime,
                      limit: int) -> list[tuple[datetime, datetime, str]]:

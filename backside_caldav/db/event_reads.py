@@ -252,9 +252,13 @@ def uid_in_use(calendar: str) -> str:
             f"AND calendar_id = {calendar} AND uid = :u))")
 
 
-def has_uid(conn: Connection, tenant: str, calendar_id: str, uid: str) -> bool:
-    return conn.execute(_q(f"SELECT {uid_in_use(':c')}"),
-                        {"t": tenant, "c": calendar_id, "u": uid}).scalar_one()
+def href_of_uid(conn: Connection, tenant: str, calendar_id: str, uid: str) -> str | None:
+    """The href of the calendar's resource with this UID (CALDAV:no-uid-conflict names it)."""
+    return conn.execute(_q(
+        "SELECT href FROM events WHERE tenant_id = :t AND calendar_id = :c AND uid = :u "
+        "AND series_id IS NULL AND deleted_at IS NULL UNION ALL SELECT href FROM "
+        "calendar_objects WHERE tenant_id = :t AND calendar_id = :c AND uid = :u LIMIT 1"),
+        {"t": tenant, "c": calendar_id, "u": uid}).scalar()
 
 
 def masters_by_id(conn: Connection, tenant: str, ids: list[str]) -> list[Row]:

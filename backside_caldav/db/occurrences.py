@@ -20,7 +20,7 @@ from backside_caldav.db.event_reads import (
     get_items,
     load_events,
 )
-from backside_caldav.domain import instance_index
+from backside_caldav.domain import instance_index, task_times
 from backside_caldav.domain.expand_render import Expansion
 from backside_caldav.domain.instance_index import BEGINNING, LONG
 from backside_caldav.domain.recurrence import INFINITY, SLACK, shift
@@ -46,8 +46,8 @@ def _shift(value: datetime, delta: timedelta) -> datetime:
 
 
 def get_filtered(conn: Connection, tenant: str, calendar_id: str, component: str | None,
-                 start: datetime, end: datetime, expand: bool = False
-                 ) -> list[tuple[StoredItem, bool]]:
+                 start: datetime, end: datetime, expand: bool = False,
+                 day_zone: str | None = None) -> list[tuple[StoredItem, bool]]:
     """Resources that may have an occurrence in [start, end), with a flag that
     says the match is certain.
 
@@ -57,7 +57,8 @@ def get_filtered(conn: Connection, tenant: str, calendar_id: str, component: str
     again; with `expand` the item also carries those occurrences. Series
     changed by other writers since they were indexed, or asked about beyond
     their indexed horizon, are found by their conservative span and left for
-    Radicale to check.
+    Radicale to check. Tasks are decided here too, from their text (see
+    domain/task_times.py), with DATE values in `day_zone`, the calendar's zone.
     """
     params = {"t": tenant, "c": calendar_id, "s": start, "e": end,
               "ls": _shift(start, -LONG)}
@@ -113,8 +114,13 @@ def get_filtered(conn: Connection, tenant: str, calendar_id: str, component: str
                 f"FROM calendar_objects WHERE tenant_id = :t AND calendar_id = :c {comp_filter} "
                 "AND (range_start IS NULL OR (range_start < :e AND range_end > :s))"),
                 {**params, "comp": component}):
-            results.append((StoredItem(r.href, r.uid, r.component, r.revision, r.ical_source,
-                                       r.updated_at), False))
+            item = StoredItem(r.href, r.uid, r.component, r.revision, r.ical_source, r.updated_at)
+            if component == "VTODO":
+                # RFC 4791 9.9's VTODO table, for every instance: the answer is exact.
+                if task_times.text_matches(r.ical_source, day_zone, start, end):
+                    results.append((item, True))
+            else:
+                results.append((item, False))
     return results
 
 
