@@ -110,6 +110,9 @@ class Scope:
     stream: Any = None
     # Database errors that mean an outage (dav/outage.py answers 503).
     outages: list[BaseException] = field(default_factory=list)
+    # A sync-collection page chosen before Radicale runs (dav/sync_limit.py):
+    # the storage's sync() answers with it.
+    sync_page: Any = None
 
     def close(self) -> None:
         """End the transaction (commit, or roll back a failed write); safe to call twice."""
@@ -234,6 +237,12 @@ def xml_body(method: str) -> ElementTree.Element | None:
     if scope is None or scope.method != method:
         return None
     return scope.xml
+
+
+def sync_page() -> Any:
+    """The sync-collection page dav/sync_limit.py chose for this request, if any."""
+    scope = _current.get()
+    return scope.sync_page if scope is not None else None
 
 
 def expand_window() -> tuple[datetime, datetime] | None:

@@ -32,6 +32,7 @@ from backside_caldav.dav import (
     propfind_hook,
     put,
     self_description,
+    sync_limit,
     vtimezone_cache,
     whole_put,
 )
@@ -51,8 +52,10 @@ FAST_PATHS: dict[str, tuple[FastPath, ...]] = {
     # colleague's principal (Radicale refuses other logins' paths)
     "PROPFIND": (poll.answer, listing.answer_propfind, colleague.answer),
     # the common multiget and one-time-range query, a first sync-collection,
-    # then the principal searches and expand-property (Radicale answers them empty)
-    "REPORT": (member_reports.answer, listing.answer_initial_sync, principal_reports.answer),
+    # one page of a sync-collection with a DAV:limit, then the principal
+    # searches and expand-property (Radicale answers them empty)
+    "REPORT": (member_reports.answer, listing.answer_initial_sync, sync_limit.answer,
+               principal_reports.answer),
     # a whole calendar onto one that holds events (refused unless meant), then
     # one calendar object, with the client's own bytes
     "PUT": (whole_put.answer, put.answer),

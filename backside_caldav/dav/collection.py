@@ -22,6 +22,7 @@ from backside_caldav.db import (
     event_writes,
     occurrences,
     principals,
+    sync_pages,
 )
 from backside_caldav.domain import busy, collection_meta, records, sync_tokens
 from backside_caldav.domain.errors import BacksideError
@@ -282,14 +283,21 @@ class CalendarCollection(radicale_storage.BaseCollection):
     # --- reading ----------------------------------------------------------------
 
     def sync(self, old_token: str = "") -> tuple[str, Iterable[str]]:
+        page = request.sync_page()
+        if page is not None and page.calendar_id == self.row.id:
+            return page.token, page.hrefs  # a DAV:limit page (dav/sync_limit.py)
         with self._conn() as conn:
             self._refresh(conn)
             token = sync_tokens.sync_token(self.row)
             if not old_token:
                 # PROPFIND asks for the token alone on every poll: list lazily.
                 return token, self._all_hrefs()
-            since = sync_tokens.parse_sync_token(self.row, old_token)
-            return token, event_reads.changed_hrefs(conn, self.tenant, self.row.id, since)
+            position = sync_tokens.parse_position(self.row, old_token)
+            if not position.plain:  # a page's token, followed without a limit
+                return token, [e.href for e in sync_pages.after(conn, self.tenant, self.row,
+                                                                position, None)]
+            return token, event_reads.changed_hrefs(conn, self.tenant, self.row.id,
+                                                    position.counter)
 
     def _all_hrefs(self) -> Iterator[str]:
         with self._conn() as conn:
