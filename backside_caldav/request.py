@@ -100,11 +100,19 @@ class Scope:
     transaction: Transaction | None = None
     # Why the storage refused a write, for an answer Radicale would leave as "Bad Request".
     reasons: list[str] = field(default_factory=list)
+    # The refusal behind the last reason (its precondition names the DAV:error).
+    refusal: BaseException | None = None
+    # The resource found holding a UID Radicale asked about (has_uid), for the
+    # D:href of its CALDAV:no-uid-conflict answer (dav/reasons.py).
+    uid_holder: str | None = None
     # An answer body written after Radicale returns (dav/listing.py); it then
     # owns the transaction and closes the scope when it has been sent.
     stream: Any = None
     # Database errors that mean an outage (dav/outage.py answers 503).
     outages: list[BaseException] = field(default_factory=list)
+    # A sync-collection page chosen before Radicale runs (dav/sync_limit.py):
+    # the storage's sync() answers with it.
+    sync_page: Any = None
 
     def close(self) -> None:
         """End the transaction (commit, or roll back a failed write); safe to call twice."""
@@ -187,14 +195,22 @@ class failing_writes:
             if transaction is not None:
                 transaction.failed = True
             if isinstance(exc, ValueError):  # domain refusals carry a message for people
-                note_refusal(str(exc))
+                note_refusal(str(exc), exc)
         return False
 
 
-def note_refusal(reason: str) -> None:
+def note_refusal(reason: str, refusal: BaseException | None = None) -> None:
     scope = _current.get()
     if scope is not None:
         scope.reasons.append(reason)
+        scope.refusal = refusal
+
+
+def note_uid_holder(path: str) -> None:
+    """Remember which resource holds the UID a PUT or MOVE would reuse."""
+    scope = _current.get()
+    if scope is not None:
+        scope.uid_holder = path
 
 
 def note_outage(exc: BaseException, unavailable: bool) -> None:
@@ -223,6 +239,12 @@ def xml_body(method: str) -> ElementTree.Element | None:
     return scope.xml
 
 
+def sync_page() -> Any:
+    """The sync-collection page dav/sync_limit.py chose for this request, if any."""
+    scope = _current.get()
+    return scope.sync_page if scope is not None else None
+
+
 def expand_window() -> tuple[datetime, datetime] | None:
     """The time-range of the current calendar-query if it asks for expand.
 
@@ -244,6 +266,16 @@ def expand_window() -> tuple[datetime, datetime] | None:
                 return None
             return start or BEGINNING, end or INFINITY
     return None
+
+
+def expand_range() -> tuple[datetime, datetime] | None:
+    """The start and end of the current REPORT's C:expand, when it has both."""
+    root = xml_body("REPORT")
+    found = None if root is None else root.find(f".//{CALDAV}expand")
+    if found is None:
+        return None
+    start, end = _utc(found.get("start")), _utc(found.get("end"))
+    return (start, end) if start is not None and end is not None else None
 
 
 def _utc(value: str | None) -> datetime | None:

@@ -145,7 +145,7 @@ def test_a_rule_nobody_can_read_repeats_nothing(api: Api, sql, rule: str) -> Non
                                  "timezone": "UTC", "rrule": rule}), 400, "rule")
 
 
-def test_a_client_put_of_an_unreadable_rule_is_a_400(api: Api) -> None:
+def test_a_client_put_of_an_unreadable_rule_is_refused(api: Api) -> None:
     import requests
     account = api.account
     cal = api.get("/calendars").json()["calendars"][0]["href"]
@@ -155,5 +155,6 @@ def test_a_client_put_of_an_unreadable_rule_is_a_400(api: Api) -> None:
             "RRULE:FREQ=DAILY;BYHOUR=99\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
     r = requests.put(url, data=text, auth=(account.username, account.password), timeout=30,
                      headers={"Content-Type": "text/calendar"})
-    assert r.status_code == 400, (r.status_code, r.text)
-    assert "BYHOUR" in r.text
+    # RFC 4791 1.3: a violated precondition is 403, named in a DAV:error.
+    assert r.status_code == 403, (r.status_code, r.text)
+    assert "valid-calendar-data" in r.text and "BYHOUR" in r.text

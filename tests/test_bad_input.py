@@ -1,4 +1,5 @@
-"""Bad calendar data gets a 400 with a reason a person can act on, and writes nothing."""
+"""Bad calendar data gets a 403 DAV:error (RFC 4791 1.3: a violated precondition) with a
+reason a person can act on, and writes nothing."""
 
 from __future__ import annotations
 
@@ -47,14 +48,15 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_bad_event_is_400_with_reason_and_writes_nothing(name, http, server, account, sql) -> None:
+def test_bad_event_is_403_with_reason_and_writes_nothing(name, http, server, account, sql) -> None:
     body, reason = CASES[name]
     url = f"{server.url}{account.username}/calendar/bad.ics"
     count = "SELECT (SELECT count(*) FROM events WHERE tenant_id = %s), " \
             "(SELECT count(*) FROM calendar_changes WHERE tenant_id = %s)"
     before = sql.execute(count, (account.tenant_id, account.tenant_id)).fetchone()
     r = http.put(url, data=body, headers={"Content-Type": "text/calendar; charset=utf-8"})
-    assert r.status_code == 400
+    assert r.status_code == 403
+    assert r.headers["Content-Type"].startswith("application/xml")
     assert reason in r.text
     assert "Traceback" not in r.text
     assert sql.execute(count, (account.tenant_id, account.tenant_id)).fetchone() == before

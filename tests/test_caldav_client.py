@@ -303,14 +303,14 @@ def test_data_is_in_the_rows_after_put(http, server, account, sql) -> None:
                    "transparent", "rows.ics")
 
 
-def test_bad_icalendar_gets_400_and_writes_nothing(http, server, account, sql) -> None:
+def test_bad_icalendar_gets_403_and_writes_nothing(http, server, account, sql) -> None:
     url = f"{server.url}{account.username}/calendar/bad.ics"
     before = sql.execute("SELECT count(*) FROM events WHERE tenant_id = %s",
                          (account.tenant_id,)).fetchone()
     for body in ("not a calendar", ics("bad-1", start="20260105T100000Z", end="20260105T090000Z"),
                  ics("bad-2").replace("DTSTART:20260105T090000Z\r\n", "")):
         r = http.put(url, data=body, headers={"Content-Type": "text/calendar"})
-        assert r.status_code == 400, body
+        assert r.status_code == 403, body  # RFC 4791 1.3: CALDAV:valid-calendar-data
     after = sql.execute("SELECT count(*) FROM events WHERE tenant_id = %s",
                         (account.tenant_id,)).fetchone()
     assert before == after

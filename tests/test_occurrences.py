@@ -106,7 +106,8 @@ def test_secondly_rule_is_refused_with_a_reason(http, account, sql, cal) -> None
     url, _ = cal
     r = http.put(url + "s.ics", data=series("occ-sec", "FREQ=SECONDLY"),
                  headers={"Content-Type": "text/calendar"})
-    assert r.status_code == 400
+    assert r.status_code == 403  # RFC 4791 1.3 and 5.3.2.1: CALDAV:max-instances
+    assert "<C:max-instances/>" in r.text and "too many occurrences" in r.text
     assert sql.execute("SELECT count(*) FROM events WHERE tenant_id = %s AND uid = 'occ-sec'",
                        (account.tenant_id,)).fetchone() == (0,)
 

@@ -59,7 +59,7 @@ def test_put_into_a_calendar_that_does_not_exist_is_409(http, server, account, s
     assert resources(sql, account.tenant_id) == []
 
 
-def test_component_the_calendar_does_not_take_is_400_with_reason(
+def test_component_the_calendar_does_not_take_is_403_with_reason(
         http, server, account, sql) -> None:
     url = f"{server.url}{account.username}/events-only/"
     assert http.request("MKCALENDAR", url, data=VEVENT_ONLY,
@@ -69,8 +69,11 @@ def test_component_the_calendar_does_not_take_is_400_with_reason(
     for encoding in ("gzip, deflate", "identity"):
         r = http.put(url + "t.ics", data=todo("task-1"),
                      headers={**ICS, "Accept-Encoding": encoding})
-        assert r.status_code == 400
-        assert r.text == "this calendar accepts VEVENT, not VTODO\n"
+        # RFC 4791 1.3 and 5.3.2.1: 403 CALDAV:supported-calendar-component
+        assert r.status_code == 403
+        assert r.headers["Content-Type"].startswith("application/xml")
+        assert "<C:supported-calendar-component/>" in r.text
+        assert "<B:message>this calendar accepts VEVENT, not VTODO</B:message>" in r.text
     assert resources(sql, account.tenant_id) == []
 
 
@@ -109,13 +112,20 @@ def strict_server(database_url: str, tmp_path_factory: pytest.TempPathFactory
         server.process.wait(timeout=30)
 
 
-def test_resource_over_the_size_limit_is_412(strict_server, account, sql) -> None:
+def test_resource_over_the_size_limit_is_403_max_resource_size(strict_server, account, sql
+                                                               ) -> None:
+    """RFC 4791 5.3.2.1 names CALDAV:max-resource-size, and 1.3 asks for 403: a 412
+    says an If-Match failed, which DAVx5 takes for an edit conflict and ignores."""
     url = f"{strict_server.url}{account.username}/calendar/"
     auth = (account.username, account.password)
     small = event("small")
     large = event("large", "x" * (700 - len(small)))
     assert len(small) <= 600 < len(large)
-    assert requests.put(url + "l.ics", data=large, headers=ICS, auth=auth).status_code == 412
+    r = requests.put(url + "l.ics", data=large, headers=ICS, auth=auth)
+    assert r.status_code == 403
+    assert r.headers["Content-Type"].startswith("application/xml")
+    assert "<C:max-resource-size/>" in r.text
+    assert f"is {len(large)} bytes" in r.text and "at most 600 bytes" in r.text
     assert requests.put(url + "s.ics", data=small, headers=ICS, auth=auth).status_code == 201
     assert resources(sql, account.tenant_id) == [("s.ics", "small")]
 

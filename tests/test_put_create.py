@@ -105,10 +105,13 @@ def test_refused_bodies_change_nothing(spied_cal, sql, database_url) -> None:
     before = resources(sql, tenant)
     huge = event("loop").replace("DTEND", "RRULE:FREQ=MINUTELY\r\nDTEND")
     answer = http.put(url + "loop.ics", data=huge, headers=ICS)
-    assert answer.status_code == 400 and "too many occurrences" in answer.text
+    # RFC 4791 1.3 and 5.3.2.1: 403 CALDAV:max-instances
+    assert answer.status_code == 403 and "too many occurrences" in answer.text
+    assert "<C:max-instances/>" in answer.text
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("UPDATE calendars SET components = ARRAY['VEVENT'] WHERE tenant_id = %s",
                      (tenant,))
     answer = http.put(url + "task.ics", data=todo("task"), headers=ICS)
-    assert answer.status_code == 400
+    assert answer.status_code == 403  # CALDAV:supported-calendar-component
+    assert "<C:supported-calendar-component/>" in answer.text
     assert resources(sql, tenant) == before

@@ -2,9 +2,12 @@
 front of it, composed.
 
 Which code answers a request is decided in one table (FAST_PATHS): for a
-PROPFIND, REPORT or PUT each fast path is asked in turn and the first answer
+PROPFIND, REPORT, PUT or MKCALENDAR each fast path is asked in turn and the first answer
 wins; when none answers, Radicale's own do_<METHOD> does. A fast path answers
-only what it can answer exactly as Radicale would (see dav/fast_path.py).
+only what it can answer exactly as Radicale would (see dav/fast_path.py),
+except the principal ones, which answer what Radicale leaves empty or
+refuses: the principal searches and expand-property (dav/principal_reports.py)
+and a colleague's principal (dav/colleague.py).
 """
 
 from __future__ import annotations
@@ -18,14 +21,21 @@ from radicale import config as radicale_config
 from radicale import types
 
 from backside_caldav.dav import (
+    colleague,
     expand,
     freebusy,
     item_filter,
     listing,
     member_reports,
+    mkcalendar,
     poll,
+    principal_reports,
+    propfind_hook,
     put,
+    self_description,
+    sync_limit,
     vtimezone_cache,
+    whole_put,
 )
 from backside_caldav.dav.fast_path import Call, FastPath
 from backside_caldav.dav.middleware import BacksideMiddleware
@@ -39,17 +49,29 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict, StartResponse], Iterable[bytes]]
 
 FAST_PATHS: dict[str, tuple[FastPath, ...]] = {
-    # the getctag / sync-token poll, then a Depth 1 etag listing (streamed)
-    "PROPFIND": (poll.answer, listing.answer_propfind),
-    # the common multiget and one-time-range query, then a first sync-collection
-    "REPORT": (member_reports.answer, listing.answer_initial_sync),
+    # the getctag / sync-token poll, a Depth 1 etag listing (streamed), then a
+    # colleague's principal (Radicale refuses other logins' paths)
+    "PROPFIND": (poll.answer, listing.answer_propfind, colleague.answer),
+    # the common multiget and one-time-range query, a first sync-collection,
+    # one page of a sync-collection with a DAV:limit, then the principal
+    # searches and expand-property (Radicale answers them empty)
+    "REPORT": (member_reports.answer, listing.answer_initial_sync, sync_limit.answer,
+               principal_reports.answer),
+    # a whole calendar onto one that holds events (refused unless meant), then
     # one calendar object, with the client's own bytes
-    "PUT": (put.answer,),
+    "PUT": (whole_put.answer, put.answer),
+    # a calendar where none can be: the precondition RFC 4791 names
+    "MKCALENDAR": (mkcalendar.answer,),
 }
 
 
 class Application(radicale.Application):
-    """Radicale, with the fast paths of FAST_PATHS in front of its own methods."""
+    """Radicale, with the fast paths of FAST_PATHS in front of its own methods,
+    and the DAV header of dav/self_description.py on its answers."""
+
+    def __call__(self, environ: types.WSGIEnviron,
+                 start_response: StartResponse) -> Iterable[bytes]:
+        return super().__call__(environ, self_description.with_dav_header(start_response))
 
     def _answer(self, method: str, environ: types.WSGIEnviron, base_prefix: str, path: str,
                 user: str, user_groups: set, request_info: dict) -> types.WSGIResponse:
@@ -68,6 +90,9 @@ class Application(radicale.Application):
 
     def do_PUT(self, *args: Any) -> types.WSGIResponse:
         return self._answer("PUT", *args)
+
+    def do_MKCALENDAR(self, *args: Any) -> types.WSGIResponse:
+        return self._answer("MKCALENDAR", *args)
 
 
 def load_configuration(database_url: str, config_file: Path | None = None,
@@ -94,8 +119,10 @@ def build_dav_app(database_url: str, config_file: Path | None = None,
     expand.install()
     item_filter.install()
     vtimezone_cache.install()
+    propfind_hook.install()
     application = Application(configuration)
     max_length = configuration.get("server", "max_content_length")
+    max_resource = configuration.get("server", "max_resource_size")
     engine = engines.get_app_engine(database_url)
-    return OutageMiddleware(LoginLimitMiddleware(BacksideMiddleware(application, max_length),
-                                                 engine))
+    return OutageMiddleware(LoginLimitMiddleware(
+        BacksideMiddleware(application, max_length, max_resource), engine))

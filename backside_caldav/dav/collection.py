@@ -8,14 +8,26 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
 
+import vobject
 from radicale import item as radicale_item
 from radicale import storage as radicale_storage
 from radicale.item import filter as radicale_filter
 
 from backside_caldav import request
-from backside_caldav.db import busy_queries, calendars, event_reads, event_writes, occurrences
+from backside_caldav.dav import task_reports
+from backside_caldav.db import (
+    busy_queries,
+    calendars,
+    event_reads,
+    event_writes,
+    occurrences,
+    principals,
+    sync_pages,
+)
 from backside_caldav.domain import busy, collection_meta, records, sync_tokens
 from backside_caldav.domain.errors import BacksideError
+from backside_caldav.domain.matcher_view import matcher_view
+from backside_caldav.domain.principal_search import Principal
 from backside_caldav.domain.recurrence import TooManyInstances
 
 if TYPE_CHECKING:
@@ -62,10 +74,14 @@ class Item(radicale_item.Item):
             _collection_path=collection.path, collection=collection, href=href,
             last_modified=last_modified, _text=text, _vobject_item=None, _etag=etag,
             _uid=uid, _name="VCALENDAR", _component_name=component, _time_range=None,
-            backside_expansion=None, _texts=texts)
+            backside_expansion=None, backside_text=None, _texts=texts,
+            _window=None)
         return item
 
     def serialize(self) -> str:
+        """The text; in an expand REPORT, a task's expanded text (dav/task_reports)."""
+        if self.backside_text is not None:
+            return self.backside_text
         if self._text is None and self._texts is not None:
             self._texts.load()
         return super().serialize()
@@ -74,6 +90,13 @@ class Item(radicale_item.Item):
     def vobject_item(self) -> Any:
         if self._text is None and self._texts is not None:
             self._texts.load()
+        window = getattr(self, "_window", None)
+        if window is not None and self._vobject_item is None and self._text is not None:
+            # An RSCALE rule or a TZID without zone, which vobject cannot read
+            # right: Radicale's filter reads the occurrences in the window.
+            view = matcher_view(self._text, *window)
+            if view is not None:
+                self._vobject_item = vobject.readOne(view)
         return radicale_item.Item.vobject_item.fget(self)  # type: ignore[attr-defined]
 
 
@@ -160,6 +183,16 @@ class PrincipalCollection(_Plain):
     def __init__(self, storage: Storage, user: str, tenant: str) -> None:
         super().__init__(storage, user)
         self.tenant = tenant
+        self._login: Principal | None = None
+
+    def login(self) -> Principal:
+        """The login this principal is (its email), read on first need: most
+        requests that discover a principal never render its properties."""
+        if self._login is None:
+            with self._storage.connection(self.tenant) as conn:
+                found = principals.principal(conn, self.tenant, self.path)
+            self._login = found or Principal(self.path, None)
+        return self._login
 
 
 def collection_etag(row: records.CalendarRow) -> str:
@@ -199,6 +232,7 @@ class CalendarCollection(radicale_storage.BaseCollection):
                        stored.etag, stored.uid, stored.component)
         # dav.expand renders C:expand from these instead of parsing the text.
         item.backside_expansion = stored.expansion
+        item._window = stored.window
         return item
 
     def list_items(self) -> list[radicale_item.Item]:
@@ -231,6 +265,9 @@ class CalendarCollection(radicale_storage.BaseCollection):
     def set_meta(self, props: Mapping[str, str]) -> None:
         s = request.holding()
         with request.failing_writes():
+            zone = props.get(collection_meta.TIMEZONE)
+            if zone is not None and zone != self.row.props.get(collection_meta.TIMEZONE):
+                collection_meta.check_timezone(zone)
             values = collection_meta.columns_from_props(dict(props), self.row)
             calendars.update_calendar(s.conn, self.tenant, self.row.id, values)
             self._refresh(s.conn)
@@ -246,14 +283,21 @@ class CalendarCollection(radicale_storage.BaseCollection):
     # --- reading ----------------------------------------------------------------
 
     def sync(self, old_token: str = "") -> tuple[str, Iterable[str]]:
+        page = request.sync_page()
+        if page is not None and page.calendar_id == self.row.id:
+            return page.token, page.hrefs  # a DAV:limit page (dav/sync_limit.py)
         with self._conn() as conn:
             self._refresh(conn)
             token = sync_tokens.sync_token(self.row)
             if not old_token:
                 # PROPFIND asks for the token alone on every poll: list lazily.
                 return token, self._all_hrefs()
-            since = sync_tokens.parse_sync_token(self.row, old_token)
-            return token, event_reads.changed_hrefs(conn, self.tenant, self.row.id, since)
+            position = sync_tokens.parse_position(self.row, old_token)
+            if not position.plain:  # a page's token, followed without a limit
+                return token, [e.href for e in sync_pages.after(conn, self.tenant, self.row,
+                                                                position, None)]
+            return token, event_reads.changed_hrefs(conn, self.tenant, self.row.id,
+                                                    position.counter)
 
     def _all_hrefs(self) -> Iterator[str]:
         with self._conn() as conn:
@@ -282,13 +326,26 @@ class CalendarCollection(radicale_storage.BaseCollection):
             window = expanding or window
         with self._conn() as conn:
             found = occurrences.get_filtered(conn, self.tenant, self.row.id, tag, *window,
-                                       expand=expanding is not None)
+                                             expand=expanding is not None,
+                                             day_zone=self.row.timezone)
         # "Certain" is only final when the filter is nothing but component + range.
-        return [(self.make_item(i), certain and simple) for i, certain in found]
+        items = [(self.make_item(i), certain and simple) for i, certain in found]
+        if tag == "VTODO" and not simple:
+            # The storage decided the time-range; Radicale tests the rest.
+            task_reports.strip_time_ranges(filters)
+        expand_window = request.expand_range()
+        if expand_window is not None:
+            limit = self._storage.configuration.get("reporting", "max_expand_occurrence")
+            bounded = window if tag == "VTODO" and expanding is not None else None
+            items = task_reports.expand(items, self.row.timezone, expand_window, bounded, limit)
+        return items
 
     def has_uid(self, uid: str) -> bool:
         with self._conn() as conn:
-            return event_reads.has_uid(conn, self.tenant, self.row.id, uid)
+            holder = event_reads.href_of_uid(conn, self.tenant, self.row.id, uid)
+        if holder is not None:  # Radicale answers no-uid-conflict: name the resource
+            request.note_uid_holder(posixpath.join(self.path, holder))
+        return holder is not None
 
     def busy_periods(self, start: datetime, end: datetime,
                      limit: int) -> list[tuple[datetime, datetime, str]]:

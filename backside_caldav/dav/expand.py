@@ -25,36 +25,11 @@ from xml.etree import ElementTree as ET
 
 from radicale.app import report
 
-from backside_caldav.domain.errors import InvalidCalendarData
-from backside_caldav.domain.expand_render import Expansion, render
-from backside_caldav.domain.ical_parse import parse_resource
-from backside_caldav.domain.recurrence import TooManyInstances, expand
+from backside_caldav.domain.expand_render import render
+from backside_caldav.domain.matcher_view import needs_own_reading, own_expansion
 
 _original = report._expand
 logger = logging.getLogger(__name__)
-MAX_INSTANCES = 10_000
-
-
-def _aware(value: datetime.datetime) -> datetime.datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=datetime.timezone.utc)
-
-
-def _own_expansion(text: str, start: datetime.datetime, end: datetime.datetime
-                   ) -> Expansion | None:
-    """What the index would say about the item, from our own parse of its text."""
-    try:
-        events = parse_resource(text).events
-        instances = expand(events, _aware(start), _aware(end), limit=MAX_INSTANCES)
-    except (InvalidCalendarData, TooManyInstances, ValueError, OverflowError):
-        return None
-    if not events:
-        return None
-    master = next((e for e in events if e.recurrence_id is None), events[0])
-    overrides = frozenset(e.recurrence_id for e in events if e.recurrence_id is not None)
-    return Expansion(recurring=bool(master.rrule or master.rdates or overrides),
-                     all_day=master.is_all_day, day_zone=master.timezone,
-                     override_ids=overrides,
-                     instances=[(i.recurrence_id, i.start, i.end) for i in instances])
 
 
 def _expand(element: ET.Element, item: Any, start: datetime.datetime, end: datetime.datetime,
@@ -63,6 +38,12 @@ def _expand(element: ET.Element, item: Any, start: datetime.datetime, end: datet
             max_occurrence: int = 0) -> tuple[ET.Element, int]:
     expansion = getattr(item, "backside_expansion", None)
     rendered = None
+    if expansion is None and needs_own_reading(item.serialize()):
+        # RSCALE or a TZID without zone, which Radicale's expand cannot read
+        # (a calendar-multiget's items carry no occurrences from the index).
+        row = getattr(item.collection, "row", None)
+        expansion = own_expansion(item.serialize(), getattr(row, "timezone", None),
+                                  _utc(start), _utc(end))
     if expansion is not None:
         rendered = render(item.serialize(), expansion, start, end, time_range_start,
                           time_range_end)
@@ -74,7 +55,9 @@ def _expand(element: ET.Element, item: Any, start: datetime.datetime, end: datet
         except Exception as exc:  # noqa: BLE001 - vobject's failures on valid data
             logger.info("vobject cannot expand %r (%s); expanded by our own reading",
                         getattr(item, "href", None), exc)
-            own = _own_expansion(item.serialize(), start, end)
+            row = getattr(item.collection, "row", None)
+            own = own_expansion(item.serialize(), getattr(row, "timezone", None),
+                                _utc(start), _utc(end))
             rendered = None if own is None else render(item.serialize(), own, start, end,
                                                        time_range_start, time_range_end)
             if rendered is None:
@@ -84,6 +67,12 @@ def _expand(element: ET.Element, item: Any, start: datetime.datetime, end: datet
         raise ValueError(f"REPORT occurrences limit of {max_occurrence} hit")
     element.text = text
     return element, count
+
+
+def _utc(value: datetime.datetime) -> datetime.datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=datetime.timezone.utc)
+    return value.astimezone(datetime.timezone.utc)
 
 
 def install() -> None:

@@ -55,13 +55,23 @@ CLOSE_ROOT = b"</multistatus>"
 def initial_sync_props(root: ElementTree.Element | None) -> list[str] | None:
     """The properties of a sync-collection REPORT without a sync-token (a first
     sync: every member) if it asks nothing but getetag and getcontenttype."""
+    return sync_props(root, paged=False)
+
+
+def sync_props(root: ElementTree.Element | None, paged: bool = True) -> list[str] | None:
+    """The properties of a sync-collection REPORT if it asks nothing but getetag
+    and getcontenttype at sync-level 1; paged: with a DAV:limit (dav/sync_limit.py)
+    and any token, else without either."""
     if root is None or root.tag != f"{DAV}sync-collection":
         return None
     props: list[str] | None = None
     for child in root:
-        if child.tag == f"{DAV}sync-token" and not (child.text or "").strip() and not len(child):
+        if child.tag == f"{DAV}sync-token" and not len(child) and (
+                paged or not (child.text or "").strip()):
             continue
         if child.tag == f"{DAV}sync-level" and (child.text or "").strip() == "1":
+            continue
+        if child.tag == f"{DAV}limit" and paged:
             continue
         if child.tag == f"{DAV}prop" and props is None:
             props = [p.tag for p in child]

@@ -20,16 +20,18 @@ from backside_caldav.dav.body import read_body
 from backside_caldav.dav.reasons import answer_with_reason
 from backside_caldav.dav.refusal import Refusal
 from backside_caldav.dav.xml_guard import read_xml_body
-from backside_caldav.domain.errors import InvalidCalendarData
-from backside_caldav.domain.ical_guard import check_ical_body
-from backside_caldav.domain.ical_parse import parse_resource
+from backside_caldav.domain.errors import InvalidCalendarData, TooLarge
+from backside_caldav.domain.ical_guard import find_problem
+from backside_caldav.domain.ical_parse import parse_calendar, parse_resource
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict, StartResponse], Iterable[bytes]]
 
 
-def _object_problem(body: bytes, charset: str) -> str | None:
-    """Why a PUT body is not a calendar object we can store, or None.
+def _object_problem(body: bytes, charset: str, whole: bool = False
+                    ) -> InvalidCalendarData | None:
+    """Why a PUT body is not a calendar object (with whole: a calendar) we can
+    store, or None; its class names the precondition (domain/errors.py).
 
     Checked before Radicale parses it, so the client gets a reason instead of
     a bare "Bad Request".
@@ -37,16 +39,19 @@ def _object_problem(body: bytes, charset: str) -> str | None:
     try:
         text = body.decode(charset)
     except (LookupError, UnicodeDecodeError) as exc:
-        return f"the body is not valid {charset}: {exc}"
-    problem = check_ical_body(text)
-    if problem:
+        return InvalidCalendarData(f"the body is not valid {charset}: {exc}")
+    problem = find_problem(text, whole)
+    if problem is not None:
         return problem
     try:
-        parse_resource(text)
+        if whole:
+            parse_calendar(text)  # split by UID by Radicale, each checked by the store
+        else:
+            parse_resource(text)
     except InvalidCalendarData as exc:
-        return str(exc)
+        return exc
     except Exception as exc:  # noqa: BLE001 - any parser failure is the body's fault
-        return f"not valid iCalendar: {exc}"
+        return InvalidCalendarData(f"not valid iCalendar: {exc}")
     return None
 
 
@@ -54,9 +59,11 @@ class BacksideMiddleware:
     """Refuses hostile requests, reads the body once and hands it on in the
     request's scope (see the module doc)."""
 
-    def __init__(self, app: WSGIApp, max_content_length: int) -> None:
+    def __init__(self, app: WSGIApp, max_content_length: int,
+                 max_resource_size: int | None = None) -> None:
         self.app = app
         self.max_content_length = max_content_length
+        self.max_resource_size = max_resource_size
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET").upper()
@@ -82,12 +89,20 @@ class BacksideMiddleware:
         content_type = environ.get("CONTENT_TYPE", "")
         if "charset=" in content_type:
             charset = content_type.split("charset=", 1)[1].split(";")[0].strip().strip('"') or charset
-        if method == "PUT" and sane.count("/") == 2:
-            problem = _object_problem(body or b"", charset)
-            if problem:
-                return Refusal(400, problem).respond(start_response)
+        if method == "PUT" and sane.count("/") in (1, 2):
+            refusal = self._put_refusal(body or b"", charset, whole=sane.count("/") == 1)
+            if refusal is not None:
+                return refusal.respond(start_response)
         scope = request.current()
         assert scope is not None, "dav.outage.OutageMiddleware opens the request's scope"
         scope.method, scope.path, scope.body, scope.charset = method, sane, body, charset
         scope.xml = xml if isinstance(xml, ElementTree.Element) else None
         return answer_with_reason(self.app, environ, start_response, scope)
+
+    def _put_refusal(self, body: bytes, charset: str, whole: bool) -> Refusal | None:
+        """The answer to a PUT body that cannot be stored, or None."""
+        limit = self.max_resource_size
+        if not whole and limit is not None and len(body) > limit:
+            return Refusal.of(TooLarge(len(body), limit))
+        problem = _object_problem(body, charset, whole)
+        return None if problem is None else Refusal.of(problem)

@@ -15,15 +15,17 @@ goes to Radicale's own do_PUT.
 from __future__ import annotations
 
 from http import client
+from urllib.parse import quote
 
 from radicale import httputils, pathutils, types
 from radicale.app.base import Access
 
 from backside_caldav import request
 from backside_caldav.dav.fast_path import Call
+from backside_caldav.dav.refusal import Refusal
 from backside_caldav.db import event_reads, event_writes
 from backside_caldav.domain import records
-from backside_caldav.domain.errors import InvalidCalendarData
+from backside_caldav.domain.errors import InvalidCalendarData, TooLarge
 from backside_caldav.domain.ical_parse import parse_resource
 
 # Calendars PUT into lately, by (tenant, href): a create then needs no lookup
@@ -53,9 +55,11 @@ def answer(call: Call) -> types.WSGIResponse | None:
     access = Access(app._rights, call.user, call.user_groups, path)
     if not access.check("w") or "w" not in access.parent_permissions:
         return httputils.NOT_ALLOWED
-    # Radicale measures its own serialization; the client's text is what is stored.
-    if len(text) > app._max_resource_size:
-        return httputils.PRECONDITION_FAILED
+    # Radicale measures its own serialization; the client's text is what is stored
+    # (the middleware refused it already when it knows the limit).
+    size = len(text.encode("utf-8"))
+    if size > app._max_resource_size:
+        return Refusal.of(TooLarge(size, app._max_resource_size)).response()
     resource = parse_resource(text)  # the middleware's parse, from its cache
     owner, calendar_href, href = sane.split("/")
     with app._storage.acquire_lock("w", call.user, path=path, request="PUT", actor=call.user):
@@ -77,17 +81,31 @@ def answer(call: Call) -> types.WSGIResponse | None:
         if (existing is not None and existing.uid != resource.uid
                 or existing is None and target.uid_taken):
             call.request_info["status"] = client.CONFLICT
-            return app._webdav_error_response(client.CONFLICT, "C:no-uid-conflict",
-                                              call.request_info)
+            return _uid_conflict(call, s, target.calendar, href, resource.uid, existing)
         try:
             with request.failing_writes():
                 stored = event_writes.put_item(s.conn, s.tenant, target.calendar, href, text,
                                                existing.component if existing else None)
-        except InvalidCalendarData:
-            return httputils.BAD_REQUEST  # the middleware shows the noted reason
+        except InvalidCalendarData as exc:
+            return Refusal.of(exc).response()
     if existing is not None:
         return client.NO_CONTENT, {"ETag": stored.etag}, None, None
     return client.CREATED, {"ETag": stored.etag}, None, None
+
+
+def _uid_conflict(call: Call, s: request.Transaction, calendar: records.CalendarRow,
+                  href: str, uid: str, existing: event_reads.ItemHead | None
+                  ) -> types.WSGIResponse:
+    """409 CALDAV:no-uid-conflict naming the resource that holds the UID (RFC 4791
+    5.3.2.1), or the resource at href when the PUT would change its UID."""
+    holder = event_reads.href_of_uid(s.conn, s.tenant or "", calendar.id, uid)
+    path = f"{call.base_prefix}/{s.user}/{calendar.href}/{holder or href}"
+    if holder is not None:
+        message = f"the UID {uid!r} is already used by {holder} in this calendar"
+    else:
+        message = (f"{href} holds the UID {existing.uid if existing else ''!r}; a PUT "
+                   f"cannot change a resource's UID to {uid!r} (delete it first)")
+    return Refusal(409, message, "C:no-uid-conflict", href=quote(path)).response()
 
 
 def _create(environ: types.WSGIEnviron, s: request.Transaction, calendar_href: str, href: str,

@@ -24,6 +24,7 @@ from backside_caldav.dav.outage import note_error
 from backside_caldav.db import calendars, engines, event_reads, event_writes, migrate, tenancy
 from backside_caldav.db.settings import ENV_DATABASE_URL
 from backside_caldav.domain import collection_meta
+from backside_caldav.domain.errors import UnsupportedComponent
 
 PLUGIN_SCHEMA: types.CONFIG_SCHEMA = {"storage": {
     "database_url": {
@@ -203,6 +204,10 @@ class Storage(radicale_storage.BaseStorage):
             raise ValueError("calendars cannot be nested")
         props = dict(props or {})
         existing = calendars.get_calendar(s.conn, s.tenant, parts[1])
+        zone = props.get(collection_meta.TIMEZONE)
+        if zone is not None and (existing is None or zone != existing.props.get(
+                collection_meta.TIMEZONE)):
+            collection_meta.check_timezone(zone)
         if existing is not None and items is None and not props:
             return CalendarCollection(self, principal, existing), {}, []
         tag = props.get("tag")
@@ -251,6 +256,12 @@ class Storage(radicale_storage.BaseStorage):
         if not isinstance(source, CalendarCollection) or not isinstance(
                 to_collection, CalendarCollection) or item.href is None:
             raise ValueError("only calendar objects can be moved")
+        component = item.component_name
+        if component not in to_collection.row.components:
+            # RFC 4791 5.3.2.1: the precondition holds for a MOVE's target too.
+            raise UnsupportedComponent(
+                f"the calendar {to_collection.row.href} accepts "
+                f"{', '.join(to_collection.row.components)}, not {component}")
         event_writes.move_item(s.conn, s.tenant or "", source.row.id, item.href, to_collection.row.id,
                         to_href)
 

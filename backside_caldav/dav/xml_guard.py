@@ -159,10 +159,15 @@ def _check_report(root: ElementTree.Element) -> Refusal | None:
         level = root.find(f"{DAV}sync-level")
         if level is not None and (level.text or "").strip() not in ("1", "infinite"):
             return Refusal(400, "DAV:sync-level must be 1 or infinite")
+        limits = root.findall(f"{DAV}limit")
+        if len(limits) > 1 or (limits and [c.tag for c in limits[0]] != [f"{DAV}nresults"]):
+            # RFC 5323 5.17: <!ELEMENT limit (nresults)>
+            return Refusal(400, "DAV:limit must hold exactly one DAV:nresults")
     for nresults in root.iter(f"{DAV}nresults"):
         count = (nresults.text or "").strip()
-        if not (count.isascii() and count.isdigit()) or int(count) < 1:
-            return Refusal(400, "DAV:nresults must be a positive integer")
+        if not (count.isascii() and count.isdigit()):
+            # RFC 5323 5.17.1: only digits (no sign, no fraction)
+            return Refusal(400, "DAV:nresults must be a whole number such as 100")
     return None
 
 

@@ -33,6 +33,9 @@ class StoredItem:
     updated_at: datetime
     # Occurrences in the queried window, from the index (expand REPORTs only).
     expansion: Expansion | None = None
+    # The occurrences' starts in the queried window and the series' zone, for
+    # the view Radicale's own filter reads of a text it would misread (matcher_view).
+    window: tuple[list[datetime], str | None] | None = None
 
     @property
     def etag(self) -> str:
@@ -252,9 +255,13 @@ def uid_in_use(calendar: str) -> str:
             f"AND calendar_id = {calendar} AND uid = :u))")
 
 
-def has_uid(conn: Connection, tenant: str, calendar_id: str, uid: str) -> bool:
-    return conn.execute(_q(f"SELECT {uid_in_use(':c')}"),
-                        {"t": tenant, "c": calendar_id, "u": uid}).scalar_one()
+def href_of_uid(conn: Connection, tenant: str, calendar_id: str, uid: str) -> str | None:
+    """The href of the calendar's resource with this UID (CALDAV:no-uid-conflict names it)."""
+    return conn.execute(_q(
+        "SELECT href FROM events WHERE tenant_id = :t AND calendar_id = :c AND uid = :u "
+        "AND series_id IS NULL AND deleted_at IS NULL UNION ALL SELECT href FROM "
+        "calendar_objects WHERE tenant_id = :t AND calendar_id = :c AND uid = :u LIMIT 1"),
+        {"t": tenant, "c": calendar_id, "u": uid}).scalar()
 
 
 def masters_by_id(conn: Connection, tenant: str, ids: list[str]) -> list[Row]:

@@ -18,8 +18,8 @@ from backside_caldav.db.engines import statement as _q
 from backside_caldav.db.event_reads import ItemHead, StoredItem, uid_in_use
 from backside_caldav.db.event_rows import put_event, row_values
 from backside_caldav.db.occurrences import insert_instances, instance_arrays, write_index
-from backside_caldav.domain import instance_index
-from backside_caldav.domain.errors import InvalidCalendarData
+from backside_caldav.domain import instance_index, task_times
+from backside_caldav.domain.errors import InstanceLimit, InvalidCalendarData, UnsupportedComponent
 from backside_caldav.domain.ical_parse import parse_resource
 from backside_caldav.domain.records import CalendarRow, ResourceRecord
 from backside_caldav.domain.recurrence import (
@@ -76,7 +76,7 @@ def put_item(conn: Connection, tenant: str, calendar: CalendarRow, href: str, te
     """
     resource = parse_resource(text, calendar.timezone)
     if resource.component not in calendar.components:
-        raise InvalidCalendarData(
+        raise UnsupportedComponent(
             f"this calendar accepts {', '.join(calendar.components)}, not {resource.component}")
     if resource.component == "VEVENT":
         if replaces not in (None, "VEVENT"):
@@ -98,7 +98,7 @@ def put_item(conn: Connection, tenant: str, calendar: CalendarRow, href: str, te
         return StoredItem(href, resource.uid, "VEVENT", revision, text, updated_at)
     if replaces not in (None, "VTODO", "VJOURNAL"):
         _soft_delete_event(conn, tenant, calendar.id, href)
-    return _put_object(conn, tenant, calendar.id, href, text, resource)
+    return _put_object(conn, tenant, calendar, href, text, resource)
 
 
 # A new series with more overrides than this is written statement by statement.
@@ -113,7 +113,7 @@ def _occurrences(resource: ResourceRecord) -> instance_index.IndexedSeries:
     except WalkTooLong as exc:
         raise InvalidCalendarData(f"the recurrence rule cannot be indexed: {exc}") from exc
     except TooManyInstances as exc:
-        raise InvalidCalendarData(
+        raise InstanceLimit(
             f"the recurrence rule makes too many occurrences ({exc}); at most "
             f"{instance_index.MAX_INDEXED} are allowed from its start to a year ahead"
         ) from exc
@@ -226,15 +226,21 @@ def create_series(conn: Connection, tenant: str, calendar_id: str, href: str, te
     return row.revision, row.updated_at
 
 
-def _put_object(conn: Connection, tenant: str, calendar_id: str, href: str, text: str,
+def _put_object(conn: Connection, tenant: str, calendar: CalendarRow, href: str, text: str,
                 resource: ResourceRecord) -> StoredItem:
+    # A task's span pre-filters time-range queries (task_times decides them);
+    # a journal's stays NULL: every range.
+    start, end = (task_times.stored_span(text, calendar.timezone)
+                  if resource.component == "VTODO" else (None, None))
     row = conn.execute(_q(
-        "INSERT INTO calendar_objects (tenant_id, calendar_id, component, uid, href, ical_source) "
-        "VALUES (:t, :c, :comp, :u, :h, :src) "
+        "INSERT INTO calendar_objects (tenant_id, calendar_id, component, uid, href, ical_source, "
+        "range_start, range_end) VALUES (:t, :c, :comp, :u, :h, :src, :rs, :re) "
         "ON CONFLICT (tenant_id, calendar_id, href) DO UPDATE SET component = EXCLUDED.component, "
-        "uid = EXCLUDED.uid, ical_source = EXCLUDED.ical_source RETURNING revision, updated_at"),
-        {"t": tenant, "c": calendar_id, "comp": resource.component, "u": resource.uid,
-         "h": href, "src": text}).one()
+        "uid = EXCLUDED.uid, ical_source = EXCLUDED.ical_source, "
+        "range_start = EXCLUDED.range_start, range_end = EXCLUDED.range_end "
+        "RETURNING revision, updated_at"),
+        {"t": tenant, "c": calendar.id, "comp": resource.component, "u": resource.uid,
+         "h": href, "src": text, "rs": start, "re": end}).one()
     return StoredItem(href, resource.uid, resource.component, row.revision, text, row.updated_at)
 
 

@@ -20,10 +20,16 @@ from backside_caldav.db.event_reads import (
     get_items,
     load_events,
 )
-from backside_caldav.domain import instance_index
+from backside_caldav.domain import instance_index, rscale, task_times, unknown_tzid
 from backside_caldav.domain.expand_render import Expansion
 from backside_caldav.domain.instance_index import BEGINNING, LONG
-from backside_caldav.domain.recurrence import INFINITY, SLACK, shift
+from backside_caldav.domain.recurrence import (
+    INFINITY,
+    SLACK,
+    TooManyInstances,
+    expand,
+    shift,
+)
 
 # Occurrences i of series m that the index answers for (not changed by another
 # writer since indexing, indexed past :e) and that overlap [:s, :e); :ls is
@@ -46,8 +52,8 @@ def _shift(value: datetime, delta: timedelta) -> datetime:
 
 
 def get_filtered(conn: Connection, tenant: str, calendar_id: str, component: str | None,
-                 start: datetime, end: datetime, expand: bool = False
-                 ) -> list[tuple[StoredItem, bool]]:
+                 start: datetime, end: datetime, expand: bool = False,
+                 day_zone: str | None = None) -> list[tuple[StoredItem, bool]]:
     """Resources that may have an occurrence in [start, end), with a flag that
     says the match is certain.
 
@@ -57,7 +63,8 @@ def get_filtered(conn: Connection, tenant: str, calendar_id: str, component: str
     again; with `expand` the item also carries those occurrences. Series
     changed by other writers since they were indexed, or asked about beyond
     their indexed horizon, are found by their conservative span and left for
-    Radicale to check.
+    Radicale to check. Tasks are decided here too, from their text (see
+    domain/task_times.py), with DATE values in `day_zone`, the calendar's zone.
     """
     params = {"t": tenant, "c": calendar_id, "s": start, "e": end,
               "ls": _shift(start, -LONG)}
@@ -90,7 +97,16 @@ def get_filtered(conn: Connection, tenant: str, calendar_id: str, component: str
             # Indexed and answering for the whole window: the index is the truth.
             certain = {m.id: m.answers and m.id in instances and m.id not in unindexed
                        for m in masters}
-            masters = [m for m in masters if m.id in unindexed or certain[m.id]]
+            # Series Radicale's matcher cannot read are decided here instead.
+            own = own_matches(conn, tenant, [m for m in masters if m.id in unindexed and (
+                rscale.scale_of(m.rrule) or unknown_tzid.unresolved(m.ical_source))],
+                start, end)
+            for series_id, found in own.items():
+                certain[series_id] = found is None or bool(found)  # None: matches
+                if found:
+                    instances[series_id] = found
+            masters = [m for m in masters if certain[m.id]
+                       or (m.id in unindexed and m.id not in own)]
             overrides: dict[str, set[datetime]] = {}
             if expand and masters:
                 for series_id, rid in conn.execute(_q(
@@ -104,7 +120,14 @@ def get_filtered(conn: Connection, tenant: str, calendar_id: str, component: str
                     item.expansion = Expansion(
                         recurring=bool(master.rrule or master.rdates or ids),
                         all_day=master.is_all_day, day_zone=master.timezone,
-                        override_ids=ids, instances=instances[master.id])
+                        override_ids=ids, instances=instances.get(master.id, []),
+                        as_stored=not rscale.expandable(master.rrule))
+                # For Radicale's own filter, should it read the item (matcher_view):
+                # original starts, so that overrides replace theirs by RECURRENCE-ID.
+                starts = [max(start, master.start_time)] \
+                    if master.id in own and own[master.id] is None \
+                    else [i[0] for i in instances.get(master.id, [])]
+                item.window = (starts, master.timezone)
                 results.append((item, certain[master.id]))
     if component != "VEVENT":
         comp_filter = "" if component is None else "AND component = :comp"
@@ -113,8 +136,13 @@ def get_filtered(conn: Connection, tenant: str, calendar_id: str, component: str
                 f"FROM calendar_objects WHERE tenant_id = :t AND calendar_id = :c {comp_filter} "
                 "AND (range_start IS NULL OR (range_start < :e AND range_end > :s))"),
                 {**params, "comp": component}):
-            results.append((StoredItem(r.href, r.uid, r.component, r.revision, r.ical_source,
-                                       r.updated_at), False))
+            item = StoredItem(r.href, r.uid, r.component, r.revision, r.ical_source, r.updated_at)
+            if component == "VTODO":
+                # RFC 4791 9.9's VTODO table, for every instance: the answer is exact.
+                if task_times.text_matches(r.ical_source, day_zone, start, end):
+                    results.append((item, True))
+            else:
+                results.append((item, False))
     return results
 
 
@@ -220,6 +248,37 @@ def series_needing_index(conn: Connection, tenant: str, at: datetime, limit: int
     return list(conn.execute(_q(
         "SELECT id::text FROM events WHERE tenant_id = :t AND series_id IS NULL "
         "AND deleted_at IS NULL AND (occurrence_stale OR next_occurrence < :now "
-        "OR instances_until < :soon) LIMIT :n FOR UPDATE SKIP LOCKED"),
+        "OR (instances_until < :soon AND instances_until > :open)) "
+        "LIMIT :n FOR UPDATE SKIP LOCKED"),
         {"t": tenant, "now": at, "soon": at + instance_index.HORIZON - timedelta(days=30),
-         "n": limit}).scalars())
+         "n": limit, "open": instance_index.OPEN_ENDED}).scalars())
+
+
+def own_matches(conn: Connection, tenant: str, masters: list[Any], start: datetime,
+                end: datetime) -> dict[str, list[tuple[datetime, datetime, datetime]] | None]:
+    """For series the index cannot answer for and Radicale's own matcher cannot
+    read (an RFC 7529 RSCALE; a TZID that names no zone, which it reads as
+    floating): their occurrences in [start, end) by our expansion ([] when
+    none), or None for a calendar scale this server does not expand: such a
+    series matches every window its open-ended span overlaps, as RFC 4791
+    lets a server that cannot expand answer."""
+    if not masters:
+        return {}
+    rows: dict[str, list[Any]] = {m.id: [m] for m in masters}
+    for r in conn.execute(_q(
+            f"SELECT {EVENT_COLS}, series_id::text AS of_series FROM events "
+            "WHERE tenant_id = :t AND series_id = ANY(CAST(:ids AS uuid[]))"),
+            {"t": tenant, "ids": list(rows)}):
+        rows[r.of_series].append(r)
+    found: dict[str, list[tuple[datetime, datetime, datetime]] | None] = {}
+    for series_id, series in rows.items():
+        if not rscale.expandable(series[0].rrule):
+            found[series_id] = None
+            continue
+        try:
+            occurrences = expand([event_record(r) for r in series], start, end)
+        except TooManyInstances:
+            found[series_id] = None
+            continue
+        found[series_id] = [(i.recurrence_id, i.start, i.end) for i in occurrences]
+    return found

@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from backside_caldav.domain.errors import InvalidCalendarData
+from backside_caldav.domain.errors import ExceedsLimit, InvalidCalendarData
 from backside_caldav.domain.ical_parse import parse_calendar
 from backside_caldav.domain.records import CalendarRow
 from backside_caldav.domain.zones import iana_zone
 
 TAG = "VCALENDAR"
+TIMEZONE = "C:calendar-timezone"
 COLUMN_OF = {
     "D:displayname": "name",
     "ICAL:calendar-color": "color",
@@ -94,16 +95,34 @@ def columns_from_props(props: dict[str, str], current: CalendarRow | None = None
         else:
             rest[key] = value
     if len(rest) > MAX_DEAD_PROPS:
-        raise InvalidCalendarData(f"a calendar keeps at most {MAX_DEAD_PROPS} other properties; "
+        raise ExceedsLimit(f"a calendar keeps at most {MAX_DEAD_PROPS} other properties; "
                                   "remove some before adding more")
     size = sum(len(k) + len(str(v)) for k, v in rest.items())
     if size > MAX_DEAD_BYTES:
-        raise InvalidCalendarData(f"a calendar's other properties may hold at most "
+        raise ExceedsLimit(f"a calendar's other properties may hold at most "
                                   f"{MAX_DEAD_BYTES} characters in all; these hold {size}")
     if values["name"] is None and current is not None:
         values["name"] = current.href
     values["props"] = rest
     return values
+
+
+def check_timezone(text: str) -> None:
+    """Refuse a calendar-timezone that is neither an iCalendar object holding one
+    VTIMEZONE (RFC 4791 5.2.2, the CALDAV:valid-calendar-data precondition of
+    MKCALENDAR) nor a zone name (some clients send one; taken as is)."""
+    if not text.strip() or iana_zone(text.strip()) is not None:
+        return
+    try:
+        zones = parse_calendar(text).walk("VTIMEZONE")
+    except ValueError as exc:
+        raise InvalidCalendarData(
+            "calendar-timezone must be an iCalendar object holding one VTIMEZONE, or a "
+            f"time zone name such as Europe/Berlin: {exc}") from exc
+    if len(zones) != 1 or not str(zones[0].get("TZID", "")).strip():
+        raise InvalidCalendarData(
+            "calendar-timezone must hold exactly one VTIMEZONE with a TZID, "
+            f"not {len(zones)}")
 
 
 def _tzid_of(text: str) -> str | None:

@@ -23,6 +23,7 @@ from backside_caldav.domain.zones import iana_zone, zone
 
 UTC = timezone.utc
 _LINE_END = re.compile(r"\r?\n(?![ \t])")
+_TZID_LINE = re.compile(r"^TZID:([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
 # Properties that say when an occurrence is: replaced by the instance's own values.
 _REPLACED = frozenset({"DTSTART", "DTEND", "DURATION", "RECURRENCE-ID", "RRULE", "RDATE",
                        "EXDATE", "EXRULE"})
@@ -38,6 +39,8 @@ class Expansion:
     override_ids: frozenset[datetime]  # RECURRENCE-IDs (UTC) of the stored overrides
     # (recurrence_id, start, end) in UTC, in the order the index returned them
     instances: list[tuple[datetime, datetime, datetime]] = field(default_factory=list)
+    # A calendar scale the server does not expand (RFC 7529): the resource as stored
+    as_stored: bool = False
 
 
 def _name(line: str) -> str:
@@ -63,8 +66,10 @@ def _params_and_value(line: str) -> tuple[dict[str, str], str]:
     return params, value.strip()
 
 
-def _utc_of(line: str, day_zone: str | None) -> datetime | None:
-    """The instant of a DATE or DATE-TIME property line, as the parser reads it."""
+def _utc_of(line: str, day_zone: str | None,
+            defined: frozenset[str] = frozenset()) -> datetime | None:
+    """The instant of a DATE or DATE-TIME property line, as the parser reads it;
+    `defined`: the TZIDs of the resource's VTIMEZONEs."""
     params, value = _params_and_value(line)
     try:
         if len(value) == 8:
@@ -79,8 +84,10 @@ def _utc_of(line: str, day_zone: str | None) -> datetime | None:
     if not tzid:
         return moment.replace(tzinfo=UTC)  # floating: read as UTC, like the parser
     name = iana_zone(tzid)
-    if name is None:
+    if name is None and tzid in defined:
         return None  # a zone defined only by the resource's VTIMEZONE
+    if name is None:  # no zone at all: the calendar's, like the parser (unknown_tzid)
+        name = day_zone
     return moment.replace(tzinfo=zone(name)).astimezone(UTC)
 
 
@@ -98,6 +105,7 @@ def _split(text: str, day_zone: str | None) -> _Split | None:
     head: list[str] = []
     master: list[str] | None = None
     overrides: dict[datetime, list[str]] = {}
+    defined = frozenset(t.strip().strip('"') for t in _TZID_LINE.findall(text))
     depth = 0
     block: list[str] | None = None
     skipping = False  # inside a VTIMEZONE: expanded instances are in UTC
@@ -125,7 +133,7 @@ def _split(text: str, day_zone: str | None) -> _Split | None:
                             return None
                         master = block
                     else:
-                        rid = _utc_of(rid_line, day_zone)
+                        rid = _utc_of(rid_line, day_zone, defined)
                         if rid is None or rid in overrides:
                             return None
                         overrides[rid] = block
@@ -188,6 +196,8 @@ def render(text: str, expansion: Expansion, start: datetime, end: datetime,
            ) -> tuple[str, int] | None:
     """The expanded text and its number of VEVENTs for occurrences overlapping
     [start, end) (and the filter's time-range), or None to leave it to Radicale."""
+    if expansion.as_stored:
+        return text, 1
     split = _split(text, expansion.day_zone)
     if split is None or split.master is None and not split.overrides:
         return None

@@ -12,7 +12,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from backside_caldav.domain.zones import iana_zone
+from backside_caldav.domain.errors import (
+    AttendeeLimit,
+    ExceedsLimit,
+    InstanceLimit,
+    InvalidCalendarData,
+    UnsupportedRscale,
+)
 
 MAX_COMPONENT_DEPTH = 6  # VCALENDAR > VEVENT > VALARM is 3; VTIMEZONE > STANDARD is 3
 MAX_COMPONENTS = 5000  # a long series with many overridden instances fits
@@ -42,15 +48,21 @@ MAX_LIST = 366  # values in one BYxxx part
 # answers a bare "Bad Request", so the limit is checked here with a reason.
 MAX_COUNT = 10_000
 _BYDAY = re.compile(r"^([+-]?)(\d{1,2})?(SU|MO|TU|WE|TH|FR|SA)$")
-_TZID_PARAM = re.compile(r';TZID=("[^"]*"|[^;:]*)', re.IGNORECASE)
 _UNTIL = re.compile(r"^\d{8}(T\d{6}Z?)?$")
+_RSCALE = re.compile(r"^[A-Z0-9-]{1,40}$")
 
 
 def check_ical_body(text: str) -> str | None:
     """Why this iCalendar text exceeds a limit, or None."""
+    problem = find_problem(text)
+    return None if problem is None else str(problem)
+
+
+def find_problem(text: str, whole: bool = False) -> InvalidCalendarData | None:
+    """What is wrong with this iCalendar text, as the refusal to raise (its class
+    names the CalDAV precondition: invalid data, or which bound), or None.
+    whole: a whole calendar (many resources), not bound by MAX_COMPONENTS."""
     stack: list[str] = []
-    defined_zones: set[str] = set()
-    used_zones: set[str] = set()
     components = 0
     attendees: list[int] = []
     properties: list[int] = []
@@ -65,14 +77,14 @@ def check_ical_body(text: str) -> str | None:
             seen.append(set())
             components += 1
             if len(stack) > MAX_COMPONENT_DEPTH:
-                return f"components nested more than {MAX_COMPONENT_DEPTH} deep"
-            if components > MAX_COMPONENTS:
-                return f"more than {MAX_COMPONENTS} components in one calendar object"
+                return ExceedsLimit(f"components nested more than {MAX_COMPONENT_DEPTH} deep")
+            if components > MAX_COMPONENTS and not whole:
+                return ExceedsLimit(f"more than {MAX_COMPONENTS} components in one calendar object")
             continue
         if name == "END":
             kind = line.split(":", 1)[-1].strip().upper()
             if not stack or stack[-1] != kind:
-                return f"END:{kind[:40]} does not close the open component"
+                return InvalidCalendarData(f"END:{kind[:40]} does not close the open component")
             stack.pop()
             attendees.pop()
             properties.pop()
@@ -83,30 +95,56 @@ def check_ical_body(text: str) -> str | None:
         properties[-1] += 1
         if name in ONCE.get(stack[-1], ()):
             if name in seen[-1]:
-                return f"{name[:40]} appears more than once in a {stack[-1]}"
+                return InvalidCalendarData(
+                    f"{name[:40]} appears more than once in a {stack[-1]}")
             seen[-1].add(name)
         if properties[-1] > MAX_PROPERTIES:
-            return f"more than {MAX_PROPERTIES} properties in one {stack[-1]}"
+            return ExceedsLimit(f"more than {MAX_PROPERTIES} properties in one {stack[-1]}")
         if name == "ATTENDEE":
             attendees[-1] += 1
             if attendees[-1] > MAX_ATTENDEES:
-                return f"more than {MAX_ATTENDEES} ATTENDEEs in one {stack[-1]}"
+                return AttendeeLimit(f"more than {MAX_ATTENDEES} ATTENDEEs in one {stack[-1]}")
         if len(line) > MAX_PROPERTY and name != "ATTACH":
-            return f"the {name[:40]} property is longer than {MAX_PROPERTY} characters"
-        if name == "TZID" and stack[-1] == "VTIMEZONE":
-            defined_zones.add(line.split(":", 1)[-1].strip())
-        used_zones.update(_TZID_PARAM.findall(line.split(":", 1)[0]))
+            return ExceedsLimit(
+                f"the {name[:40]} property is longer than {MAX_PROPERTY} characters")
         if name in ("RRULE", "EXRULE"):
-            problem = check_rrule(line.split(":", 1)[-1])
+            value = line.split(":", 1)[-1]
+            problem = check_rrule(value)
             if problem:
-                return f"{name} {line.split(':', 1)[-1][:80]!r}: {problem}"
+                scale = _unsupported_rscale(value)
+                if scale is not None:
+                    return UnsupportedRscale(
+                        f"{name} {value[:80]!r}: RSCALE={scale[:40]} is not supported here")
+                kind = InstanceLimit if _count_over(value) else InvalidCalendarData
+                return kind(f"{name} {value[:80]!r}: {problem}")
     if stack:
-        return f"BEGIN:{stack[-1]} is never closed"
-    for tzid in sorted(used_zones - defined_zones):
-        # RFC 5545 3.2.19: a TZID needs its VTIMEZONE; an IANA name is forgiven.
-        if iana_zone(tzid.strip('"')) is None:
-            return f"TZID={tzid[:60]} has no VTIMEZONE and is not a known time zone"
+        return InvalidCalendarData(f"BEGIN:{stack[-1]} is never closed")
+    # A TZID without its VTIMEZONE is not refused (RFC 5545 3.2.19 wants one):
+    # IANA and Windows names are known, globally unique ones ("/Europe/Stockholm")
+    # mapped, and others read in the calendar's zone (domain/unknown_tzid).
     return None
+
+
+def _unsupported_rscale(value: str) -> str | None:
+    """The RSCALE of a rule that check_rrule refuses only for its RFC 7529 parts
+    (RSCALE, SKIP): a calendar scale this server does not take, not bad data."""
+    parts = [p for p in value.split(";") if p.partition("=")[0].strip().upper()
+             not in ("RSCALE", "SKIP")]
+    scales = [p.partition("=")[2].strip() for p in value.split(";")
+              if p.partition("=")[0].strip().upper() == "RSCALE"]
+    if not scales or check_rrule(";".join(parts)) is not None:
+        return None
+    return scales[0] or "(empty)"
+
+
+def _count_over(value: str) -> bool:
+    """A rule whose COUNT is a number over MAX_COUNT: a bound (max-instances),
+    not invalid data."""
+    for part in value.split(";"):
+        key, _, val = part.partition("=")
+        if key.strip().upper() == "COUNT" and val.strip().isascii() and val.strip().isdigit():
+            return int(val.strip()) > MAX_COUNT
+    return False
 
 
 def _unfolded(text: str) -> Iterator[str]:
@@ -161,9 +199,17 @@ def check_rrule(value: str) -> str | None:
             if any(m.group(2) and not 1 <= int(m.group(2)) <= 53
                    for m in map(_BYDAY.match, items) if m):
                 return "a BYDAY ordinal must be 1-53"
+        elif key == "RSCALE":  # RFC 7529: a CLDR calendar name, checked by domain/rscale
+            if not _RSCALE.match(val):
+                return "RSCALE must be a calendar name such as GREGORIAN"
+        elif key == "SKIP":
+            if val not in ("OMIT", "BACKWARD", "FORWARD"):
+                return "SKIP must be OMIT, BACKWARD or FORWARD"
         elif key in RANGES:
             low, high, signed = RANGES[key]
             items = val.split(",")
+            if key == "BYMONTH" and "RSCALE" in parts:  # RFC 7529 leap months: 5L
+                items = [i.removesuffix("L") for i in items]
             if len(items) > MAX_LIST:
                 return f"{key} lists more than {MAX_LIST} values"
             for item in items:

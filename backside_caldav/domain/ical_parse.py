@@ -12,8 +12,12 @@ from urllib.parse import quote, unquote
 
 import icalendar
 
-from backside_caldav.domain import timezone_blocks
-from backside_caldav.domain.errors import InvalidCalendarData
+from backside_caldav.domain import rscale, timezone_blocks, unknown_tzid
+from backside_caldav.domain.errors import (
+    InvalidCalendarData,
+    InvalidCalendarObject,
+    UnsupportedComponent,
+)
 from backside_caldav.domain.exclusions import excluded
 from backside_caldav.domain.records import (
     ENTITY_TYPES,
@@ -70,6 +74,10 @@ def _parse_one(text: str) -> icalendar.Calendar:
         calendars = icalendar.Calendar.from_ical(text, multiple=True)
     except Exception as exc:  # icalendar raises ValueError, KeyError, IndexError...
         raise InvalidCalendarData(f"not valid iCalendar: {exc}") from exc
+    if len(calendars) > 1 and all(c.name == "VCALENDAR" for c in calendars):
+        # Valid iCalendar (a stream may hold several), but not one resource (RFC 4791 4.1).
+        raise InvalidCalendarObject(
+            f"a calendar object must contain exactly one VCALENDAR, not {len(calendars)}")
     if len(calendars) != 1 or calendars[0].name != "VCALENDAR":
         raise InvalidCalendarData("a calendar object must contain exactly one VCALENDAR")
     return calendars[0]
@@ -94,7 +102,12 @@ def _parse_resource(text: str, default_zone: str | None) -> ResourceRecord:
     cal = parse_calendar(text, reuse=True)
     objects = [c for c in cal.subcomponents if c.name in OBJECT_COMPONENTS]
     if not objects:
-        raise InvalidCalendarData("no VEVENT, VTODO or VJOURNAL in the calendar object")
+        others = sorted({c.name for c in cal.subcomponents if c.name != "VTIMEZONE"})
+        if others:  # a VFREEBUSY, VAVAILABILITY...: no calendar here takes them
+            raise UnsupportedComponent(
+                f"no VEVENT, VTODO or VJOURNAL in the calendar object; {', '.join(others)} "
+                "cannot be stored in a calendar")
+        raise InvalidCalendarObject("no VEVENT, VTODO or VJOURNAL in the calendar object")
     for comp in objects:
         errors = getattr(comp, "errors", None)
         if errors:
@@ -103,10 +116,14 @@ def _parse_resource(text: str, default_zone: str | None) -> ResourceRecord:
             raise InvalidCalendarData(f"invalid {comp.name} property {where}{message}")
     kinds = {c.name for c in objects}
     if len(kinds) > 1:
-        raise InvalidCalendarData(f"one resource may hold one component type, got {sorted(kinds)}")
+        raise InvalidCalendarObject(
+            f"one resource may hold one component type, got {sorted(kinds)}")
     uids = {str(c.get("UID", "")).strip() for c in objects}
-    if len(uids) != 1 or "" in uids:
-        raise InvalidCalendarData("every component of a resource must carry the same UID")
+    if "" in uids:  # RFC 5545 3.6.1: UID is required
+        raise InvalidCalendarData("every component of a resource must carry the same UID; "
+                                  "one has no UID")
+    if len(uids) != 1:
+        raise InvalidCalendarObject("every component of a resource must carry the same UID")
     component = kinds.pop()
     resource = ResourceRecord(component=component, uid=uids.pop())
     if component != "VEVENT":
@@ -120,12 +137,12 @@ def _parse_resource(text: str, default_zone: str | None) -> ResourceRecord:
             f"or in its time zone ({exc})") from exc
     masters = [e for e in events if e.recurrence_id is None]
     if len(masters) > 1:
-        raise InvalidCalendarData("more than one VEVENT without RECURRENCE-ID for the same UID")
+        raise InvalidCalendarObject("more than one VEVENT without RECURRENCE-ID for the same UID")
     seen: set[datetime] = set()
     for event in events:
         if event.recurrence_id is not None:
             if event.recurrence_id in seen:
-                raise InvalidCalendarData("two overrides with the same RECURRENCE-ID")
+                raise InvalidCalendarObject("two overrides with the same RECURRENCE-ID")
             seen.add(event.recurrence_id)
     resource.events = masters + [e for e in events if e.recurrence_id is not None]
     return resource
@@ -281,6 +298,7 @@ def parse_event(comp: icalendar.cal.Component, default_zone: str | None = None,
     if isinstance(rrule, list):
         rrule = rrule[0]
     rrule_text = rrule.to_ical().decode() if rrule is not None else None
+    rscale.check(rrule_text)  # RFC 7529: an unknown RSCALE is refused
 
     recurrence = as_sent(_when(comp, "RECURRENCE-ID"), zones)
     status = (_text(comp, "STATUS") or "").lower()
@@ -304,7 +322,7 @@ def parse_event(comp: icalendar.cal.Component, default_zone: str | None = None,
             seen.add(attendee.key())
             attendees.append(attendee)
 
-    return EventRecord(
+    return unknown_tzid.placed(EventRecord(
         links=parse_links(comp),
         title=_text(comp, "SUMMARY"),
         description=_text(comp, "DESCRIPTION"),
@@ -327,7 +345,7 @@ def parse_event(comp: icalendar.cal.Component, default_zone: str | None = None,
         sequence=sequence,
         recurrence_id=to_utc(recurrence, tz_name) if recurrence is not None else None,
         attendees=attendees,
-    )
+    ), comp, unknown_tzid.floating_zone(comp, default_zone))
 
 
 LINK_PREFIX = "urn:backside:"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from backside_caldav.domain import busy
+from backside_caldav.domain import busy, rscale
 from backside_caldav.domain.records import EventRecord
 from backside_caldav.domain.recurrence import (
     INFINITY,
@@ -26,6 +26,10 @@ HORIZON = timedelta(days=365)
 MAX_INDEXED = 20_000  # beyond this a series is answered from its span alone
 LONG = timedelta(days=7)
 BEGINNING = datetime(1, 1, 2, tzinfo=UTC)
+# instances_until of a series in a calendar scale this server does not expand
+# (RFC 7529 RSCALE=HEBREW...): its first instance is indexed, and every window
+# after it finds the series by its open-ended span (never re-indexed for a horizon).
+OPEN_ENDED = datetime(1, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -78,5 +82,7 @@ def build(events: list[EventRecord], now: datetime, strict: bool = False) -> Ind
         except TooManyInstances:
             later = []
         next_occurrence = next((i.start for i in later if not i.cancelled), None)
-    return IndexedSeries([_row(i) for i in instances], INFINITY if complete else horizon,
-                         next_occurrence)
+    until = INFINITY if complete else horizon
+    if master is not None and not rscale.expandable(master.rrule):
+        until = OPEN_ENDED
+    return IndexedSeries([_row(i) for i in instances], until, next_occurrence)

@@ -13,8 +13,9 @@ from datetime import datetime, timedelta, timezone, tzinfo
 
 from dateutil.rrule import rrulebase
 
+from backside_caldav.domain import rscale
 from backside_caldav.domain.records import EventRecord
-from backside_caldav.domain.rule_walk import InvalidRule, RuleTooSparse, parse, walk
+from backside_caldav.domain.rule_walk import InvalidRule, RuleTooSparse, walk
 from backside_caldav.domain.zones import add_duration, nominal_rest, zone
 
 UTC = timezone.utc
@@ -95,8 +96,8 @@ def last_start(event: EventRecord, max_instances: int = MAX_SPAN_INSTANCES) -> d
     if "UNTIL=" in upper and start.tzinfo is not None:
         rule_text = until_in_utc(rule_text, start.tzinfo)
     try:
-        rule = parse(rule_text, start)
-    except InvalidRule:
+        rule = rscale.rule(rule_text, start)
+    except Exception:  # noqa: BLE001 - rscale.Unexpandable, dateutil's refusals: open-ended
         return None
     excluded = {_to_utc(e, event) for e in event.exdates}
     last = None
@@ -205,7 +206,13 @@ def _series_starts(master: EventRecord, since: datetime, until: datetime,
         rule_text = master.rrule
         if local_start.tzinfo is not None:
             rule_text = until_in_utc(rule_text, local_start.tzinfo)
-        occurrences = _walk_or_too_long(parse(rule_text, local_start))
+        try:
+            occurrences = _walk_or_too_long(rscale.rule(rule_text, local_start))
+        except rscale.Unexpandable:
+            pass  # another calendar scale: its first instance only
+        except Exception as exc:  # noqa: BLE001 - dateutil fails with IndexError too
+            raise InvalidRule(f"the recurrence rule {master.rrule[:80]!r} cannot be read "
+                              f"({exc})") from None
     rdates = sorted(r for r in (_local_or_none(d, master) for d in master.rdates)
                     if r is not None)
     excluded = {_to_utc(_local(e, master), master) for e in master.exdates}

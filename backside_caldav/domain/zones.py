@@ -22,11 +22,14 @@ def iana_zone(name: str | None) -> str | None:
     name = str(name).strip()
     if name in WINDOWS_TO_OLSON:
         return WINDOWS_TO_OLSON[name]
-    # Some clients send "/mozilla.org/20050126_1/Europe/Berlin" style ids.
+    # Some clients send "/mozilla.org/20050126_1/Europe/Berlin" style ids, and
+    # RFC 5545 3.2.19 globally unique ones: "/Europe/Stockholm".
     candidates = [name]
     if "/" in name:
         parts = name.strip("/").split("/")
-        candidates += ["/".join(parts[i:]) for i in range(1, len(parts) - 1)]
+        candidates += ["/".join(parts[i:]) for i in range(0, len(parts) - 1)]
+        if name.startswith("/") and len(parts) == 1:
+            candidates.append(parts[0])
     for candidate in candidates:
         try:
             ZoneInfo(candidate)

@@ -1,0 +1,32 @@
+"""SQL of principals: a tenant's logins as its colleagues may see them.
+
+Row-level security lets the application role read every login (a login is
+looked up by name before its tenant is known, migration 0004), so every query
+here names the tenant itself: a login of another tenant is never returned.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Connection
+
+from backside_caldav.db.engines import statement as _q
+from backside_caldav.domain.principal_search import Principal
+
+
+def tenant_principals(conn: Connection, tenant: str) -> list[Principal]:
+    """Every login of the tenant, by name. A tenant's logins are its people (a
+    handful to a few thousand), so a search reads them all and domain/
+    principal_search.py decides what matches; the answer is capped there."""
+    rows = conn.execute(_q(
+        "SELECT username, email FROM accounts WHERE tenant_id = :t ORDER BY username"),
+        {"t": tenant})
+    return [Principal(username, email) for username, email in rows]
+
+
+def principal(conn: Connection, tenant: str, username: str) -> Principal | None:
+    """The login of this name if it belongs to the tenant, else None (whether
+    it does not exist or belongs to another tenant)."""
+    row = conn.execute(_q(
+        "SELECT username, email FROM accounts WHERE tenant_id = :t AND username = :u"),
+        {"t": tenant, "u": username}).first()
+    return Principal(row[0], row[1]) if row else None
