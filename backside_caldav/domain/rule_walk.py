@@ -14,10 +14,10 @@ stepping reads once per step: `_byeaster` when it rebuilds its masks for a
 new month (or year, for yearly rules) and `_tzinfo` when it builds the times
 of a sub-daily period. Steps that find an occurrence within a month's worth
 are work any rule does; the others are idle, and past IDLE_STEPS idle steps
-in one walk (a few tenths of a second) it gives up with RuleTooSparse, and
+in one walk (about a tenth of a second) it gives up with RuleTooSparse, and
 callers answer conservatively or refuse the rule. Occurrences themselves are
 bounded by the callers' own limits. The hook relies on dateutil 2.9's
-internals; tests/test_series_walk.py fails quickly if it stops working.
+internals; tests/test_series_edges.py fails quickly if it stops working.
 
 Some rules also fail only while walked (`BYSECOND=60`, an INTERVAL that skips
 every BYHOUR): those are InvalidRule, like a rule that cannot be read.
@@ -30,10 +30,10 @@ from datetime import datetime, tzinfo
 
 from dateutil.rrule import rrule, rrulebase, rrulestr
 
-IDLE_STEPS = 150_000  # idle steps of dateutil in one walk, at most
+IDLE_STEPS = 50_000  # idle steps of dateutil in one walk, at most (about 0.1 s)
 MONTH_STEP = 40  # a new month's masks cost about as much as 13 sub-daily periods
 PERIOD_STEP = 3  # the times of one sub-daily period
-FREE_GAP = MONTH_STEP  # steps before an occurrence that are not idle
+FREE_GAP = 2 * MONTH_STEP  # steps before an occurrence that are not idle: a month skipped
 
 
 class InvalidRule(ValueError):
