@@ -22,12 +22,7 @@ from backside_caldav.domain import instance_index, task_times
 from backside_caldav.domain.errors import InstanceLimit, InvalidCalendarData, UnsupportedComponent
 from backside_caldav.domain.ical_parse import parse_resource
 from backside_caldav.domain.records import CalendarRow, ResourceRecord
-from backside_caldav.domain.recurrence import (
-    INFINITY,
-    InvalidRule,
-    TooManyInstances,
-    WalkTooLong,
-)
+from backside_caldav.domain.recurrence import INFINITY, InvalidRule, TooManyInstances
 
 
 @dataclass
@@ -110,8 +105,6 @@ def _occurrences(resource: ResourceRecord) -> instance_index.IndexedSeries:
         return instance_index.build(resource.events, now(), strict=True)
     except InvalidRule as exc:
         raise InvalidCalendarData(str(exc)) from exc
-    except WalkTooLong as exc:
-        raise InvalidCalendarData(f"the recurrence rule cannot be indexed: {exc}") from exc
     except TooManyInstances as exc:
         raise InstanceLimit(
             f"the recurrence rule makes too many occurrences ({exc}); at most "

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 
 from backside_caldav.domain.recurrence import until_in_utc
-from backside_caldav.domain.rule_walk import InvalidRule, RuleTooSparse, parse, walk
+from backside_caldav.domain.rule_walk import InvalidRule, parse, walk
 
 MAX_WALKED = 20_000  # occurrences walked to find a day's several ones, at most
 _SUBDAILY = ("FREQ=HOURLY", "FREQ=MINUTELY", "FREQ=SECONDLY", "BYHOUR=", "BYMINUTE=",
@@ -73,6 +73,6 @@ def _on_days(rule: str, start: datetime, days: set[date]) -> list[datetime]:
                 break
             if value.date() in days:
                 found.append(value)
-    except (InvalidRule, RuleTooSparse, OverflowError):
+    except (InvalidRule, OverflowError):
         pass  # the index refuses such a rule with its reason, or answers from the span
     return found

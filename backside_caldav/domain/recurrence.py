@@ -7,15 +7,13 @@ meeting at 09:00 local; results are returned in UTC.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 
-from dateutil.rrule import rrulebase
-
 from backside_caldav.domain import rscale
 from backside_caldav.domain.records import EventRecord
-from backside_caldav.domain.rule_walk import InvalidRule, RuleTooSparse, walk
+from backside_caldav.domain.rule_walk import InvalidRule, walk
 from backside_caldav.domain.zones import add_duration, nominal_rest, zone
 
 UTC = timezone.utc
@@ -108,7 +106,7 @@ def last_start(event: EventRecord, max_instances: int = MAX_SPAN_INSTANCES) -> d
             utc = _to_utc(instance, event)
             if utc not in excluded:
                 last = utc
-    except (InvalidRule, RuleTooSparse):
+    except InvalidRule:
         return None  # unknown: endless, for the span
     candidates = [c for c in (last, *event.rdates) if c is not None]
     return max(candidates) if candidates else event.start_time
@@ -169,11 +167,6 @@ class TooManyInstances(ValueError):
     """A request would expand more instances than one request may cost."""
 
 
-class WalkTooLong(TooManyInstances):
-    """A rule whose occurrences lie too far apart (or never come) to be found
-    within the work one walk may do (rule_walk.IDLE_STEPS)."""
-
-
 @dataclass(frozen=True)
 class Instance:
     """One occurrence: its original start (RECURRENCE-ID) and where it really is."""
@@ -207,7 +200,7 @@ def _series_starts(master: EventRecord, since: datetime, until: datetime,
         if local_start.tzinfo is not None:
             rule_text = until_in_utc(rule_text, local_start.tzinfo)
         try:
-            occurrences = _walk_or_too_long(rscale.rule(rule_text, local_start))
+            occurrences = walk(rscale.rule(rule_text, local_start))
         except rscale.Unexpandable:
             pass  # another calendar scale: its first instance only
         except Exception as exc:  # noqa: BLE001 - dateutil fails with IndexError too
@@ -235,15 +228,6 @@ def _series_starts(master: EventRecord, since: datetime, until: datetime,
         if len(starts) > limit:
             raise TooManyInstances(f"more than {limit} occurrences")
     return starts
-
-
-def _walk_or_too_long(rule: rrulebase) -> Iterator[datetime]:
-    """rule_walk.walk, with a rule too sparse to walk as WalkTooLong (a
-    TooManyInstances: the index answers such a series from its span)."""
-    try:
-        yield from walk(rule)
-    except RuleTooSparse as exc:
-        raise WalkTooLong(str(exc)) from None
 
 
 def expand(events: list[EventRecord], start: datetime, end: datetime,

@@ -14,9 +14,11 @@ stepping reads once per step: `_byeaster` when it rebuilds its masks for a
 new month (or year, for yearly rules) and `_tzinfo` when it builds the times
 of a sub-daily period. Steps that find an occurrence within a month's worth
 are work any rule does; the others are idle, and past IDLE_STEPS idle steps
-in one walk (about a tenth of a second) it gives up with RuleTooSparse, and
-callers answer conservatively or refuse the rule. Occurrences themselves are
-bounded by the callers' own limits. The hook relies on dateutil 2.9's
+in one walk (about a tenth of a second) the walk ends there: a rule that
+never occurs is stored with no occurrences (RFC 5545 allows it), one whose
+occurrences lie centuries apart keeps those found so far. Every walk starts
+at DTSTART and counts alike, so the index and every reader see the same
+occurrences. Occurrences themselves are bounded by the callers' own limits. The hook relies on dateutil 2.9's
 internals; tests/test_series_edges.py fails quickly if it stops working.
 
 Some rules also fail only while walked (`BYSECOND=60`, an INTERVAL that skips
@@ -25,11 +27,13 @@ every BYHOUR): those are InvalidRule, like a rule that cannot be read.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import datetime, tzinfo
 
 from dateutil.rrule import rrule, rrulebase, rrulestr
 
+logger = logging.getLogger(__name__)
 IDLE_STEPS = 50_000  # idle steps of dateutil in one walk, at most (about 0.1 s)
 MONTH_STEP = 40  # a new month's masks cost about as much as 13 sub-daily periods
 PERIOD_STEP = 3  # the times of one sub-daily period
@@ -93,16 +97,16 @@ def bounded(rule: rrulebase) -> rrulebase:
 
 
 def walk(rules: rrulebase) -> Iterator[datetime]:
-    """The occurrences of `rules`, bounded; a rule that fails while walked is
-    InvalidRule, one that yields nothing for too long RuleTooSparse. A walk
-    that runs past the year 9999 ends there."""
+    """The occurrences of `rules`, bounded: a walk ends after IDLE_STEPS idle
+    steps, or past the year 9999; a rule that fails while walked is InvalidRule."""
     iterator = iter(bounded(rules))
     while True:
         try:
             yield next(iterator)
         except (StopIteration, OverflowError):
             return
-        except RuleTooSparse:
-            raise
+        except RuleTooSparse as exc:
+            logger.info("%s", exc)
+            return
         except Exception as exc:  # noqa: BLE001 - dateutil fails with IndexError too
             raise InvalidRule(f"the recurrence rule cannot be expanded ({exc})") from None
