@@ -105,6 +105,9 @@ class Scope:
     # The resource found holding a UID Radicale asked about (has_uid), for the
     # D:href of its CALDAV:no-uid-conflict answer (dav/reasons.py).
     uid_holder: str | None = None
+    # A fast path's 403, handed to Radicale as a bare 400 and put back in its
+    # place by dav/reasons.py (see dav/refusal.Refusal.response).
+    answer: Any = None
     # An answer body written after Radicale returns (dav/listing.py); it then
     # owns the transaction and closes the scope when it has been sent.
     stream: Any = None
@@ -204,6 +207,13 @@ def note_refusal(reason: str, refusal: BaseException | None = None) -> None:
     if scope is not None:
         scope.reasons.append(reason)
         scope.refusal = refusal
+
+
+def note_answer(answer: Any) -> None:
+    """Keep an answer for dav/reasons.py to send instead of Radicale's bare 400."""
+    scope = _current.get()
+    if scope is not None:
+        scope.answer = answer
 
 
 def note_uid_holder(path: str) -> None:

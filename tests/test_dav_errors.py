@@ -6,6 +6,7 @@ the reason a person can read beside it, the status RFC 4791 1.3 asks for
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 from xml.etree import ElementTree
@@ -146,6 +147,21 @@ def test_component_outside_the_calendars_set(http, server, account, sql) -> None
     assert (error.status, error.precondition) == (403, C + "supported-calendar-component")
     assert error.message == "this calendar accepts VEVENT, not VTODO"
     assert snapshot(sql, account.tenant_id) == before
+
+
+def test_a_refusal_is_not_held_by_the_login_delay(http, server, account) -> None:
+    """Radicale sleeps its [auth] delay (1 s under pytest, config/radicale.conf)
+    before every 401 and 403 it sends, meant for denied access. A precondition
+    refused by the store (the component set, the instance bound) is not that:
+    it must not hold a client for a second per refused PUT."""
+    url = f"{server.url}{account.username}/events-only-{account.tenant_id[:6]}/"
+    assert http.request("MKCALENDAR", url, data=EVENT_ONLY,
+                        headers={"Content-Type": "application/xml"}).status_code == 201
+    refused = [todo("task-2"), ics("DTSTART:20260101T090000Z\r\nRRULE:FREQ=SECONDLY\r\n")]
+    started = time.monotonic()
+    for body in refused:
+        assert dav_error(http.put(url + "r.ics", data=body, headers=ICS)).status == 403
+    assert time.monotonic() - started < len(refused) * 0.9  # each would be >= 1 s held
 
 
 def test_uid_in_use_names_the_resource_that_holds_it(http, server, account, sql, filled) -> None:

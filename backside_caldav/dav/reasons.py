@@ -59,10 +59,14 @@ def answer_with_reason(app: Callable[..., Iterable[bytes]], environ: dict,
     if status.startswith("409") and scope.uid_holder and b"no-uid-conflict" in _plain(
             body, headers):
         body, headers = _uid_conflict(scope.uid_holder, environ, headers)
-    if status.startswith("400") and scope.reasons and _plain(body, headers) in BARE:
-        refusal = Refusal(400, scope.reasons[-1])
-        if precondition_of(scope.refusal) is not None:
+    if status.startswith("400") and (scope.answer or scope.reasons) and _plain(
+            body, headers) in BARE:
+        if scope.answer is not None:
+            refusal = scope.answer
+        elif precondition_of(scope.refusal) is not None:
             refusal = Refusal.of(scope.refusal)  # type: ignore[arg-type]
+        else:
+            refusal = Refusal(400, scope.reasons[-1])
         body, content_type = refusal.body()
         headers = [(k, v) for k, v in headers if k.lower() not in ("content-length",
                                                                     "content-type",

@@ -9,6 +9,8 @@ from http import HTTPStatus
 from typing import Any
 from xml.sax.saxutils import escape
 
+from backside_caldav import request
+
 NAMESPACES = {"D": "DAV:", "C": "urn:ietf:params:xml:ns:caldav"}
 # RFC 4791 1.3: a violated precondition is 403 when repeating the request will
 # always fail, 409 when the user may resolve the conflict and send it again.
@@ -67,7 +69,16 @@ class Refusal:
         return [body]
 
     def response(self) -> tuple[int, dict[str, str], bytes, None]:
-        """The answer as a Radicale do_<METHOD> returns it (for the fast paths)."""
+        """The answer as a Radicale do_<METHOD> returns it (for the fast paths).
+
+        A 403 reaches Radicale as its bare 400 and dav/reasons.py puts this
+        answer back: Radicale sleeps its [auth] delay (0.5-1.5 s) before every
+        401 and 403, which is meant for denied access and would hold each
+        refused PUT for a second.
+        """
+        if self.status == 403:
+            request.note_answer(self)
+            return 400, {"Content-Type": "text/plain; charset=utf-8"}, b"Bad Request", None
         body, content_type = self.body()
         return self.status, {"Content-Type": content_type, **dict(self.headers)}, body, None
 
