@@ -56,13 +56,15 @@ def admin_url() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def scratch_database(admin_url: str, prefix: str) -> Iterator[str]:
-    """A new, migrated database on the test server; dropped again afterwards."""
+def scratch_database(admin_url: str, prefix: str, migrated: bool = True) -> Iterator[str]:
+    """A new database on the test server (migrated to head unless told not to:
+    a migration test moves it itself); dropped again afterwards."""
     name = prefix + uuid.uuid4().hex[:10]
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
     url = _with_database(admin_url, name)
-    migrate.upgrade(db.get_engine(url))
+    if migrated:
+        migrate.upgrade(db.get_engine(url))
     try:
         yield url
     finally:
@@ -70,6 +72,13 @@ def scratch_database(admin_url: str, prefix: str) -> Iterator[str]:
         db.get_app_engine(url).dispose()
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def empty_database_url(admin_url: str) -> Iterator[str]:
+    """A database of the test's own with no tables yet, for migration tests."""
+    with scratch_database(admin_url, "backside_mig_", migrated=False) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -3,15 +3,12 @@ with work in proportion to the rows, not to their square (migration 0013)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import psycopg
 import pytest
-from conftest import _with_database
+from conftest import scratch_database
 
-from backside_caldav.db import engines as db
-from backside_caldav.db import migrate
 from backside_caldav.db.settings import libpq_url
 
 ROWS = 2000
@@ -24,17 +21,8 @@ INSERT = ("INSERT INTO events (tenant_id, calendar_id, title, start_time, end_ti
 @pytest.fixture
 def scratch_url(admin_url: str) -> Iterator[str]:
     """A database of its own, so index statistics count this test's work only."""
-    name = "backside_feed_" + uuid.uuid4().hex[:10]
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    try:
-        url = _with_database(admin_url, name)
-        migrate.upgrade(db.get_engine(url))
+    with scratch_database(admin_url, "backside_feed_") as url:
         yield url
-    finally:
-        db.dispose_all()
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def _pending_index_reads(conn: psycopg.Connection) -> int:

@@ -9,13 +9,9 @@ before it to `<id>.ics`, as the insert trigger names a row without an href.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
 import psycopg
 import pytest
 from alembic import command
-from conftest import _with_database
 
 from backside_caldav.db import engines as db
 from backside_caldav.db import migrate
@@ -35,26 +31,12 @@ def test_database_refuses_an_href_that_is_no_path_segment(sql: psycopg.Connectio
         sql.execute(EVENT, (account.tenant_id, cal[1], "u-" + href, href))
 
 
-@pytest.fixture
-def scratch_url(admin_url: str) -> Iterator[str]:
-    """An empty database for one migration test, dropped afterwards."""
-    name = "backside_href_" + uuid.uuid4().hex[:10]
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    try:
-        yield _with_database(admin_url, name)
-    finally:
-        db.dispose_all()
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-def test_migration_renames_rows_written_before_the_check(scratch_url: str) -> None:
-    engine = db.get_engine(scratch_url)
+def test_migration_renames_rows_written_before_the_check(empty_database_url: str) -> None:
+    engine = db.get_engine(empty_database_url)
     with engine.connect() as conn:
         command.upgrade(migrate._config(conn), "0011")
         conn.commit()
-    with psycopg.connect(libpq_url(scratch_url), autocommit=True) as conn:
+    with psycopg.connect(libpq_url(empty_database_url), autocommit=True) as conn:
         tenant = conn.execute("INSERT INTO tenants (name) VALUES ('t') RETURNING id").fetchone()[0]
         calendar = conn.execute("INSERT INTO calendars (tenant_id, name, href) "
                                 "VALUES (%s, 'C', 'c') RETURNING id", (tenant,)).fetchone()[0]
@@ -65,7 +47,7 @@ def test_migration_renames_rows_written_before_the_check(scratch_url: str) -> No
                             "href, ical_source) VALUES (%s, %s, 'VTODO', 't', '../task.ics', "
                             "'BEGIN:VCALENDAR') RETURNING id::text", (tenant, calendar)).fetchone()[0]
     migrate.upgrade(engine)
-    with psycopg.connect(libpq_url(scratch_url)) as conn:
+    with psycopg.connect(libpq_url(empty_database_url)) as conn:
         hrefs = dict(conn.execute("SELECT id::text, href FROM events UNION ALL "
                                   "SELECT id::text, href FROM calendar_objects").fetchall())
     assert hrefs[ids["good.ics"]] == "good.ics"

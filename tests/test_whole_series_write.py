@@ -10,11 +10,9 @@ from __future__ import annotations
 import uuid
 
 import psycopg
-import pytest
 import requests
 import sqlalchemy as sa
 from alembic import command
-from conftest import _with_database
 
 from backside_caldav.db import engines as db
 from backside_caldav.db import migrate
@@ -151,25 +149,12 @@ def test_flag_trusts_only_the_series_it_names(account, sql, cal, http) -> None:
     assert after > revision and ical_revision == revision and stale is True
 
 
-@pytest.fixture
-def scratch_url(admin_url: str):
-    name = "backside_mig_" + uuid.uuid4().hex[:10]
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    try:
-        yield _with_database(admin_url, name)
-    finally:
-        db.dispose_all()
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-def test_migration_0007_downgrades_to_the_old_triggers(scratch_url: str) -> None:
-    engine = db.get_engine(scratch_url)
+def test_migration_0007_downgrades_to_the_old_triggers(empty_database_url: str) -> None:
+    engine = db.get_engine(empty_database_url)
     migrate.upgrade(engine)
 
     def trigger_source() -> str:
-        with psycopg.connect(libpq_url(scratch_url)) as conn:
+        with psycopg.connect(libpq_url(empty_database_url)) as conn:
             return conn.execute("SELECT prosrc FROM pg_proc WHERE proname = "
                                 "'caldav_events_before'").fetchone()[0]
 

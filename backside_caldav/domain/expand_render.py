@@ -98,23 +98,26 @@ class _Split:
     overrides: dict[datetime, list[str]]
 
 
-def _split(text: str, day_zone: str | None) -> _Split | None:
+def component_blocks(text: str, component: str
+                     ) -> tuple[list[str], list[list[str]]] | None:
+    """(the VCALENDAR's own lines and its other components' lines, each
+    `component`'s lines in order), VTIMEZONEs left out (expanded instances are
+    in UTC); None when the text is not one VCALENDAR."""
     lines = [line for line in _LINE_END.split(text) if line.strip()]
     if not lines or lines[0].strip().upper() != "BEGIN:VCALENDAR":
         return None
+    begin = f"BEGIN:{component}"
     head: list[str] = []
-    master: list[str] | None = None
-    overrides: dict[datetime, list[str]] = {}
-    defined = frozenset(t.strip().strip('"') for t in _TZID_LINE.findall(text))
-    depth = 0
+    blocks: list[list[str]] = []
     block: list[str] | None = None
-    skipping = False  # inside a VTIMEZONE: expanded instances are in UTC
+    depth = 0
+    skipping = False  # inside a VTIMEZONE
     for line in lines[1:]:
         upper = line.strip().upper()
         if upper.startswith("BEGIN:"):
             depth += 1
             if depth == 1:
-                if upper == "BEGIN:VEVENT":
+                if upper == begin:
                     block = [line]
                     continue
                 skipping = upper == "BEGIN:VTIMEZONE"
@@ -126,17 +129,7 @@ def _split(text: str, day_zone: str | None) -> _Split | None:
                 break
             if depth == 0:
                 if block is not None:
-                    block.append(line)
-                    rid_line = next((b for b in block[1:] if _name(b) == "RECURRENCE-ID"), None)
-                    if rid_line is None:
-                        if master is not None:
-                            return None
-                        master = block
-                    else:
-                        rid = _utc_of(rid_line, day_zone, defined)
-                        if rid is None or rid in overrides:
-                            return None
-                        overrides[rid] = block
+                    blocks.append([*block, line])
                     block = None
                     continue
                 if skipping:
@@ -146,6 +139,28 @@ def _split(text: str, day_zone: str | None) -> _Split | None:
             block.append(line)
         elif not skipping:
             head.append(line)
+    return head, blocks
+
+
+def _split(text: str, day_zone: str | None) -> _Split | None:
+    cut = component_blocks(text, "VEVENT")
+    if cut is None:
+        return None
+    head, blocks = cut
+    defined = frozenset(t.strip().strip('"') for t in _TZID_LINE.findall(text))
+    master: list[str] | None = None
+    overrides: dict[datetime, list[str]] = {}
+    for block in blocks:
+        rid_line = next((b for b in block[1:] if _name(b) == "RECURRENCE-ID"), None)
+        if rid_line is None:
+            if master is not None:
+                return None
+            master = block
+        else:
+            rid = _utc_of(rid_line, day_zone, defined)
+            if rid is None or rid in overrides:
+                return None
+            overrides[rid] = block
     return _Split(head, master, overrides)
 
 

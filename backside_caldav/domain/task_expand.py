@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 # The events' renderer's content-line helpers: one reading of a line for both.
-from backside_caldav.domain.expand_render import _LINE_END, _name, _stamp
+from backside_caldav.domain.expand_render import _name, _stamp, component_blocks
 from backside_caldav.domain.task_times import Task, TaskInstance
 
 # Properties that say when an instance is: replaced by the instance's own values.
@@ -23,40 +23,7 @@ _REPLACED = frozenset({"DTSTART", "DUE", "RECURRENCE-ID", "RRULE", "RDATE", "EXD
 def _blocks(text: str) -> tuple[list[str], list[list[str]]] | None:
     """(the VCALENDAR's own lines and other components, each VTODO's lines in
     order), VTIMEZONEs left out; None when the text is not one VCALENDAR."""
-    lines = [line for line in _LINE_END.split(text) if line.strip()]
-    if not lines or lines[0].strip().upper() != "BEGIN:VCALENDAR":
-        return None
-    head: list[str] = []
-    blocks: list[list[str]] = []
-    block: list[str] | None = None
-    depth = 0
-    skipping = False  # inside a VTIMEZONE: expanded instances are in UTC
-    for line in lines[1:]:
-        upper = line.strip().upper()
-        if upper.startswith("BEGIN:"):
-            depth += 1
-            if depth == 1:
-                if upper == "BEGIN:VTODO":
-                    block = [line]
-                    continue
-                skipping = upper == "BEGIN:VTIMEZONE"
-        elif upper.startswith("END:"):
-            depth -= 1
-            if depth < 0:
-                break  # END:VCALENDAR
-            if depth == 0:
-                if block is not None:
-                    blocks.append([*block, line])
-                    block = None
-                    continue
-                if skipping:
-                    skipping = False
-                    continue
-        if block is not None:
-            block.append(line)
-        elif not skipping:
-            head.append(line)
-    return head, blocks
+    return component_blocks(text, "VTODO")
 
 
 def _line(name: str, moment: datetime, is_date: bool, day_zone: str | None) -> str:
