@@ -102,6 +102,28 @@ def test_dst_is_kept_in_the_index(http, account, sql, cal) -> None:
                       datetime(2030, 4, 1, 7, tzinfo=UTC)]
 
 
+def test_a_daily_series_since_1970_is_stored_and_found(http, account, sql, cal) -> None:
+    """Over 20,000 occurrences because it is old, not because it is dense: it is
+    answered from its span (as series other writers leave unindexed), not refused."""
+    url, _ = cal
+    r = http.put(url + "old.ics", data=series("occ-old", "FREQ=DAILY", start="19700101T090000"),
+                 headers={"Content-Type": "text/calendar"})
+    assert r.status_code == 201, r.text
+    week = report(http, url, query("20300107T000000Z", "20300114T000000Z", expand=True))
+    assert week.status_code == 207 and "old.ics" in week.text
+    # 09:00 in Berlin in January is 08:00 UTC, one instance a day.
+    assert week.text.count("RECURRENCE-ID:") == 7 and "DTSTART:20300110T080000Z" in week.text
+    past = report(http, url, query("19800303T000000Z", "19800304T000000Z", expand=True))
+    assert past.text.count("RECURRENCE-ID:") == 1 and "DTSTART:19800303T080000Z" in past.text
+    upcoming = next_occurrence(sql, account.tenant_id, "occ-old")
+    assert upcoming is not None and upcoming.hour in (7, 8) and upcoming > datetime.now(UTC)
+    busy = http.request("REPORT", url, headers={"Depth": "1"}, data=(
+        '<?xml version="1.0"?><c:free-busy-query xmlns:c="urn:ietf:params:xml:ns:caldav">'
+        '<c:time-range start="20300114T000000Z" end="20300115T000000Z"/></c:free-busy-query>'))
+    assert busy.status_code == 200 and "20300114T080000Z/PT1H" in busy.text.replace(
+        "20300114T080000Z/20300114T090000Z", "20300114T080000Z/PT1H"), busy.text
+
+
 def test_secondly_rule_is_refused_with_a_reason(http, account, sql, cal) -> None:
     url, _ = cal
     r = http.put(url + "s.ics", data=series("occ-sec", "FREQ=SECONDLY"),

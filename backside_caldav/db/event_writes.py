@@ -108,7 +108,7 @@ def _occurrences(resource: ResourceRecord) -> instance_index.IndexedSeries:
     except TooManyInstances as exc:
         raise InstanceLimit(
             f"the recurrence rule makes too many occurrences ({exc}); at most "
-            f"{instance_index.MAX_INDEXED} are allowed from its start to a year ahead"
+            f"{instance_index.MAX_INDEXED} are allowed within a year of its start"
         ) from exc
 
 

@@ -26,9 +26,10 @@ HORIZON = timedelta(days=365)
 MAX_INDEXED = 20_000  # beyond this a series is answered from its span alone
 LONG = timedelta(days=7)
 BEGINNING = datetime(1, 1, 2, tzinfo=UTC)
-# instances_until of a series in a calendar scale this server does not expand
-# (RFC 7529 RSCALE=HEBREW...): its first instance is indexed, and every window
-# after it finds the series by its open-ended span (never re-indexed for a horizon).
+# instances_until of a series the index does not hold: one in a calendar scale
+# this server does not expand (RFC 7529 RSCALE=HEBREW...; its first instance is
+# indexed), or one of more than MAX_INDEXED occurrences (none indexed). Every
+# window finds it by its span, and it is never re-indexed for a horizon.
 OPEN_ENDED = datetime(1, 1, 1, tzinfo=UTC)
 
 
@@ -56,9 +57,32 @@ def _row(instance: Instance) -> tuple[datetime, datetime, datetime, bool, bool, 
             instance.end - instance.start > LONG, busy_of(instance.event))
 
 
+def _dense(events: list[EventRecord], master: EventRecord | None) -> bool:
+    """More than MAX_INDEXED occurrences within one year of the series' start
+    (FREQ=SECONDLY, MINUTELY): a rule no calendar means, refused at PUT."""
+    if master is None:
+        return True
+    try:
+        expand(events, master.start_time, shift(master.start_time, HORIZON),
+               limit=MAX_INDEXED)
+    except TooManyInstances:
+        return True
+    return False
+
+
+def _next_from(events: list[EventRecord], now: datetime) -> datetime | None:
+    """The first occurrence from now on, within the horizon, or None."""
+    try:
+        ahead = expand(events, now, shift(now, HORIZON), limit=MAX_INDEXED)
+    except TooManyInstances:
+        return None
+    return next((i.start for i in ahead if i.start >= now and not i.cancelled), None)
+
+
 def build(events: list[EventRecord], now: datetime, strict: bool = False) -> IndexedSeries:
-    """Index a series; strict raises TooManyInstances instead of giving up quietly
-    (a client's PUT is refused, a row written by SQL is left to its span)."""
+    """Index a series; strict raises TooManyInstances for a dense rule instead of
+    giving up quietly (a client's PUT is refused; a row written by SQL, or a
+    long-running series, is answered from its span)."""
     master = next((e for e in events if e.recurrence_id is None), None)
     # A year past now, or past the series' start when it lies in the future.
     horizon = shift(max(now, master.start_time) if master is not None else now, HORIZON)
@@ -70,9 +94,12 @@ def build(events: list[EventRecord], now: datetime, strict: bool = False) -> Ind
         instances = expand(events, BEGINNING, INFINITY if complete else horizon,
                            limit=MAX_INDEXED, strict=strict)
     except TooManyInstances:
-        if strict:
+        if strict and _dense(events, master):
             raise
-        return IndexedSeries([], BEGINNING, None)
+        # Many occurrences because the series is old (daily since 1970), not
+        # because it is dense: answered from its span, as rows other writers
+        # leave unindexed are.
+        return IndexedSeries([], OPEN_ENDED, _next_from(events, now))
     upcoming = [i.start for i in instances if i.start >= now and not i.cancelled]
     next_occurrence = min(upcoming) if upcoming else None
     if next_occurrence is None and not complete:
