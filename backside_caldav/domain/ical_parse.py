@@ -164,9 +164,12 @@ def _when(component: icalendar.cal.Component, name: str) -> date | datetime | No
     if isinstance(prop, list):
         prop = prop[0]
     try:
-        return prop.dt
+        value = prop.dt
     except AttributeError as exc:
         raise InvalidCalendarData(f"{name} is not a date or date-time") from exc
+    if isinstance(value, datetime) and str(prop.params.get("VALUE", "")).upper() == "DATE":
+        return value.date()  # VALUE=DATE with a TZID: icalendar makes it local midnight
+    return value
 
 
 def _values(component: icalendar.cal.Component, name: str,
