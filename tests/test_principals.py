@@ -500,6 +500,19 @@ def test_expand_property_on_the_principal(server: Server, people: People) -> Non
      "1", "Depth"),
     ('<d:expand-property xmlns:d="DAV:"><d:property namespace="DAV:"/></d:expand-property>',
      "0", "name"),
+    # Names and namespaces that cannot be written back as an XML element.
+    ('<d:expand-property xmlns:d="DAV:"><d:property name="1bad"/></d:expand-property>',
+     "0", "cannot be an XML element"),
+    ('<d:expand-property xmlns:d="DAV:"><d:property name="a b"/></d:expand-property>',
+     "0", "cannot be an XML element"),
+    ('<d:expand-property xmlns:d="DAV:"><d:property name="x:y"/></d:expand-property>',
+     "0", "cannot be an XML element"),
+    ('<d:expand-property xmlns:d="DAV:"><d:property name="a&lt;b"/></d:expand-property>',
+     "0", "cannot be an XML element"),
+    ('<d:expand-property xmlns:d="DAV:"><d:property name="x" namespace="a}b"/>'
+     "</d:expand-property>", "0", "not a namespace URI"),
+    ('<d:expand-property xmlns:d="DAV:"><d:property name="principal-URL">'
+     '<d:property name="-x"/></d:property></d:expand-property>', "0", "cannot be an XML element"),
 ])
 def test_bad_expand_property_is_refused(server: Server, people: People, body: str, depth: str,
                                         reason: str) -> None:
@@ -507,6 +520,19 @@ def test_bad_expand_property_is_refused(server: Server, people: People, body: st
                                        data=body, headers={**XML, "Depth": depth})
     assert r.status_code == 400, (r.status_code, r.text)
     assert reason in r.text
+
+
+def test_expand_property_of_an_unknown_name_is_well_formed(server: Server,
+                                                          people: People) -> None:
+    """Unknown but valid names come back as 404 propstat elements, in a body
+    that parses; an empty namespace is the default one, DAV:."""
+    body = ('<d:expand-property xmlns:d="DAV:"><d:property name="caf\u00e9"/>'
+            '<d:property name="plain" namespace=""/><d:property name="x" namespace="urn:x"/>'
+            "</d:expand-property>")
+    r = people.alice.session().request("REPORT", server.url + people.alice.username + "/",
+                                       data=body.encode(), headers={**XML, "Depth": "0"})
+    missing = _props(_multistatus(r).find(f"{D}response"), 404)
+    assert set(missing) == {f"{D}caf\u00e9", f"{D}plain", "{urn:x}x"}
 
 
 def test_the_caldav_client_finds_colleagues(server: Server, people: People) -> None:

@@ -19,6 +19,7 @@ anything else goes to Radicale.
 
 from __future__ import annotations
 
+import re
 from http import client
 from xml.etree import ElementTree as ET
 
@@ -174,6 +175,12 @@ class _Principals:
         return self.named(path) if path and "/" not in path else None
 
 
+# An XML NCName (no colon): asked-for names are echoed back as elements, so a
+# name that cannot be one would make the answer malformed XML.
+_XML_NAME = re.compile(r"[^\W\d][\w.\-\u00b7]*")
+_BAD_NAMESPACE = re.compile(r"[{}\x00-\x20<>\"]")
+
+
 def _requested(element: ET.Element) -> list[tuple[str, ET.Element]]:
     """(property tag, its DAV:property element) for each DAV:property child."""
     found = []
@@ -181,7 +188,11 @@ def _requested(element: ET.Element) -> list[tuple[str, ET.Element]]:
         name = prop.get("name")
         if not name:
             raise BadReport("each DAV:property of an expand-property needs a name attribute")
-        namespace = prop.get("namespace", "DAV:")
+        namespace = prop.get("namespace") or "DAV:"  # RFC 3253 3.8: DAV: by default
+        if not _XML_NAME.fullmatch(name):
+            raise BadReport(f"the DAV:property name {name!r} cannot be an XML element name")
+        if _BAD_NAMESPACE.search(namespace):
+            raise BadReport(f"the DAV:property namespace {namespace!r} is not a namespace URI")
         found.append((f"{{{namespace}}}{name}", prop))
     return found
 
