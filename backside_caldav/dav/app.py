@@ -62,6 +62,10 @@ FAST_PATHS: dict[str, tuple[FastPath, ...]] = {
     "PUT": (whole_put.answer, put.answer),
     # a calendar where none can be: the precondition RFC 4791 names
     "MKCALENDAR": (mkcalendar.answer,),
+    # scheduling (RFC 6638): the schedule inbox's messages, the outbox's free-busy
+    "GET": (),
+    "DELETE": (),
+    "POST": (),
 }
 
 
@@ -93,6 +97,15 @@ class Application(radicale.Application):
 
     def do_MKCALENDAR(self, *args: Any) -> types.WSGIResponse:
         return self._answer("MKCALENDAR", *args)
+
+    def do_GET(self, *args: Any) -> types.WSGIResponse:
+        return self._answer("GET", *args)
+
+    def do_DELETE(self, *args: Any) -> types.WSGIResponse:
+        return self._answer("DELETE", *args)
+
+    def do_POST(self, *args: Any) -> types.WSGIResponse:
+        return self._answer("POST", *args)
 
 
 def load_configuration(database_url: str, config_file: Path | None = None,

@@ -1,0 +1,72 @@
+"""SQL of the iTIP queue (migration 0014): messages an organizer's or
+attendee's change sends, written in the writer's transaction and sent after
+it commits (scheduling/delivery.py for logins of this server, the iMIP
+sender for everyone else)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.engine import Connection
+
+from backside_caldav.db.engines import statement as _q
+
+TRANSPORTS = ("server", "mail")
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    tenant_id: str  # the sender's tenant
+    id: str
+    transport: str  # 'server' (a login of this server) or 'mail' (iMIP)
+    method: str  # REQUEST, CANCEL or REPLY
+    originator: str  # mailto: address of the organizer or the replying attendee
+    recipient: str  # mailto: address (or principal path) of the one it goes to
+    uid: str
+    text: str  # the iTIP VCALENDAR, with its METHOD
+    attempts: int
+    next_attempt_at: datetime
+    sent_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+
+
+COLS = ("tenant_id::text, id::text, transport, method, originator, recipient, uid, "
+        "ical_source, attempts, next_attempt_at, sent_at, last_error, created_at")
+
+
+def enqueue(conn: Connection, tenant: str, transport: str, method: str, originator: str,
+            recipient: str, uid: str, text: str) -> str:
+    """Queue one message in the writer's transaction; returns its id."""
+    if transport not in TRANSPORTS:
+        raise ValueError(f"unknown transport {transport!r}")
+    return conn.execute(_q(
+        "INSERT INTO itip_queue (tenant_id, transport, method, originator, recipient, uid, "
+        "ical_source) VALUES (:t, :tr, :m, :o, :r, :u, :s) RETURNING id::text"),
+        {"t": tenant, "tr": transport, "m": method, "o": originator, "r": recipient,
+         "u": uid, "s": text}).scalar_one()
+
+
+def claim(conn: Connection, tenant: str, message_id: str) -> QueuedMessage | None:
+    """The unsent message, locked until the transaction ends; None when it was
+    sent already or another sender holds it."""
+    row = conn.execute(_q(
+        f"SELECT {COLS} FROM itip_queue WHERE tenant_id = :t AND id = CAST(:i AS uuid) "
+        "AND sent_at IS NULL FOR UPDATE SKIP LOCKED"), {"t": tenant, "i": message_id}).first()
+    return QueuedMessage(*row) if row else None
+
+
+def mark_sent(conn: Connection, tenant: str, message_id: str) -> None:
+    conn.execute(_q(
+        "UPDATE itip_queue SET sent_at = now(), attempts = attempts + 1, last_error = NULL "
+        "WHERE tenant_id = :t AND id = CAST(:i AS uuid)"), {"t": tenant, "i": message_id})
+
+
+def mark_failed(conn: Connection, tenant: str, message_id: str, error: str,
+                retry_in_seconds: float) -> None:
+    conn.execute(_q(
+        "UPDATE itip_queue SET attempts = attempts + 1, last_error = :e, "
+        "next_attempt_at = now() + make_interval(secs => :s) "
+        "WHERE tenant_id = :t AND id = CAST(:i AS uuid)"),
+        {"t": tenant, "i": message_id, "e": error[:1000], "s": retry_in_seconds})
