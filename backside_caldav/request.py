@@ -25,7 +25,7 @@ from xml.etree import ElementTree
 
 from sqlalchemy.engine import Connection, Engine
 
-from backside_caldav.db import accounts
+from backside_caldav.db import accounts, post_commit
 from backside_caldav.domain.instance_index import BEGINNING
 from backside_caldav.domain.recurrence import INFINITY
 
@@ -82,12 +82,16 @@ class Transaction:
                    locked=lock and tenant is not None), password_hash
 
     def close(self) -> None:
-        """Commit, or roll back when a write failed; then give the connection back."""
+        """Commit, or roll back when a write failed; then give the connection back,
+        and run what the transaction left for after its commit (db/post_commit.py)."""
+        work = post_commit.take(self.conn)
         try:
             if self.failed and self._root.is_active:
                 self._root.rollback()
+                work = []
         finally:
             self._stack.close()
+        post_commit.run(work)
 
 
 @dataclass
@@ -116,6 +120,8 @@ class Scope:
     # A sync-collection page chosen before Radicale runs (dav/sync_limit.py):
     # the storage's sync() answers with it.
     sync_page: Any = None
+    # False when the client sent "Schedule-Reply: F" (RFC 6638 8.1).
+    schedule_reply: bool = True
 
     def close(self) -> None:
         """End the transaction (commit, or roll back a failed write); safe to call twice."""
@@ -295,3 +301,9 @@ def _utc(value: str | None) -> datetime | None:
         return datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
     except ValueError:
         return None
+
+
+def schedule_reply() -> bool:
+    """Whether an attendee's change in this request sends its REPLY."""
+    scope = _current.get()
+    return scope is None or scope.schedule_reply

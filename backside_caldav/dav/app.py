@@ -32,6 +32,7 @@ from backside_caldav.dav import (
     principal_reports,
     propfind_hook,
     put,
+    scheduling_hooks,
     self_description,
     sync_limit,
     vtimezone_cache,
@@ -63,7 +64,7 @@ FAST_PATHS: dict[str, tuple[FastPath, ...]] = {
     # a calendar where none can be: the precondition RFC 4791 names
     "MKCALENDAR": (mkcalendar.answer,),
     # scheduling (RFC 6638): the schedule inbox's messages, the outbox's free-busy
-    "GET": (),
+    "GET": (scheduling_hooks.answer_get,),
     "DELETE": (),
     "POST": (),
 }

@@ -14,7 +14,7 @@ from radicale import storage as radicale_storage
 from radicale.item import filter as radicale_filter
 
 from backside_caldav import request
-from backside_caldav.dav import task_reports
+from backside_caldav.dav import scheduling_hooks, task_reports
 from backside_caldav.db import (
     busy_queries,
     calendars,
@@ -373,6 +373,9 @@ class CalendarCollection(radicale_storage.BaseCollection):
             found = event_reads.get_items(s.conn, self.tenant, self.row.id, [href], for_update=True)
             previous = found[0] if found else None
         text = request.original_text_for("PUT", posixpath.join(self.path, href)) or item.serialize()
+        with request.failing_writes():
+            text = scheduling_hooks.stored_text(s.conn, self.tenant, s.user,
+                                                previous.text if previous else None, text)
         stored = self.store_text(href, text, previous.component if previous else None)
         return self.make_item(stored), (self.make_item(previous) if previous else None)
 
@@ -382,6 +385,9 @@ class CalendarCollection(radicale_storage.BaseCollection):
             if href is None:
                 calendars.delete_calendar(s.conn, self.tenant, self.row.id)
                 return
-            if not event_writes.delete_item(s.conn, self.tenant, self.row.id, href):
+            found = event_reads.get_items(s.conn, self.tenant, self.row.id, [href],
+                                          for_update=True)
+            if not found or not event_writes.delete_item(s.conn, self.tenant, self.row.id, href):
                 raise radicale_storage.ComponentNotFoundError(href)
+            scheduling_hooks.deleted(s.conn, self.tenant, s.user, found[0].text)
             self._refresh(s.conn)

@@ -97,6 +97,8 @@ class BacksideMiddleware:
         assert scope is not None, "dav.outage.OutageMiddleware opens the request's scope"
         scope.method, scope.path, scope.body, scope.charset = method, sane, body, charset
         scope.xml = xml if isinstance(xml, ElementTree.Element) else None
+        # RFC 6638 8.1: "Schedule-Reply: F" asks that an attendee's change send no REPLY.
+        scope.schedule_reply = environ.get("HTTP_SCHEDULE_REPLY", "T").strip().upper() != "F"
         return answer_with_reason(self.app, environ, start_response, scope)
 
     def _put_refusal(self, body: bytes, charset: str, whole: bool) -> Refusal | None:

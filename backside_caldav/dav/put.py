@@ -21,12 +21,15 @@ from radicale import httputils, pathutils, types
 from radicale.app.base import Access
 
 from backside_caldav import request
+from backside_caldav.dav import scheduling_hooks
 from backside_caldav.dav.fast_path import Call
 from backside_caldav.dav.refusal import Refusal
 from backside_caldav.db import event_reads, event_writes
 from backside_caldav.domain import records
 from backside_caldav.domain.errors import InvalidCalendarData, TooLarge
 from backside_caldav.domain.ical_parse import parse_resource
+from backside_caldav.domain.itip_parts import schedule_tag
+from backside_caldav.scheduling import implicit
 
 # Calendars PUT into lately, by (tenant, href): a create then needs no lookup
 # first. A stale entry costs nothing but that lookup: create_if_new checks the
@@ -66,7 +69,9 @@ def answer(call: Call) -> types.WSGIResponse | None:
         s = request.holding()
         if s.tenant is None or owner != s.user:
             return httputils.CONFLICT  # Radicale: no such parent collection
-        created = _create(environ, s, calendar_href, href, text)
+        tag_wanted = environ.get("HTTP_IF_SCHEDULE_TAG_MATCH")
+        scheduling = implicit.is_scheduling(text) or tag_wanted is not None
+        created = None if scheduling else _create(environ, s, calendar_href, href, text)
         if created is not None:
             return client.CREATED, {"ETag": created.etag}, None, None
         target = event_writes.put_target(s.conn, s.tenant, calendar_href, href, resource.uid)
@@ -82,15 +87,33 @@ def answer(call: Call) -> types.WSGIResponse | None:
                 or existing is None and target.uid_taken):
             call.request_info["status"] = client.CONFLICT
             return _uid_conflict(call, s, target.calendar, href, resource.uid, existing)
+        to_store = text
+        if scheduling:
+            old_text = _current_text(s, target.calendar, href) if existing is not None else None
+            if tag_wanted is not None and (old_text is None
+                                           or schedule_tag(old_text) != tag_wanted.strip()):
+                return httputils.PRECONDITION_FAILED  # RFC 6638 3.2.10
+            to_store = scheduling_hooks.stored_text(s.conn, s.tenant, s.user, old_text, text,
+                                                    tag_matched=tag_wanted is not None)
         try:
             with request.failing_writes():
-                stored = event_writes.put_item(s.conn, s.tenant, target.calendar, href, text,
+                stored = event_writes.put_item(s.conn, s.tenant, target.calendar, href,
+                                               to_store,
                                                existing.component if existing else None)
         except InvalidCalendarData as exc:
             return Refusal.of(exc).response()
+    # The client's text is what it holds only when the server changed nothing
+    # (SCHEDULE-STATUS): otherwise no ETag, so it reads the object again.
+    headers = {"ETag": stored.etag} if to_store == text else {}
+    headers.update(scheduling_hooks.tag_headers(to_store))
     if existing is not None:
-        return client.NO_CONTENT, {"ETag": stored.etag}, None, None
-    return client.CREATED, {"ETag": stored.etag}, None, None
+        return client.NO_CONTENT, headers, None, None
+    return client.CREATED, headers, None, None
+
+
+def _current_text(s: request.Transaction, calendar: records.CalendarRow, href: str) -> str | None:
+    found = event_reads.get_items(s.conn, s.tenant or "", calendar.id, [href], for_update=True)
+    return found[0].text if found else None
 
 
 def _uid_conflict(call: Call, s: request.Transaction, calendar: records.CalendarRow,

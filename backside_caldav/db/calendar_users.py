@@ -54,3 +54,16 @@ def user_of(conn: Connection, address: str) -> CalendarUser | None:
             "SELECT username, tenant_id::text, email FROM accounts WHERE username = :a"),
             {"a": value}).first()
     return CalendarUser(row[0], row[1], row[2]) if row else None
+
+
+def copy_of(conn: Connection, tenant: str, uid: str) -> tuple[str, str] | None:
+    """(calendar href, href) of the tenant's live object with this UID: the
+    organizer's object a reply goes to, or the attendee's copy a request or
+    cancel updates."""
+    row = conn.execute(_q(
+        "SELECT c.href, x.href FROM (SELECT calendar_id, href FROM events WHERE tenant_id = :t "
+        "AND uid = :u AND series_id IS NULL AND deleted_at IS NULL UNION ALL "
+        "SELECT calendar_id, href FROM calendar_objects WHERE tenant_id = :t AND uid = :u) x "
+        "JOIN calendars c ON c.tenant_id = :t AND c.id = x.calendar_id "
+        "ORDER BY c.created_at LIMIT 1"), {"t": tenant, "u": uid}).first()
+    return (row[0], row[1]) if row else None

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 
 from sqlalchemy.engine import Connection, Engine
 
+from backside_caldav.db import post_commit
 from backside_caldav.db.engines import statement as _q
 
 SETTING = "backside.tenant_id"
@@ -51,12 +52,18 @@ def transaction(engine: Engine, tenant: str | None = None,
     with engine.connect() as conn:
         if read_only:
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
-        with conn.begin():
-            if read_only:
-                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-            if tenant is not None:
-                conn.execute(_q(f"SELECT {enter(':t')}"), {"t": tenant})
-            yield conn
+        try:
+            with conn.begin():
+                if read_only:
+                    conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+                if tenant is not None:
+                    conn.execute(_q(f"SELECT {enter(':t')}"), {"t": tenant})
+                yield conn
+        except BaseException:
+            post_commit.take(conn)
+            raise
+        work = post_commit.take(conn)
+    post_commit.run(work)
 
 
 def hold(conn: Connection, tenant: str) -> None:

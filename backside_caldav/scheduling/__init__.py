@@ -1,0 +1,1 @@
+"""Scheduling (RFC 6638, iTIP, iMIP): implicit scheduling, delivery, the mail queue."""

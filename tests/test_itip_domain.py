@@ -1,0 +1,187 @@
+"""The iTIP rules on their own (domain/itip.py, itip_apply.py, itip_parts.py):
+which messages a change sends, what a delivered message does, the
+Schedule-Tag's stability, and that every other byte of the client's text is
+kept."""
+
+from __future__ import annotations
+
+import icalendar
+
+from backside_caldav.domain import ical_lines
+from backside_caldav.domain.itip import (
+    ATTENDEE,
+    ORGANIZER,
+    attendee_reply,
+    organizer_messages,
+    role,
+)
+from backside_caldav.domain.itip_apply import (
+    NotApplicable,
+    apply_reply,
+    cancel_copy,
+    keep_answers,
+    request_copy,
+    with_schedule_status,
+)
+from backside_caldav.domain.itip_parts import Resource, address_key, schedule_tag
+
+EVENT = """BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//test//EN\r
+BEGIN:VTIMEZONE\r
+TZID:Europe/Stockholm\r
+BEGIN:STANDARD\r
+DTSTART:19701025T030000\r
+TZOFFSETFROM:+0200\r
+TZOFFSETTO:+0100\r
+END:STANDARD\r
+END:VTIMEZONE\r
+BEGIN:VEVENT\r
+UID:meet-1\r
+DTSTAMP:20260101T000000Z\r
+DTSTART;TZID=Europe/Stockholm:20260310T100000\r
+DTEND;TZID=Europe/Stockholm:20260310T110000\r
+SUMMARY:Planning\r
+SEQUENCE:0\r
+ORGANIZER;CN=Alice:mailto:alice@one.example\r
+ATTENDEE;CN=Alice;PARTSTAT=ACCEPTED:mailto:alice@one.example\r
+ATTENDEE;CN="Bob, B.";PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:Bob@One.example\r
+ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:dave@two.example\r
+ATTENDEE;SCHEDULE-AGENT=CLIENT;PARTSTAT=NEEDS-ACTION:mailto:self@else.example\r
+X-CUSTOM;X-P=1:kept as it is\r
+BEGIN:VALARM\r
+ACTION:DISPLAY\r
+TRIGGER:-PT10M\r
+DESCRIPTION:soon\r
+END:VALARM\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+ALICE = "mailto:alice@one.example"
+
+
+def _parse(text: str) -> icalendar.Calendar:
+    return icalendar.Calendar.from_ical(text)
+
+
+def test_role_by_address() -> None:
+    r = Resource.of(EVENT)
+    assert role(r, {ALICE}).kind == ORGANIZER
+    bob = role(r, {"mailto:bob@one.example"})
+    assert bob.kind == ATTENDEE and bob.organizer == ALICE
+    assert role(r, {"mailto:nobody@one.example"}) is None
+    assert address_key("MAILTO:Bob%40One.example") == "mailto:bob@one.example"
+
+
+def test_new_organizer_object_invites_each_scheduled_attendee() -> None:
+    out = organizer_messages(None, Resource.of(EVENT), ALICE)
+    assert [(m.method, m.recipient) for m in out] == [
+        ("REQUEST", "mailto:Bob@One.example"), ("REQUEST", "mailto:dave@two.example")]
+    cal = _parse(out[0].text)
+    assert cal["METHOD"] == "REQUEST"
+    [event] = cal.walk("VEVENT")
+    assert event["SUMMARY"] == "Planning" and not event.walk("VALARM")
+    assert cal.walk("VTIMEZONE"), "the zone its times name goes with it"
+    assert "SCHEDULE-AGENT" not in out[0].text
+
+
+def test_answer_only_change_sends_no_request_and_keeps_the_tag() -> None:
+    answered = EVENT.replace("PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:Bob",
+                             "PARTSTAT=ACCEPTED:mailto:Bob")
+    assert organizer_messages(Resource.of(EVENT), Resource.of(answered), ALICE) == []
+    assert schedule_tag(EVENT) == schedule_tag(answered) is not None
+    moved = EVENT.replace("20260310T100000", "20260311T100000")
+    assert schedule_tag(moved) != schedule_tag(EVENT)
+    out = organizer_messages(Resource.of(EVENT), Resource.of(moved), ALICE)
+    assert {m.method for m in out} == {"REQUEST"} and len(out) == 2
+    assert schedule_tag("BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n") is None
+
+
+def test_removed_attendee_gets_cancel_naming_only_it() -> None:
+    fewer = EVENT.replace("ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:dave@two.example\r\n",
+                          "")
+    out = organizer_messages(Resource.of(EVENT), Resource.of(fewer), ALICE)
+    cancels = [m for m in out if m.method == "CANCEL"]
+    assert [m.recipient for m in cancels] == ["mailto:dave@two.example"]
+    [event] = _parse(cancels[0].text).walk("VEVENT")
+    assert event["STATUS"] == "CANCELLED"
+    attendees = event.get("ATTENDEE")
+    assert str(attendees) == "mailto:dave@two.example"
+    # The people who stay were invited to a changed event: a REQUEST each.
+    assert sorted(m.recipient for m in out if m.method == "REQUEST") == [
+        "mailto:Bob@One.example"]
+
+
+def test_delete_cancels_everyone() -> None:
+    out = organizer_messages(Resource.of(EVENT), None, ALICE)
+    assert sorted((m.method, m.recipient) for m in out) == [
+        ("CANCEL", "mailto:Bob@One.example"), ("CANCEL", "mailto:dave@two.example")]
+
+
+def test_attendee_answer_sends_reply_with_only_its_line() -> None:
+    me = "mailto:dave@two.example"
+    accepted = EVENT.replace("PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:dave",
+                             "PARTSTAT=ACCEPTED;RSVP=TRUE:mailto:dave")
+    assert attendee_reply(Resource.of(EVENT), Resource.of(EVENT), me) is None
+    out = attendee_reply(Resource.of(EVENT), Resource.of(accepted), me)
+    assert out.method == "REPLY" and out.recipient == ALICE
+    [event] = _parse(out.text).walk("VEVENT")
+    assert str(event["ATTENDEE"]) == me and event["ATTENDEE"].params["PARTSTAT"] == "ACCEPTED"
+    assert "RSVP" not in event["ATTENDEE"].params
+    declined = attendee_reply(Resource.of(accepted), None, me)
+    assert "PARTSTAT=DECLINED" in declined.text
+    # The organizer scheduling by itself: the server sends nothing.
+    client = accepted.replace("ORGANIZER;CN=Alice", "ORGANIZER;SCHEDULE-AGENT=CLIENT;CN=Alice")
+    assert attendee_reply(Resource.of(EVENT), Resource.of(client), me) is None
+
+
+def test_reply_applies_to_the_organizer_copy_and_keeps_other_bytes() -> None:
+    me = "mailto:dave@two.example"
+    accepted = EVENT.replace("PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:dave",
+                             "PARTSTAT=ACCEPTED:mailto:dave")
+    reply = attendee_reply(Resource.of(EVENT), Resource.of(accepted), me)
+    text, who = apply_reply(Resource.of(EVENT), Resource.of(reply.text))
+    assert who == me
+    assert "ATTENDEE;PARTSTAT=ACCEPTED:mailto:dave@two.example" in ical_lines.unfold(text)
+    assert "X-CUSTOM;X-P=1:kept as it is" in ical_lines.unfold(text)
+    assert 'ATTENDEE;CN="Bob, B.";PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:Bob@One.example' \
+        in ical_lines.unfold(text)
+    stranger = reply.text.replace("mailto:dave@two.example", "mailto:eve@evil.example")
+    try:
+        apply_reply(Resource.of(EVENT), Resource.of(stranger))
+        raise AssertionError("an answer of no attendee applied")
+    except NotApplicable:
+        pass
+
+
+def test_request_and_cancel_make_the_attendee_copy() -> None:
+    [request] = [m for m in organizer_messages(None, Resource.of(EVENT), ALICE)
+                 if "dave" in m.recipient]
+    copy = request_copy(request.text)
+    assert "METHOD" not in copy and "BEGIN:VEVENT" in copy
+    _parse(copy)
+    [cancel] = [m for m in organizer_messages(Resource.of(EVENT), None, ALICE)
+                if "dave" in m.recipient]
+    cancelled = cancel_copy(Resource.of(copy), Resource.of(cancel.text))
+    [event] = _parse(cancelled).walk("VEVENT")
+    assert event["STATUS"] == "CANCELLED"
+
+
+def test_schedule_status_and_kept_answers() -> None:
+    text = with_schedule_status(Resource.of(EVENT), {"mailto:bob@one.example": "1.2",
+                                                     "mailto:dave@two.example": "1.1"})
+    lines = ical_lines.unfold(text)
+    assert any("SCHEDULE-STATUS=1.2" in x and "Bob@" in x for x in lines)
+    assert any("SCHEDULE-STATUS=1.1" in x and "dave@" in x for x in lines)
+    answered = EVENT.replace("PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:dave",
+                             "PARTSTAT=DECLINED:mailto:dave")
+    stale_edit = EVENT.replace("SUMMARY:Planning", "SUMMARY:Planning 2")
+    merged = keep_answers(Resource.of(stale_edit), Resource.of(answered))
+    assert "PARTSTAT=DECLINED" in merged and "Planning 2" in merged
+
+
+def test_folding_keeps_characters_whole() -> None:
+    line = "SUMMARY:" + "é" * 80
+    folded = ical_lines.fold(line)
+    assert all(len(p.encode()) <= 75 for p in folded.split("\r\n") if p)
+    assert ical_lines.unfold(folded) == [line]

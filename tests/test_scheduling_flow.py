@@ -1,0 +1,193 @@
+"""Implicit scheduling over real HTTP (RFC 6638 3.2): an organizer's PUT and
+DELETE, an attendee's answer, across two tenants of one server, with the
+external guest's mail queued for the iMIP sender.
+
+Alice (organizer) and Bob share tenant one; Dave is a user of tenant two;
+the guest has no login. The session server has no SMTP relay: mail stays
+queued (tests/test_imip_*.py send it).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from conftest import Server
+from scheduling_people import (
+    People,
+    attendee_line,
+    invitation,
+    make_people,
+    set_partstat,
+)
+
+from backside_caldav.db.settings import libpq_url
+
+ICS = {"Content-Type": "text/calendar; charset=utf-8"}
+
+
+@pytest.fixture(scope="module")
+def people(database_url: str) -> People:
+    return make_people(database_url)
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        yield conn
+
+
+def _inbox(db: psycopg.Connection, tenant: str, username: str, uid: str) -> list[str]:
+    return [r[0] for r in db.execute(
+        "SELECT method FROM schedule_inbox WHERE tenant_id = %s AND username = %s AND uid = %s "
+        "ORDER BY created_at", (tenant, username, uid))]
+
+
+def _copy(db: psycopg.Connection, tenant: str, uid: str) -> tuple[str, str] | None:
+    """(calendar href, href) of the tenant's event with this UID."""
+    row = db.execute(
+        "SELECT c.href, e.href FROM events e JOIN calendars c ON c.id = e.calendar_id "
+        "WHERE e.tenant_id = %s AND e.uid = %s AND e.series_id IS NULL "
+        "AND e.deleted_at IS NULL", (tenant, uid)).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def _mail(db: psycopg.Connection, tenant: str, uid: str) -> list[tuple[str, str]]:
+    return [(r[0], r[1]) for r in db.execute(
+        "SELECT method, recipient FROM itip_queue WHERE tenant_id = %s AND uid = %s "
+        "AND transport = 'mail' ORDER BY created_at", (tenant, uid))]
+
+
+def _organize(server: Server, people: People, uid: str) -> str:
+    """Alice's PUT of a new meeting; returns the URL of her object."""
+    url = f"{server.url}{people.alice.username}/{people.alice.calendar}/{uid}.ics"
+    r = people.alice.session().put(url, data=invitation(people, uid).encode(), headers=ICS)
+    assert r.status_code == 201, r.text
+    # The server wrote SCHEDULE-STATUS into what it stored: no ETag, so the
+    # client reads it again (RFC 4791 5.3.4); a Schedule-Tag for If-Schedule-Tag-Match.
+    assert "ETag" not in r.headers and r.headers["Schedule-Tag"]
+    return url
+
+
+def test_organizer_put_reaches_each_kind_of_attendee(server: Server, people: People,
+                                                     db: psycopg.Connection) -> None:
+    uid = f"meet-{uuid.uuid4()}"
+    url = _organize(server, people, uid)
+    text = people.alice.session().get(url).text
+    assert "SCHEDULE-STATUS=1.2" in attendee_line(text, people.bob.address)  # shared object
+    assert "SCHEDULE-STATUS=1.2" in attendee_line(text, people.dave.address)  # delivered
+    assert "SCHEDULE-STATUS=1.1" in attendee_line(text, people.outsider)  # sent by mail
+    # Dave, in tenant two: the REQUEST in his inbox, the event in his calendar.
+    d = people.dave
+    assert _inbox(db, d.tenant_id, d.username, uid) == ["REQUEST"]
+    calendar, href = _copy(db, d.tenant_id, uid)
+    assert calendar == d.calendar
+    copy = d.session().get(f"{server.url}{d.username}/{calendar}/{href}")
+    assert copy.status_code == 200 and "SUMMARY:Planning" in copy.text
+    assert "METHOD" not in copy.text and "SCHEDULE-STATUS" not in copy.text
+    assert copy.headers["Schedule-Tag"]
+    # Bob shares Alice's tenant: no second copy, no inbox message.
+    assert _inbox(db, people.bob.tenant_id, people.bob.username, uid) == []
+    # The guest's invitation waits for the iMIP sender.
+    assert _mail(db, people.alice.tenant_id, uid) == [("REQUEST", people.outsider)]
+    # Nobody of tenant two sees tenant one's event, nor the other way round.
+    assert d.session().get(url).status_code in (403, 404)
+
+
+def test_attendee_answer_updates_organizer_and_other_copies(server: Server, people: People,
+                                                            db: psycopg.Connection) -> None:
+    uid = f"meet-{uuid.uuid4()}"
+    url = _organize(server, people, uid)
+    alice = people.alice.session()
+    before = alice.get(url)
+    d = people.dave
+    calendar, href = _copy(db, d.tenant_id, uid)
+    dave_url = f"{server.url}{d.username}/{calendar}/{href}"
+    dave = d.session()
+    got = dave.get(dave_url)
+    accepted = set_partstat(got.text, d.address, "ACCEPTED")
+    r = dave.put(dave_url, data=accepted.encode(),
+                 headers={**ICS, "If-Schedule-Tag-Match": got.headers["Schedule-Tag"]})
+    assert r.status_code == 204, r.text
+    after = alice.get(url)
+    assert "PARTSTAT=ACCEPTED" in attendee_line(after.text, d.address)
+    assert after.headers["ETag"] != before.headers["ETag"]
+    # An answer is no change of the meeting: the organizer's Schedule-Tag stays.
+    assert after.headers["Schedule-Tag"] == before.headers["Schedule-Tag"]
+    assert _inbox(db, people.alice.tenant_id, people.alice.username, uid) == ["REPLY"]
+    # Bob answers on the shared object: Dave's copy (tenant two) shows it.
+    bob = people.bob.session()
+    bob_url = url.replace(f"/{people.alice.username}/", f"/{people.bob.username}/")
+    shared = bob.get(bob_url)
+    r = bob.put(bob_url, data=set_partstat(shared.text, people.bob.address, "DECLINED").encode(),
+                headers={**ICS, "If-Match": shared.headers["ETag"]})
+    assert r.status_code == 204, r.text
+    refreshed = dave.get(dave_url).text
+    assert "PARTSTAT=DECLINED" in attendee_line(refreshed, people.bob.address)
+    assert "PARTSTAT=ACCEPTED" in attendee_line(refreshed, d.address)
+    # A stale Schedule-Tag: 412, nothing written.
+    r = dave.put(dave_url, data=accepted.encode(),
+                 headers={**ICS, "If-Schedule-Tag-Match": '"s-stale"'})
+    assert r.status_code == 412
+
+
+def test_organizer_delete_cancels_everywhere(server: Server, people: People,
+                                             db: psycopg.Connection) -> None:
+    uid = f"meet-{uuid.uuid4()}"
+    url = _organize(server, people, uid)
+    assert people.alice.session().delete(url).status_code in (200, 204)
+    d = people.dave
+    assert _inbox(db, d.tenant_id, d.username, uid) == ["REQUEST", "CANCEL"]
+    calendar, href = _copy(db, d.tenant_id, uid)
+    text = d.session().get(f"{server.url}{d.username}/{calendar}/{href}").text
+    assert "STATUS:CANCELLED" in text
+    assert _mail(db, people.alice.tenant_id, uid) == [("REQUEST", people.outsider),
+                                                      ("CANCEL", people.outsider)]
+
+
+def test_removed_attendee_gets_cancel_and_schedule_reply_f_sends_nothing(
+        server: Server, people: People, db: psycopg.Connection) -> None:
+    uid = f"meet-{uuid.uuid4()}"
+    url = _organize(server, people, uid)
+    alice = people.alice.session()
+    text = alice.get(url).text
+    d = people.dave
+    without_dave = "\r\n".join(line for line in text.replace("\r\n ", "").split("\r\n")
+                               if d.email.lower() not in line.lower())
+    r = alice.put(url, data=without_dave.encode(), headers=ICS)
+    assert r.status_code == 204, r.text
+    assert _inbox(db, d.tenant_id, d.username, uid) == ["REQUEST", "CANCEL"]
+    # Dave deletes his cancelled copy with Schedule-Reply: F: no REPLY.
+    calendar, href = _copy(db, d.tenant_id, uid)
+    r = d.session().delete(f"{server.url}{d.username}/{calendar}/{href}",
+                           headers={"Schedule-Reply": "F"})
+    assert r.status_code in (200, 204)
+    assert _inbox(db, people.alice.tenant_id, people.alice.username, uid) == []
+
+
+def test_attendee_delete_declines(server: Server, people: People,
+                                  db: psycopg.Connection) -> None:
+    uid = f"meet-{uuid.uuid4()}"
+    url = _organize(server, people, uid)
+    d = people.dave
+    calendar, href = _copy(db, d.tenant_id, uid)
+    r = d.session().delete(f"{server.url}{d.username}/{calendar}/{href}")
+    assert r.status_code in (200, 204)
+    text = people.alice.session().get(url).text
+    assert "PARTSTAT=DECLINED" in attendee_line(text, d.address)
+
+
+def test_a_writer_who_is_neither_organizer_nor_attendee_sends_nothing(
+        server: Server, people: People, db: psycopg.Connection) -> None:
+    """Dave stores an event organized by someone he does not invite himself to."""
+    uid = f"meet-{uuid.uuid4()}"
+    d = people.dave
+    text = invitation(people, uid).replace(f"ATTENDEE;CN=Dave;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:"
+                                           f"{d.address}\r\n", "")
+    r = d.session().put(f"{server.url}{d.username}/{d.calendar}/{uid}.ics", data=text.encode(),
+                        headers=ICS)
+    assert r.status_code == 201 and r.headers.get("ETag"), "stored as sent"
+    assert _inbox(db, people.alice.tenant_id, people.alice.username, uid) == []
+    assert db.execute("SELECT count(*) FROM itip_queue WHERE uid = %s", (uid,)).fetchone()[0] == 0
