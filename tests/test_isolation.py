@@ -18,7 +18,7 @@ from backside_caldav.db import tenancy
 
 TENANT_TABLES = ("calendars", "events", "event_attendees", "event_links", "calendar_objects",
                  "calendar_changes", "event_instances", "api_key_hits", "accounts", "api_keys",
-                 "tenants")
+                 "tenants", "schedule_inbox", "itip_queue")
 
 EVENT = """BEGIN:VCALENDAR\r
 VERSION:2.0\r

@@ -26,6 +26,7 @@ from backside_caldav.domain.api_keys import ApiKey
 from backside_caldav.domain.errors import InvalidCalendarData
 from backside_caldav.domain.records import CalendarRow
 from backside_caldav.domain.recurrence import expand
+from backside_caldav.scheduling import implicit
 from backside_caldav.service import access, event_view, validate
 from backside_caldav.service import event_input as inp
 from backside_caldav.service.event_changes import Changes, apply_changes
@@ -149,7 +150,7 @@ def create(caller: Caller, doc: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     if check:
         _require_free(caller, result.start, result.end)
     text = event_edit.finish(cal)
-    _store(caller, calendar, f"{event_id}.ics", text, None, event_id)
+    _store(caller, calendar, f"{event_id}.ics", text, None, event_id, old_text=None)
     master = event_queries.get_master(caller.conn, caller.tenant, event_id)
     assert master is not None
     return 201, event_view.event(caller.conn, caller.tenant, master, caller.key.owner_email)
@@ -177,12 +178,20 @@ def _require_free(caller: Caller, start: datetime, end: datetime) -> None:
 
 
 def _store(caller: Caller, calendar: CalendarRow, href: str, text: str,
-           replaces: str | None, series_id: str | None = None) -> None:
+           replaces: str | None, series_id: str | None = None, *,
+           old_text: str | None) -> None:
+    """Store the event's text, with what it sends queued (RFC 6638 implicit
+    scheduling: the key's owner is the writer, as a login is on CalDAV)."""
+    text = implicit.on_put(caller.conn, _writer(caller), old_text, text)
     try:
         put_item(caller.conn, caller.tenant, calendar, href, text, replaces=replaces,
                  series_id=series_id)
     except InvalidCalendarData as exc:
         raise Problem(400, "invalid-event", "Invalid event", str(exc)) from None
+
+
+def _writer(caller: Caller) -> implicit.Writer:
+    return implicit.writer_for_email(caller.tenant, caller.key.owner_email)
 
 
 def _check_etag(master: Row, if_match: str | None) -> None:
@@ -223,7 +232,8 @@ def _edit(caller: Caller, event_id: str, if_match: str | None, doc: dict[str, An
                       cut=cut)
     result = apply_changes(cal, event_edit.master_of(cal), master, changes)
     access.require_window_write(caller.key, result.start, result.end, now())
-    _store(caller, calendar, master.href, event_edit.finish(cal, opened), "VEVENT", master.id)
+    _store(caller, calendar, master.href, event_edit.finish(cal, opened), "VEVENT", master.id,
+           old_text=item.text)
     if target_calendar.id != calendar.id:
         move_item(caller.conn, caller.tenant, calendar.id, master.href, target_calendar.id,
                   master.href)
@@ -328,6 +338,9 @@ def delete(caller: Caller, event_id: str, permanent: bool, if_match: str | None)
     master = visible_master(caller, event_id, include_deleted=permanent, lock=True,
                             writing=True)
     _check_etag(master, if_match)
+    if master.deleted_at is None:
+        old = event_queries.current_text(caller.conn, caller.tenant, master)
+        implicit.on_delete(caller.conn, _writer(caller), old.text)
     if permanent:
         event_queries.purge(caller.conn, caller.tenant, master.id)
     else:

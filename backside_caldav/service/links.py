@@ -17,7 +17,8 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from backside_caldav.db import link_queries, tenancy
+from backside_caldav.db import accounts, event_queries, link_queries, tenancy
+from backside_caldav.scheduling import implicit
 from backside_caldav.service import access, cursors, validate
 from backside_caldav.service import params as p
 from backside_caldav.service.events import Caller
@@ -155,6 +156,22 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise problem from None
 
 
+def _text(caller: Caller, event_id: str) -> str | None:
+    master = event_queries.get_master(caller.conn, caller.tenant, event_id)
+    return None if master is None else event_queries.current_text(
+        caller.conn, caller.tenant, master).text
+
+
+def _reply(caller: Caller, email: str, before: str | None, after: str | None) -> None:
+    """An answer set for one of the tenant's own people is that person's reply
+    to the organizer (RFC 6638 3.2.2): the same REPLY a CalDAV client's PUT
+    sends. An answer recorded for someone outside sends nothing."""
+    if after is None or email.lower() not in accounts.owner_addresses(caller.conn,
+                                                                       caller.tenant):
+        return
+    implicit.on_put(caller.conn, implicit.writer_for_email(caller.tenant, email), before, after)
+
+
 def respond(caller: Caller, event_id: str, doc: dict[str, Any]) -> dict[str, Any]:
     """POST /api/v1/events/{event_id}/respond: set one attendee's RSVP on the series."""
     validate.body_fields(doc, ("status",), ("email", "contact_id"))
@@ -170,8 +187,11 @@ def respond(caller: Caller, event_id: str, doc: dict[str, Any]) -> dict[str, Any
     else:
         contact_id = validate.uuid_value("contact_id", contact_id)
     event_id = _event(caller, event_id, write=True)
+    before = _text(caller, event_id)
     found, changed = link_queries.set_rsvp(caller.conn, caller.tenant, event_id, status, email,
                                       contact_id)
+    if changed and email is not None:
+        _reply(caller, email, before, _text(caller, event_id))
     if not found:
         who = f"email {email}" if email is not None else f"contact_id {contact_id}"
         raise not_found(f"event {event_id} has no attendee with {who}")
