@@ -191,3 +191,38 @@ def test_a_writer_who_is_neither_organizer_nor_attendee_sends_nothing(
     assert r.status_code == 201 and r.headers.get("ETag"), "stored as sent"
     assert _inbox(db, people.alice.tenant_id, people.alice.username, uid) == []
     assert db.execute("SELECT count(*) FROM itip_queue WHERE uid = %s", (uid,)).fetchone()[0] == 0
+
+
+def test_multiget_answers_the_schedule_tag(server: Server, people: People,
+                                           db: psycopg.Connection) -> None:
+    """RFC 6638 3.3: CALDAV:schedule-tag on scheduling objects, 404 on others
+    (the `caldav` client asks for it in every multiget)."""
+    uid = f"meet-{uuid.uuid4()}"
+    url = _organize(server, people, uid)
+    alice = people.alice.session()
+    plain = f"plain-{uuid.uuid4()}"
+    collection = url.rsplit("/", 1)[0] + "/"
+    r = alice.put(f"{collection}{plain}.ics", headers=ICS, data=(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\n"
+        f"UID:{plain}\r\nDTSTAMP:20270101T000000Z\r\nDTSTART:20270102T100000Z\r\n"
+        "DTEND:20270102T110000Z\r\nSUMMARY:alone\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n").encode())
+    assert r.status_code == 201
+    path = collection.split("://", 1)[1].split("/", 1)[1]
+    body = ('<C:calendar-multiget xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
+            "<D:prop><D:getetag/><C:calendar-data/><C:schedule-tag/></D:prop>"
+            f"<D:href>/{path}{uid}.ics</D:href><D:href>/{path}{plain}.ics</D:href>"
+            "</C:calendar-multiget>")
+    r = alice.request("REPORT", collection, data=body,
+                      headers={"Content-Type": "application/xml", "Depth": "1"})
+    assert r.status_code == 207, r.text
+    from xml.etree import ElementTree as ET
+    root = ET.fromstring(r.content)
+    tags: dict[str, tuple[str | None, str]] = {}
+    for response in root.iter("{DAV:}response"):
+        href = response.findtext("{DAV:}href")
+        for propstat in response.iter("{DAV:}propstat"):
+            found = propstat.find("{DAV:}prop/{urn:ietf:params:xml:ns:caldav}schedule-tag")
+            if found is not None:
+                tags[href.rsplit("/", 1)[1]] = (found.text, propstat.findtext("{DAV:}status"))
+    assert tags[f"{uid}.ics"] == (alice.get(url).headers["Schedule-Tag"], "HTTP/1.1 200 OK")
+    assert tags[f"{plain}.ics"] == (None, "HTTP/1.1 404 Not Found")

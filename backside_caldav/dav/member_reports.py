@@ -41,11 +41,14 @@ from backside_caldav.dav.fast_path import (
     readable,
 )
 from backside_caldav.db import event_reads, occurrences
+from backside_caldav.domain.itip_parts import schedule_tag
 
 DAV = "{DAV:}"
 CALDAV = "{urn:ietf:params:xml:ns:caldav}"
 CALENDAR_DATA = f"{CALDAV}calendar-data"
-ANSWERED = frozenset({GETETAG, CONTENT_TYPE, CALENDAR_DATA})
+SCHEDULE_TAG = f"{CALDAV}schedule-tag"
+# The `caldav` client asks for the Schedule-Tag in every multiget and query.
+ANSWERED = frozenset({GETETAG, CONTENT_TYPE, CALENDAR_DATA, SCHEDULE_TAG})
 XML_DECLARATION = "<?xml version='1.0' encoding='utf-8'?>\n"
 
 
@@ -164,8 +167,9 @@ def render(prefix: str, names: list[str], props: list[str],
     missing one first (Radicale adds those while it reads), then the found
     ones in the request's order."""
     found = {i.href: i for i in items}
+    caldav_ns = CALENDAR_DATA in props or SCHEDULE_TAG in props
     parts = [XML_DECLARATION, '<multistatus xmlns="DAV:"',
-             ' xmlns:C="urn:ietf:params:xml:ns:caldav">' if CALENDAR_DATA in props else ">"]
+             ' xmlns:C="urn:ietf:params:xml:ns:caldav">' if caldav_ns else ">"]
     for name in names:
         if name not in found:
             parts.append(f"<response><href>{escape(quote(prefix + name))}</href>"
@@ -173,9 +177,19 @@ def render(prefix: str, names: list[str], props: list[str],
     for name in names:
         item = found.get(name)
         if item is not None:
-            parts.append(f"<response><href>{escape(quote(prefix + name))}</href><propstat><prop>")
-            parts.extend(member_property(prop, item) for prop in props)
-            parts.append("</prop><status>HTTP/1.1 200 OK</status></propstat></response>")
+            tag = schedule_tag(item.text) if SCHEDULE_TAG in props else None
+            found_props = [member_property(prop, item) if prop != SCHEDULE_TAG
+                           else f"<C:schedule-tag>{escape(tag or '')}</C:schedule-tag>"
+                           for prop in props if prop != SCHEDULE_TAG or tag is not None]
+            parts.append(f"<response><href>{escape(quote(prefix + name))}</href>")
+            if found_props:
+                parts.append("<propstat><prop>")
+                parts.extend(found_props)
+                parts.append("</prop><status>HTTP/1.1 200 OK</status></propstat>")
+            if SCHEDULE_TAG in props and tag is None:  # not a scheduling object (RFC 6638 3.3)
+                parts.append("<propstat><prop><C:schedule-tag /></prop>"
+                             "<status>HTTP/1.1 404 Not Found</status></propstat>")
+            parts.append("</response>")
     parts.append("</multistatus>")
     return "".join(parts).encode()
 
