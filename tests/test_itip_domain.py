@@ -185,3 +185,49 @@ def test_folding_keeps_characters_whole() -> None:
     folded = ical_lines.fold(line)
     assert all(len(p.encode()) <= 75 for p in folded.split("\r\n") if p)
     assert ical_lines.unfold(folded) == [line]
+
+
+SERIES = EVENT.replace("SEQUENCE:0\r\n", "SEQUENCE:0\r\nRRULE:FREQ=WEEKLY;COUNT=5\r\n")
+
+
+def test_answer_for_one_occurrence_adds_an_override() -> None:
+    me = "mailto:dave@two.example"
+    reply_text = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nMETHOD:REPLY\r\n"
+        "BEGIN:VEVENT\r\nUID:meet-1\r\nDTSTAMP:20260301T000000Z\r\n"
+        "RECURRENCE-ID;TZID=Europe/Stockholm:20260317T100000\r\n"
+        "ORGANIZER:mailto:alice@one.example\r\n"
+        f"ATTENDEE;PARTSTAT=DECLINED:{me}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    text, who = apply_reply(Resource.of(SERIES), Resource.of(reply_text))
+    assert who == me
+    cal = _parse(text)
+    master, override = cal.walk("VEVENT")
+    assert "RRULE" in master and "RRULE" not in override
+    assert override.decoded("DTSTART") == override.decoded("RECURRENCE-ID")
+    assert override.decoded("DURATION").total_seconds() == 3600
+    answers = {str(a): a.params["PARTSTAT"] for a in override["ATTENDEE"]}
+    assert answers[me] == "DECLINED"
+    assert {str(a): a.params["PARTSTAT"] for a in master["ATTENDEE"]}[me] == "NEEDS-ACTION"
+    # The recurrence as icalendar expands it: the override replaces the 17 March instance.
+    from datetime import date
+
+    import recurring_ical_events
+    found = recurring_ical_events.of(cal).between(date(2026, 3, 16), date(2026, 3, 18))
+    assert len(found) == 1
+
+
+def test_an_update_keeps_the_attendees_own_alarms() -> None:
+    [request] = [m for m in organizer_messages(None, Resource.of(EVENT), ALICE)
+                 if "dave" in m.recipient]
+    assert "VALARM" not in request.text
+    mine = request_copy(request.text).replace(
+        "END:VEVENT", "BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT1H\r\n"
+        "DESCRIPTION:mine\r\nEND:VALARM\r\nEND:VEVENT")
+    moved = EVENT.replace("20260310T100000", "20260311T100000")
+    [update] = [m for m in organizer_messages(Resource.of(EVENT), Resource.of(moved), ALICE)
+                if "dave" in m.recipient]
+    copy = request_copy(update.text, Resource.of(mine))
+    [event] = _parse(copy).walk("VEVENT")
+    [alarm] = event.walk("VALARM")
+    assert str(alarm["DESCRIPTION"]) == "mine"
+    assert "20260311T100000" in copy

@@ -9,8 +9,12 @@ message does not speak of stays as it was.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+import icalendar
+
 from backside_caldav.domain import ical_lines
-from backside_caldav.domain.itip_parts import Resource, address_key
+from backside_caldav.domain.itip_parts import Part, Resource, address_key, find_parts
 
 
 class NotApplicable(ValueError):
@@ -35,11 +39,16 @@ def reply_answers(reply: Resource) -> tuple[str, dict[str | None, str]]:
 
 def apply_reply(organizer_copy: Resource, reply: Resource) -> tuple[str, str]:
     """The organizer's object with the attendee's answers set (PARTSTAT, and
-    SCHEDULE-STATUS 2.0), and the attendee's key. An answer for an occurrence
-    the object has no override for applies to nothing: it is left out."""
+    SCHEDULE-STATUS 2.0 gone), and the attendee's key. An answer for one
+    occurrence of a series that has no override yet gets one, a copy of the
+    master at that occurrence (as sabre/dav's broker does)."""
     if reply.uid() != organizer_copy.uid():
         raise NotApplicable("the REPLY is for another event (UID)")
     who, answers = reply_answers(reply)
+    known = {part.recurrence_id for part in organizer_copy.parts}
+    for part in reply.parts:
+        if part.recurrence_id not in known:
+            _add_override(organizer_copy, reply, part)
     changed = False
     for part in organizer_copy.parts:
         if part.recurrence_id not in answers:
@@ -58,11 +67,81 @@ def apply_reply(organizer_copy: Resource, reply: Resource) -> tuple[str, str]:
     return organizer_copy.text(), who
 
 
-def request_copy(request_text: str) -> str:
-    """The attendee's copy of an invitation: the REQUEST without its METHOD."""
+_NOT_IN_OVERRIDE = ("RRULE", "RDATE", "EXDATE", "EXRULE", "DTSTART", "DTEND", "DURATION",
+                    "RECURRENCE-ID")
+
+
+def _add_override(copy: Resource, reply: Resource, answered: Part) -> None:
+    """Insert an override for the answered occurrence, cloned from the master
+    (without its rule, at the occurrence's start, with the master's length)."""
+    master = copy.master()
+    rid_index = next((i for i in answered.own if reply.line(i).name == "RECURRENCE-ID"), None)
+    if master is None or rid_index is None or not copy.value(master, "RRULE"):
+        return
+    length = _length(copy, master)
+    if length is None:
+        return
+    rid_line = reply.line(rid_index)
+    rid_line.set_param("RANGE", None)
+    rid = rid_line.text()
+    body = [f"BEGIN:{master.kind}", rid, "DTSTART" + rid[len("RECURRENCE-ID"):],
+            f"DURATION:{length}"]
+    body += [copy.lines[i] for i in master.own if copy.line(i).name not in _NOT_IN_OVERRIDE]
+    body.append(f"END:{master.kind}")
+    lines = copy.lines[:master.end + 1] + body + copy.lines[master.end + 1:]
+    copy.lines[:] = lines
+    copy.parts[:] = find_parts(lines)
+
+
+def _length(copy: Resource, master: Part) -> str | None:
+    """The master's length as an RFC 5545 DURATION, read with icalendar."""
+    text = "BEGIN:VCALENDAR\r\n" + "".join(
+        ical_lines.fold(copy.lines[i]) for i in range(master.begin, master.end + 1)
+    ) + "END:VCALENDAR\r\n"
+    try:
+        [event] = icalendar.Calendar.from_ical(text).walk(master.kind)
+        start = event.decoded("DTSTART")
+        if "DURATION" in event:
+            span = event.decoded("DURATION")
+        elif "DTEND" in event or "DUE" in event:
+            span = event.decoded("DTEND" if "DTEND" in event else "DUE") - start
+        else:
+            span = timedelta(days=1) if not isinstance(start, datetime) else timedelta(0)
+        return icalendar.vDuration(span).to_ical().decode()
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def request_copy(request_text: str, current: Resource | None = None) -> str:
+    """The attendee's copy of an invitation: the REQUEST without its METHOD,
+    keeping the alarms the attendee set on its copy (each side's own)."""
     lines = [raw for raw in ical_lines.unfold(request_text)
-             if not raw[:7].upper().startswith("METHOD:") and not raw[:7].upper() == "METHOD;"]
-    return ical_lines.join(lines)
+             if raw[:7].upper() not in ("METHOD:", "METHOD;")]
+    if current is None:
+        return ical_lines.join(lines)
+    alarms = {part.recurrence_id: _alarms(current, part) for part in current.parts}
+    fresh = Resource(lines, find_parts(lines))
+    out: list[str] = []
+    ends = {part.end: alarms.get(part.recurrence_id, []) for part in fresh.parts}
+    for index, raw in enumerate(lines):
+        out.extend(ends.get(index, []))
+        out.append(raw)
+    return ical_lines.join(out)
+
+
+def _alarms(resource: Resource, part: Part) -> list[str]:
+    """The VALARM blocks of a part, as lines."""
+    found, inside = [], False
+    for index in range(part.begin + 1, part.end):
+        raw = resource.lines[index]
+        upper = raw[:12].upper()
+        if upper.startswith("BEGIN:VALARM"):
+            inside = True
+        if inside:
+            found.append(raw)
+        if upper.startswith("END:VALARM"):
+            inside = False
+    return found
 
 
 def cancel_copy(copy: Resource, cancel: Resource) -> str:

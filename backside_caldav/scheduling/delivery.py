@@ -124,7 +124,7 @@ def _apply_to_copy(conn: Connection, user: CalendarUser, method: str, text: str)
     calendar = calendars.get_calendar(conn, user.tenant_id, calendar_href)
     assert calendar is not None
     [current] = get_items(conn, user.tenant_id, calendar.id, [href], for_update=True)
-    updated = (request_copy(text) if method == "REQUEST"
+    updated = (request_copy(text, Resource.of(current.text)) if method == "REQUEST"
                else cancel_copy(Resource.of(current.text), incoming))
     _store(conn, user.tenant_id, calendar, href, updated, current.component)
 
