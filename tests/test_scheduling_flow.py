@@ -226,3 +226,23 @@ def test_multiget_answers_the_schedule_tag(server: Server, people: People,
                 tags[href.rsplit("/", 1)[1]] = (found.text, propstat.findtext("{DAV:}status"))
     assert tags[f"{uid}.ics"] == (alice.get(url).headers["Schedule-Tag"], "HTTP/1.1 200 OK")
     assert tags[f"{plain}.ics"] == (None, "HTTP/1.1 404 Not Found")
+
+
+def test_a_message_cannot_overwrite_another_event_with_the_same_uid(
+        server: Server, people: People, db: psycopg.Connection) -> None:
+    """Dave's own event (no organizer) keeps its text when Alice invites him to
+    a meeting that reuses its UID: UID and ORGANIZER must both match."""
+    uid = f"taken-{uuid.uuid4()}"
+    d = people.dave
+    own = (f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:{uid}\r\n"
+           "DTSTAMP:20270101T000000Z\r\nDTSTART:20270601T100000Z\r\nDTEND:20270601T110000Z\r\n"
+           "SUMMARY:Dave's own\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    dave_url = f"{server.url}{d.username}/{d.calendar}/{uid}.ics"
+    assert d.session().put(dave_url, data=own.encode(), headers=ICS).status_code == 201
+    _organize(server, people, uid)
+    assert "SUMMARY:Dave's own" in d.session().get(dave_url).text
+    assert _inbox(db, d.tenant_id, d.username, uid) == []
+    # Deleting the meeting does not cancel Dave's event either.
+    url = f"{server.url}{people.alice.username}/{people.alice.calendar}/{uid}.ics"
+    people.alice.session().delete(url)
+    assert "STATUS:CANCELLED" not in d.session().get(dave_url).text

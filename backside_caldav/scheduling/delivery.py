@@ -124,9 +124,20 @@ def _apply_to_copy(conn: Connection, user: CalendarUser, method: str, text: str)
     calendar = calendars.get_calendar(conn, user.tenant_id, calendar_href)
     assert calendar is not None
     [current] = get_items(conn, user.tenant_id, calendar.id, [href], for_update=True)
+    _same_organizer(Resource.of(current.text), incoming, user)
     updated = (request_copy(text, Resource.of(current.text)) if method == "REQUEST"
                else cancel_copy(Resource.of(current.text), incoming))
     _store(conn, user.tenant_id, calendar, href, updated, current.component)
+
+
+def _same_organizer(current: Resource, incoming: Resource, user: CalendarUser) -> None:
+    """A message may change only an object of the same meeting: the same UID
+    *and* the same ORGANIZER. Without this, anyone could overwrite any event
+    of another tenant whose UID they knew."""
+    mine, theirs = current.organizer(), incoming.organizer()
+    if mine is None or theirs is None or address_key(mine.value) != address_key(theirs.value):
+        raise Refused(f"{user.username} has another event with UID {incoming.uid()!r} "
+                      "(not organized by the message's ORGANIZER); it is left alone")
 
 
 def _store(conn: Connection, tenant: str, calendar: object, href: str, text: str,
@@ -153,6 +164,7 @@ def _apply_reply(conn: Connection, organizer: CalendarUser, originator: str,
     calendar = calendars.get_calendar(conn, organizer.tenant_id, calendar_href)
     assert calendar is not None
     [current] = get_items(conn, organizer.tenant_id, calendar.id, [href], for_update=True)
+    _same_organizer(Resource.of(current.text), reply, organizer)
     try:
         updated, _ = apply_reply(Resource.of(current.text), reply)
     except NotApplicable as exc:

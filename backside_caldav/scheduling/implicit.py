@@ -35,7 +35,7 @@ from backside_caldav.domain.itip_parts import Resource, address_key
 
 log = logging.getLogger(__name__)
 
-DELIVERED, SENT, NO_SUCH_USER = "1.2", "1.1", "3.7"
+DELIVERED, SENT, NO_SUCH_USER, NOT_MAILED = "1.2", "1.1", "3.7", "5.1"
 # Set by scheduling/delivery.py: after the commit, deliver these queue rows.
 Deliver = Callable[[Engine, str, list[str]], None]
 _deliver: list[Deliver] = []
@@ -149,6 +149,9 @@ def _queue(conn: Connection, writer: Writer, originator: str,
             _enqueue(conn, writer.tenant, "server", item, originator, _uid(item))
             statuses[key] = DELIVERED
         elif key.startswith("mailto:") and "@" in key:
+            if not originator.startswith("mailto:"):
+                statuses[key] = NOT_MAILED  # a login without an email cannot send mail
+                continue
             _enqueue(conn, writer.tenant, "mail", item, originator, _uid(item))
             statuses[key] = SENT
         else:
