@@ -246,3 +246,32 @@ def test_a_message_cannot_overwrite_another_event_with_the_same_uid(
     url = f"{server.url}{people.alice.username}/{people.alice.calendar}/{uid}.ics"
     people.alice.session().delete(url)
     assert "STATUS:CANCELLED" not in d.session().get(dave_url).text
+
+
+def test_a_login_without_email_organizes_inside_the_server_only(
+        server: Server, people: People, database_url: str, db: psycopg.Connection) -> None:
+    """Its address is its principal URL: logins of the server get the
+    invitation, the guest gets none (5.1), as the README says."""
+    from backside_caldav.db import accounts
+    from backside_caldav.db import engines as engines_
+    name = f"noemail{uuid.uuid4().hex[:8]}"
+    tenant = accounts.add_account(engines_.get_engine(database_url), name,
+                                  f"noemail-{name}", "correct horse staple")
+    calendar = db.execute("SELECT href FROM calendars WHERE tenant_id = %s",
+                          (tenant,)).fetchone()[0]
+    uid = f"meet-{uuid.uuid4()}"
+    text = (f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:{uid}\r\n"
+            "DTSTAMP:20270101T000000Z\r\nDTSTART:20270601T100000Z\r\nDTEND:20270601T110000Z\r\n"
+            f"SUMMARY:Path organizer\r\nORGANIZER:{server.url}{name}/\r\n"
+            f"ATTENDEE;PARTSTAT=NEEDS-ACTION:{people.dave.address}\r\n"
+            f"ATTENDEE;PARTSTAT=NEEDS-ACTION:{people.outsider}\r\n"
+            "END:VEVENT\r\nEND:VCALENDAR\r\n")
+    s = __import__("requests").Session()
+    s.auth = (name, "correct horse staple")
+    r = s.put(f"{server.url}{name}/{calendar}/{uid}.ics", data=text.encode(), headers=ICS)
+    assert r.status_code == 201, r.text
+    stored = s.get(f"{server.url}{name}/{calendar}/{uid}.ics").text
+    assert "SCHEDULE-STATUS=1.2" in attendee_line(stored, people.dave.address)
+    assert "SCHEDULE-STATUS=5.1" in attendee_line(stored, people.outsider)
+    assert _inbox(db, people.dave.tenant_id, people.dave.username, uid) == ["REQUEST"]
+    assert _mail(db, tenant, uid) == []

@@ -27,6 +27,9 @@ def address_key(address: str) -> str:
     value = address.strip()
     if value[:7].lower() == "mailto:":
         return "mailto:" + unquote(value[7:]).strip().lower()
+    if value[:7].lower() == "http://" or value[:8].lower() == "https://":
+        rest = value.split("://", 1)[1]
+        return "/" + rest.split("/", 1)[1] if "/" in rest else "/"  # a principal URL: its path
     return value
 
 
