@@ -1,7 +1,8 @@
 """The layering rules of DESIGN.md, checked on every import of the source tree.
 
-Arrows point one way: domain <- db <- (request, service) <- (dav, api) <- app, cli;
-service holds what the JSON API and the MCP tools share.
+Arrows point one way: domain <- db <- scheduling <- (request, service) <- (dav, api) <-
+app, cli; service holds what the JSON API and the MCP tools share, scheduling what
+every writer (CalDAV, the API, the MCP tools) sends when it changes a meeting.
 An import that points the other way compiles and runs, and a loop it makes
 shows up late (a function-level import to hide it, a module half-imported):
 so the rules are checked here, on the source text, with `ast`. Every import
@@ -80,12 +81,15 @@ RULES: tuple[Rule, ...] = (
     Rule("backside_caldav.request imports only domain and db",
          lambda m: _room(m, "request"),
          lambda _m, t: _is_root(t) or _room(t, "domain", "db", "request")),
-    Rule("backside_caldav.dav.* imports only domain, db, request and dav",
+    Rule("backside_caldav.scheduling.* imports only domain, db and scheduling",
+         lambda m: _room(m, "scheduling"),
+         lambda _m, t: _is_root(t) or _room(t, "domain", "db", "scheduling")),
+    Rule("backside_caldav.dav.* imports only domain, db, request, scheduling and dav",
          lambda m: _room(m, "dav"),
-         lambda _m, t: _is_root(t) or _room(t, "domain", "db", "request", "dav")),
-    Rule("backside_caldav.service.* imports only domain, db and service",
+         lambda _m, t: _is_root(t) or _room(t, "domain", "db", "request", "scheduling", "dav")),
+    Rule("backside_caldav.service.* imports only domain, db, scheduling and service",
          lambda m: _room(m, "service"),
-         lambda _m, t: _is_root(t) or _room(t, "domain", "db", "service")),
+         lambda _m, t: _is_root(t) or _room(t, "domain", "db", "scheduling", "service")),
     Rule("backside_caldav.mcp.* imports only domain, db, service and mcp",
          lambda m: _room(m, "mcp"),
          lambda _m, t: _is_root(t) or _room(t, "domain", "db", "service", "mcp")),
@@ -276,13 +280,16 @@ def test_each_room_is_held_to_its_rule() -> None:
                                     "backside_caldav.request imports only domain and db"),
         "backside_caldav.dav.glue": ("from backside_caldav.api.app import x\n",
                                      "backside_caldav.dav.* imports only domain, db, "
-                                     "request and dav"),
+                                     "request, scheduling and dav"),
         "backside_caldav.api.app": ("from backside_caldav import server\n",
                                     "backside_caldav.api.* imports only domain, db, "
                                     "request, service and api"),
         "backside_caldav.service.events": ("from backside_caldav.api import http\n",
-                                           "backside_caldav.service.* imports only domain, db "
-                                           "and service"),
+                                           "backside_caldav.service.* imports only domain, db, "
+                                           "scheduling and service"),
+        "backside_caldav.scheduling.delivery": ("from backside_caldav.service import events\n",
+                                                "backside_caldav.scheduling.* imports only "
+                                                "domain, db and scheduling"),
         "storage_plugin.__init__": ("from backside_caldav.dav import glue\n",
                                     "storage_plugin imports only backside_caldav.dav.storage"),
         "backside_caldav.__init__": ("from backside_caldav.domain import records\n",
