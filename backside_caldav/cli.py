@@ -231,7 +231,8 @@ def cmd_maintain(args: argparse.Namespace) -> int:
     report = maintenance.run_all(engine, args.trash_days, args.change_log_days)
     print(f"purged {report.purged_events} trashed events, "
           f"pruned {report.pruned_changes} change-log entries, "
-          f"re-indexed {report.reindexed_series} series")
+          f"re-indexed {report.reindexed_series} series, "
+          f"pruned {report.pruned_scheduling} old scheduling messages")
     return 0
 
 

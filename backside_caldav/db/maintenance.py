@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TRASH_DAYS = 30
 DEFAULT_CHANGE_LOG_DAYS = 60
+DEFAULT_INBOX_DAYS = 60
+DEFAULT_SENT_DAYS = 30
 
 
 @dataclass
@@ -34,6 +36,7 @@ class MaintenanceReport:
     purged_events: int = 0
     pruned_changes: int = 0
     reindexed_series: int = 0
+    pruned_scheduling: int = 0
 
 
 def _tenants(engine: Engine) -> list[str]:
@@ -79,6 +82,25 @@ def prune_change_log(engine: Engine, older_than_days: float = DEFAULT_CHANGE_LOG
     return total
 
 
+def prune_scheduling(engine: Engine, inbox_days: float = DEFAULT_INBOX_DAYS,
+                     sent_days: float = DEFAULT_SENT_DAYS) -> int:
+    """Drop inbox messages no client took (Thunderbird and DAVx5 never read the
+    inbox: the event in the calendar is the delivery) and queue rows sent long
+    ago. Unsent rows stay: `imip queue` shows why they failed."""
+    total = 0
+    for tenant in _tenants(engine):
+        with transaction(engine, tenant) as conn:
+            total += conn.execute(sa.text(
+                "DELETE FROM schedule_inbox WHERE tenant_id = :t "
+                "AND created_at < now() - make_interval(secs => :s)"),
+                {"t": tenant, "s": inbox_days * 86400}).rowcount
+            total += conn.execute(sa.text(
+                "DELETE FROM itip_queue WHERE tenant_id = :t AND sent_at IS NOT NULL "
+                "AND sent_at < now() - make_interval(secs => :s)"),
+                {"t": tenant, "s": sent_days * 86400}).rowcount
+    return total
+
+
 def reindex(engine: Engine, now: datetime | None = None, batch: int = 500,
             max_batches: int = 1000) -> int:
     """Re-index series that other writers changed, whose next occurrence has
@@ -103,7 +125,7 @@ def run_all(engine: Engine, trash_days: float = DEFAULT_TRASH_DAYS,
             now: datetime | None = None) -> MaintenanceReport:
     report = MaintenanceReport(purge_trash(engine, trash_days),
                                prune_change_log(engine, change_log_days),
-                               reindex(engine, now))
+                               reindex(engine, now), prune_scheduling(engine))
     key_limits.prune(engine)  # rate-limit counters of windows that have passed
     webhooks.prune_deliveries(engine)
     return report
@@ -145,6 +167,7 @@ class PeriodicMaintenance:
                 login_failures.prune(self.engine, configured_limits())
                 key_limits.prune(self.engine)
                 webhooks.prune_deliveries(self.engine)
+                prune_scheduling(self.engine)
             finally:
                 conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": PASS_LOCK})
         return True
