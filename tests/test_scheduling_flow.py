@@ -275,3 +275,36 @@ def test_a_login_without_email_organizes_inside_the_server_only(
     assert "SCHEDULE-STATUS=5.1" in attendee_line(stored, people.outsider)
     assert _inbox(db, people.dave.tenant_id, people.dave.username, uid) == ["REQUEST"]
     assert _mail(db, tenant, uid) == []
+
+
+def test_a_colleague_moving_the_meeting_acts_for_the_organizer(
+        server: Server, people: People, db: psycopg.Connection) -> None:
+    """Bob shares Alice's tenant, so Alice's object is the one he edits: his
+    change of the time reaches Dave as an update from Alice."""
+    uid = f"meet-{uuid.uuid4()}"
+    url = _organize(server, people, uid)
+    bob = people.bob.session()
+    bob_url = url.replace(f"/{people.alice.username}/", f"/{people.bob.username}/")
+    current = bob.get(bob_url)
+    moved = current.text.replace("20270310T100000Z", "20270312T100000Z").replace(
+        "20270310T110000Z", "20270312T110000Z")
+    r = bob.put(bob_url, data=moved.encode(),
+                headers={**ICS, "If-Match": current.headers["ETag"]})
+    assert r.status_code == 204, r.text
+    d = people.dave
+    assert _inbox(db, d.tenant_id, d.username, uid) == ["REQUEST", "REQUEST"]
+    calendar, href = _copy(db, d.tenant_id, uid)
+    assert "20270312T100000Z" in d.session().get(f"{server.url}{d.username}/{calendar}/{href}").text
+
+
+def test_an_unchanged_put_keeps_the_clients_bytes(server: Server, people: People,
+                                                  db: psycopg.Connection) -> None:
+    """A PUT that sends nothing stores the client's text as sent and answers its ETag."""
+    uid = f"meet-{uuid.uuid4()}"
+    url = _organize(server, people, uid)
+    alice = people.alice.session()
+    current = alice.get(url)
+    text = current.text.replace("\r\n", "\n")  # the same object, other line ends
+    r = alice.put(url, data=text.encode(), headers={**ICS, "If-Match": current.headers["ETag"]})
+    assert r.status_code == 204 and r.headers.get("ETag"), r.headers
+    assert alice.get(url).text == text

@@ -22,9 +22,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from backside_caldav.db import calendar_users, itip_queue, post_commit, principals
 from backside_caldav.domain.itip import (
-    ATTENDEE,
     ORGANIZER,
     Outgoing,
+    Role,
     attendee_reply,
     message,
     organizer_messages,
@@ -82,7 +82,7 @@ def on_put(conn: Connection, writer: Writer, old_text: str | None, new_text: str
         return new_text
     new = Resource.of(new_text)
     old = Resource.of(old_text) if old_text is not None else None
-    who = role(new, writer.addresses) or (role(old, writer.addresses) if old else None)
+    who = _role(conn, writer, new, old)
     if who is None:
         return new_text
     if who.kind == ORGANIZER:
@@ -90,12 +90,15 @@ def on_put(conn: Connection, writer: Writer, old_text: str | None, new_text: str
             new = Resource.of(keep_answers(new, old))
         sent = organizer_messages(old, new, who.organizer)
         statuses = _queue(conn, writer, who.address, sent)
-        return with_schedule_status(new, statuses) if statuses else new.text()
+        if old is not None and not sent and _answers(old) != _answers(new):
+            _refresh_copies(conn, writer, who.organizer, new)  # an answer on the shared object
+        if statuses:
+            return with_schedule_status(new, statuses)
+        return new.text() if old is not None and schedule_tag_matched else new_text
     if writer.schedule_reply:
         reply = attendee_reply(old, new, who.address)
         if reply is not None:
             _queue(conn, writer, who.address, [reply])
-            _refresh_colleagues_copy(conn, writer, who.organizer, who.address, new)
     return new_text
 
 
@@ -106,29 +109,51 @@ def on_delete(conn: Connection, writer: Writer, old_text: str | None) -> None:
         return
     assert old_text is not None
     old = Resource.of(old_text)
-    who = role(old, writer.addresses)
+    who = _role(conn, writer, old, None)
     if who is None:
         return
     if who.kind == ORGANIZER:
         _queue(conn, writer, who.address, organizer_messages(old, None, who.organizer))
-    elif who.kind == ATTENDEE and writer.schedule_reply:
+    elif writer.schedule_reply:
         reply = attendee_reply(old, None, who.address)
         if reply is not None:
             _queue(conn, writer, who.address, [reply])
 
 
-def _refresh_colleagues_copy(conn: Connection, writer: Writer, organizer: str, me: str,
-                             new: Resource) -> None:
-    """An attendee answered on its own tenant's object, which is the organizer's
-    when the organizer is a colleague: the attendees of other tenants get the
-    object again, so they see the new answer (RFC 6638 3.2.2.x)."""
-    user = calendar_users.user_of(conn, organizer)
-    if user is None or user.tenant_id != writer.tenant:
-        return
+def _role(conn: Connection, writer: Writer, new: Resource, old: Resource | None) -> Role | None:
+    """The writer's role (RFC 6638 3.2); and a tenant's logins share its
+    calendars, so when the ORGANIZER is a colleague the object the writer
+    changes *is* the organizer's: it acts for the organizer (an attendee's
+    answer on it included, which then needs no REPLY)."""
+    who = role(new, writer.addresses) or (role(old, writer.addresses) if old else None)
+    if who is not None and who.kind == ORGANIZER:
+        return who
+    organizer = new.organizer() or (old.organizer() if old is not None else None)
+    if organizer is None:
+        return who
+    user = calendar_users.user_of(conn, organizer.value)
+    if user is not None and user.tenant_id == writer.tenant:
+        key = address_key(organizer.value)
+        return Role(ORGANIZER, key, key)
+    return who
+
+
+def _answers(resource: Resource) -> dict[tuple[str | None, str], str]:
+    found = {}
+    for part in resource.parts:
+        for index in part.attendees:
+            line = resource.line(index)
+            found[(part.recurrence_id, address_key(line.value))] = (
+                line.param("PARTSTAT") or "NEEDS-ACTION").upper()
+    return found
+
+
+def _refresh_copies(conn: Connection, writer: Writer, organizer: str, new: Resource) -> None:
+    """An answer changed on the organizer's object: the attendees of other
+    tenants get the object again, so they see it (no mail: outside guests
+    are not told of each other's answers)."""
     text = message(new, "REQUEST")
-    for key, address in new.scheduled_attendees(organizer).items():
-        if key == me:
-            continue
+    for address in new.scheduled_attendees(organizer).values():
         target = calendar_users.user_of(conn, address)
         if target is not None and target.tenant_id != writer.tenant:
             _enqueue(conn, writer.tenant, "server", Outgoing("REQUEST", address, text),
