@@ -18,7 +18,7 @@ from backside_caldav.api import SidecarApp
 from backside_caldav.dav.access_log import AccessLogMiddleware
 from backside_caldav.dav.app import build_dav_app
 from backside_caldav.db import engines
-from backside_caldav.scheduling import delivery, implicit
+from backside_caldav.scheduling import implicit, mail_sender
 from backside_caldav.service.change_stream import DEFAULT_MAX_STREAMS
 
 StartResponse = Callable[..., Any]
@@ -69,7 +69,7 @@ def build_app(database_url: str, config_file: Path | None = None,
               max_streams: int = DEFAULT_MAX_STREAMS) -> WSGIApp:
     engine = engines.get_app_engine(database_url)
     # Messages queued by a write are delivered right after its commit.
-    implicit.on_commit(delivery.deliver_soon)
+    implicit.on_commit(mail_sender.after_commit)
     dav = build_dav_app(database_url, config_file, overrides)
     api = SidecarApp(engine, max_streams)
     return AccessLogMiddleware(Mount(dav, api, engine, LazyMcp(engine)))

@@ -22,6 +22,7 @@ from backside_caldav import (
     cli_db,
     cli_export,
     cli_htpasswd,
+    cli_imip,
     cli_import,
     cli_keys,
     cli_webhooks,
@@ -124,6 +125,32 @@ def _start_webhooks(url: str) -> None:
     webhook_delivery.start(url)
 
 
+SHIPPED_CONFIG = Path(__file__).resolve().parents[1] / "config" / "radicale.conf"
+
+
+def _start_scheduling(url: str, config: Path | None) -> None:
+    """In each worker: the scheduling sender's thread (rows are claimed, never shared)."""
+    from backside_caldav.scheduling import mail_sender, smtp_settings
+    mail_sender.Sender(url, smtp_settings.load(os.environ, config or SHIPPED_CONFIG)).start()
+
+
+def _deliver_after_commit() -> None:
+    """Writes of this process deliver to the server's logins right after their
+    commit (the `serve` composition does the same in app.py)."""
+    from backside_caldav.scheduling import implicit, mail_sender
+    implicit.on_commit(mail_sender.after_commit)
+
+
+def _check_smtp_settings(config: Path | None) -> None:
+    """A bad BACKSIDE_SMTP_URL stops `serve` at start, not at the first invitation."""
+    from backside_caldav.scheduling import smtp_settings
+    settings = smtp_settings.load(os.environ, config or SHIPPED_CONFIG)
+    if settings is None:
+        logging.getLogger("backside_caldav").warning(
+            "BACKSIDE_SMTP_URL is not set: invitations to people without a login here "
+            "stay queued (backside-caldav imip queue)")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     options = _serve_options(args)
     check_options(options)
@@ -136,6 +163,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         login_limits.configured_limits()  # a bad setting is refused here, not in every worker
         _check_webhook_settings()
+        _check_smtp_settings(config)
         migrate.upgrade(_engine_checked(url))
         if config is not None and not config.is_file():
             raise ConfigError(f"no Radicale config file at {config}")
@@ -149,6 +177,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     def start_maintenance() -> None:
         # In each worker (the master stays small); passes take turns by a lock.
         _start_webhooks(url)
+        _start_scheduling(url, config)
         if args.maintenance_interval > 0:
             from backside_caldav.db import engines
             from backside_caldav.db.maintenance import PeriodicMaintenance
@@ -195,6 +224,7 @@ def cmd_mcp(args: argparse.Namespace) -> int:
         os.dup2(saved, 1)
         os.close(saved)
     from backside_caldav.mcp.server import run_stdio
+    _deliver_after_commit()
     return run_stdio(engines.get_app_engine(url))
 
 
@@ -207,17 +237,23 @@ def cmd_sidecar(args: argparse.Namespace) -> int:
     def prepare() -> None:
         from backside_caldav.db import migrate
         _check_webhook_settings()
+        _check_smtp_settings(None)
         migrate.upgrade(_engine_checked(url))
 
     in_child_process(prepare)
 
     def app() -> WSGIApp:
         from backside_caldav.api import build_sidecar
+        _deliver_after_commit()
         return build_sidecar(url, max_streams=args.max_streams)
+
+    def start_workers() -> None:
+        _start_webhooks(url)
+        _start_scheduling(url, None)
 
     web_server.serve(app, options,
                      f"backside-caldav {__version__} serving the JSON API (/api/v1/)",
-                     on_worker_start=lambda: _start_webhooks(url), after_fork=_forget_pools)
+                     on_worker_start=start_workers, after_fork=_forget_pools)
     return 0
 
 
@@ -290,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_accounts.add_parsers(sub, _migrated_engine)
     cli_keys.add_parsers(sub, _migrated_engine)
     cli_webhooks.add_parsers(sub, _migrated_engine)
+    cli_imip.add_parsers(sub, _migrated_engine, resolve_database_url)
     cli_import.add_parsers(sub, _migrated_engine)
     cli_export.add_parsers(sub, _migrated_engine)
     cli_htpasswd.add_parsers(sub, _migrated_engine)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from backside_caldav.db.engines import statement as _q
 
@@ -70,3 +70,29 @@ def mark_failed(conn: Connection, tenant: str, message_id: str, error: str,
         "next_attempt_at = now() + make_interval(secs => :s) "
         "WHERE tenant_id = :t AND id = CAST(:i AS uuid)"),
         {"t": tenant, "i": message_id, "e": error[:1000], "s": retry_in_seconds})
+
+
+def due(owner: Engine, limit: int = 100) -> list[tuple[str, str, str]]:
+    """(tenant, id, transport) of unsent messages whose time has come, in every
+    tenant: the search runs on the owner's engine (as the webhooks' does), each
+    message is then claimed and sent in its own tenant's transaction."""
+    with owner.connect() as conn:
+        rows = conn.execute(_q(
+            "SELECT tenant_id::text, id::text, transport FROM itip_queue "
+            "WHERE sent_at IS NULL AND next_attempt_at <= now() AND attempts < :cap "
+            "ORDER BY next_attempt_at LIMIT :n"), {"n": limit, "cap": GIVE_UP_ATTEMPTS}).all()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+# With the first retry after 30 s, doubling up to an hour: about 3 days of tries.
+GIVE_UP_ATTEMPTS = 80
+
+
+def listing(owner: Engine, tenant: str | None = None, limit: int = 200) -> list[QueuedMessage]:
+    """Unsent messages first (oldest first), then the latest sent ones."""
+    with owner.connect() as conn:
+        rows = conn.execute(_q(
+            f"SELECT {COLS} FROM itip_queue WHERE (CAST(:t AS uuid) IS NULL OR tenant_id = :t) "
+            "ORDER BY sent_at IS NOT NULL, CASE WHEN sent_at IS NULL THEN created_at END, "
+            "sent_at DESC LIMIT :n"), {"t": tenant, "n": limit}).all()
+    return [QueuedMessage(*row) for row in rows]

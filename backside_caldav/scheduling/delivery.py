@@ -47,25 +47,6 @@ class Refused(ValueError):
     """A message this server will not apply; the sentence says why."""
 
 
-def deliver_soon(engine: Engine, tenant: str, ids: list[str]) -> None:
-    """After a commit that queued messages: deliver the 'server' ones now, so
-    the recipient sees them when the writer's request returns; mail goes to
-    the iMIP sender. What fails stays queued for the sender thread's retry."""
-    for message_id in ids:
-        deliver(engine, tenant, message_id)
-    _wake_mail()
-
-
-def _wake_mail() -> None:
-    try:
-        from backside_caldav.scheduling import mail_sender
-    except ImportError:  # the iMIP sender is optional in this build
-        return
-    wake = getattr(mail_sender, "wake", None)
-    if wake is not None:
-        wake()
-
-
 def deliver(engine: Engine, tenant: str, message_id: str) -> bool:
     """Deliver one queued 'server' message; True when it was sent now."""
     with tenancy.transaction(engine, tenant) as conn:

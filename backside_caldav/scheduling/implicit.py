@@ -43,7 +43,7 @@ _deliver: list[Deliver] = []
 
 def on_commit(deliver: Deliver) -> None:
     """Name what runs after a commit that queued messages (the server's
-    composition does: scheduling/delivery.py's deliver_soon)."""
+    composition does: scheduling/mail_sender.after_commit)."""
     _deliver[:] = [deliver]
 
 

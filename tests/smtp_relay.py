@@ -1,0 +1,62 @@
+"""A real SMTP server on 127.0.0.1 for the iMIP tests (aiosmtpd), recording
+what it accepts; stopped by the test that started it."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+
+from aiosmtpd.controller import Controller
+from conftest import free_port
+
+
+@dataclass
+class Received:
+    envelope_from: str
+    recipients: list[str]
+    message: EmailMessage
+
+
+def calendar_text(message: EmailMessage) -> str:
+    """The text/calendar part, decoded (the sender may base64 it)."""
+    for part in message.walk():
+        if part.get_content_type() == "text/calendar":
+            content = part.get_content()
+            return content.decode() if isinstance(content, bytes) else content
+    return ""
+
+
+@dataclass
+class Recorder:
+    received: list[Received] = field(default_factory=list)
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
+        return "250 OK"
+
+    def with_uid(self, uid: str) -> list[Received]:
+        return [r for r in self.received if f"UID:{uid}\r" in calendar_text(r.message)]
+
+    def wait_for(self, count: int, timeout: float = 15.0) -> list[Received]:
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return list(self.received)
+
+
+@contextmanager
+def relay(port: int | None = None) -> Iterator[tuple[Recorder, int]]:
+    recorder = Recorder()
+    port = port or free_port()
+    controller = Controller(recorder, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield recorder, port
+    finally:
+        controller.stop()
