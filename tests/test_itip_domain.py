@@ -85,6 +85,12 @@ def test_new_organizer_object_invites_each_scheduled_attendee() -> None:
     assert "SCHEDULE-AGENT" not in out[0].text
 
 
+def test_an_organizer_scheduling_by_itself_sends_nothing() -> None:
+    client = EVENT.replace("ORGANIZER;CN=Alice", "ORGANIZER;SCHEDULE-AGENT=CLIENT;CN=Alice")
+    assert organizer_messages(None, Resource.of(client), ALICE) == []
+    assert organizer_messages(Resource.of(client), None, ALICE) == []
+
+
 def test_answer_only_change_sends_no_request_and_keeps_the_tag() -> None:
     answered = EVENT.replace("PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:Bob",
                              "PARTSTAT=ACCEPTED:mailto:Bob")

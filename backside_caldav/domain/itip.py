@@ -63,7 +63,14 @@ def organizer_messages(old: Resource | None, new: Resource | None,
     """What the organizer's PUT (new) or DELETE (new None) of old sends: REQUEST
     to every attendee on a new object or a significant change (else to the
     added ones and those with SCHEDULE-FORCE-SEND=REQUEST), CANCEL to removed
-    ones, and CANCEL to all on a delete or when the event is cancelled."""
+    ones, and CANCEL to all on a delete or when the event is cancelled. None
+    when the organizer's client schedules itself (SCHEDULE-AGENT on ORGANIZER)."""
+    current = new if new is not None else old
+    assert current is not None
+    organizer = current.organizer()
+    if organizer is not None and (organizer.param("SCHEDULE-AGENT") or "SERVER"
+                                  ).upper() != "SERVER":
+        return []
     before = old.scheduled_attendees(organizer_key) if old is not None else {}
     if new is None:
         assert old is not None
