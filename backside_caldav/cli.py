@@ -131,7 +131,12 @@ SHIPPED_CONFIG = Path(__file__).resolve().parents[1] / "config" / "radicale.conf
 def _start_scheduling(url: str, config: Path | None) -> None:
     """In each worker: the scheduling sender's thread (rows are claimed, never shared)."""
     from backside_caldav.scheduling import mail_sender, smtp_settings
-    mail_sender.Sender(url, smtp_settings.load(os.environ, config or SHIPPED_CONFIG)).start()
+    settings = smtp_settings.load(os.environ, config or SHIPPED_CONFIG)
+    if settings is None:
+        logging.getLogger("backside_caldav").info(
+            "BACKSIDE_SMTP_URL is not set: invitations to people without a login here "
+            "stay queued (backside-caldav imip queue)")
+    mail_sender.Sender(url, settings).start()
 
 
 def _deliver_after_commit() -> None:
@@ -144,11 +149,7 @@ def _deliver_after_commit() -> None:
 def _check_smtp_settings(config: Path | None) -> None:
     """A bad BACKSIDE_SMTP_URL stops `serve` at start, not at the first invitation."""
     from backside_caldav.scheduling import smtp_settings
-    settings = smtp_settings.load(os.environ, config or SHIPPED_CONFIG)
-    if settings is None:
-        logging.getLogger("backside_caldav").warning(
-            "BACKSIDE_SMTP_URL is not set: invitations to people without a login here "
-            "stay queued (backside-caldav imip queue)")
+    smtp_settings.load(os.environ, config or SHIPPED_CONFIG)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

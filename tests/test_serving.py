@@ -176,6 +176,12 @@ def test_start_up_errors_from_the_child_are_one_line(database_url: str, tmp_path
                       env={"BACKSIDE_DATABASE_URL": database_url})
     assert missing.returncode == 2
     assert "no Radicale config file at" in one_line_error(missing)
+    for bad, reason in (("ftp://relay.example", "smtp:// or smtps://"),
+                        ("smtp://relay.example:port", "not a number")):
+        refused = run_cli(["serve", "--port", str(free_port())],
+                          env={"BACKSIDE_DATABASE_URL": database_url, "BACKSIDE_SMTP_URL": bad})
+        assert refused.returncode == 2
+        assert reason in one_line_error(refused)
 
 
 def test_workers_run_the_periodic_maintenance(database_url: str, tmp_path: Path) -> None:
