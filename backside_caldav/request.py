@@ -30,7 +30,7 @@ from backside_caldav.domain.instance_index import BEGINNING
 from backside_caldav.domain.recurrence import INFINITY
 
 # Methods that only read: the login check opens their one transaction.
-READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND", "REPORT"})
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND", "REPORT", "POST"})
 # Writes of one resource: the same, without REPEATABLE READ (they take the
 # tenant's advisory lock instead when the storage's write lock is taken).
 WRITE_METHODS = frozenset({"PUT", "DELETE"})

@@ -115,7 +115,7 @@ def _dav_tokens(r: requests.Response) -> set[str]:
 
 # --- what the server says about itself -------------------------------------------------
 
-SERVED_TOKENS = {"1", "3", "calendar-access", "extended-mkcol"}
+SERVED_TOKENS = {"1", "3", "calendar-access", "extended-mkcol", "calendar-auto-schedule"}
 
 
 def test_dav_header_lists_only_what_is_served(server: Server, people: People) -> None:

@@ -21,6 +21,7 @@ from radicale import config as radicale_config
 from radicale import types
 
 from backside_caldav.dav import (
+    calendar_transp,
     colleague,
     expand,
     freebusy,
@@ -28,10 +29,12 @@ from backside_caldav.dav import (
     listing,
     member_reports,
     mkcalendar,
+    outbox_post,
     poll,
     principal_reports,
     propfind_hook,
     put,
+    schedule_boxes,
     scheduling_hooks,
     self_description,
     sync_limit,
@@ -52,21 +55,22 @@ WSGIApp = Callable[[dict, StartResponse], Iterable[bytes]]
 FAST_PATHS: dict[str, tuple[FastPath, ...]] = {
     # the getctag / sync-token poll, a Depth 1 etag listing (streamed), then a
     # colleague's principal (Radicale refuses other logins' paths)
-    "PROPFIND": (poll.answer, listing.answer_propfind, colleague.answer),
+    "PROPFIND": (schedule_boxes.answer_propfind, poll.answer, listing.answer_propfind,
+                 colleague.answer),
     # the common multiget and one-time-range query, a first sync-collection,
     # one page of a sync-collection with a DAV:limit, then the principal
     # searches and expand-property (Radicale answers them empty)
-    "REPORT": (member_reports.answer, listing.answer_initial_sync, sync_limit.answer,
-               principal_reports.answer),
+    "REPORT": (schedule_boxes.answer_report, member_reports.answer,
+               listing.answer_initial_sync, sync_limit.answer, principal_reports.answer),
     # a whole calendar onto one that holds events (refused unless meant), then
     # one calendar object, with the client's own bytes
-    "PUT": (whole_put.answer, put.answer),
+    "PUT": (schedule_boxes.refuse_write, whole_put.answer, put.answer),
     # a calendar where none can be: the precondition RFC 4791 names
     "MKCALENDAR": (mkcalendar.answer,),
     # scheduling (RFC 6638): the schedule inbox's messages, the outbox's free-busy
-    "GET": (scheduling_hooks.answer_get,),
-    "DELETE": (),
-    "POST": (),
+    "GET": (schedule_boxes.answer_get, scheduling_hooks.answer_get),
+    "DELETE": (schedule_boxes.answer_delete,),
+    "POST": (outbox_post.answer,),
 }
 
 
@@ -134,6 +138,7 @@ def build_dav_app(database_url: str, config_file: Path | None = None,
     item_filter.install()
     vtimezone_cache.install()
     propfind_hook.install()
+    calendar_transp.install()
     application = Application(configuration)
     max_length = configuration.get("server", "max_content_length")
     max_resource = configuration.get("server", "max_resource_size")

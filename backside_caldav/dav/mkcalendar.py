@@ -14,12 +14,16 @@ from radicale import pathutils, rights, types
 
 from backside_caldav.dav.fast_path import Call
 from backside_caldav.dav.refusal import Refusal
+from backside_caldav.dav.schedule_boxes import RESERVED
 
 
 def answer(call: Call) -> types.WSGIResponse | None:
     """403 calendar-collection-location-ok for a nested MKCALENDAR the user may
     otherwise make; else None (Radicale answers, rights first)."""
     sane = pathutils.strip_path(call.path)
+    if sane.count("/") == 1 and sane.split("/")[1] in RESERVED:
+        return Refusal(403, f"/{sane}/ is the schedule {sane.split('/')[1]} (RFC 6638): a "
+                       "calendar needs another name", "D:resource-must-be-null").response()
     if sane.count("/") < 2:
         return None
     parent = pathutils.unstrip_path(posixpath.dirname(sane), True)

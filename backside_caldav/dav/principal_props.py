@@ -38,14 +38,18 @@ CALENDAR_HOME_SET = f"{CALDAV}calendar-home-set"
 ADDRESS_SET = f"{CALDAV}calendar-user-address-set"
 USER_TYPE = f"{CALDAV}calendar-user-type"
 EMAIL_SET = f"{CALSERVER}email-address-set"
+INBOX_URL = f"{CALDAV}schedule-inbox-URL"
+OUTBOX_URL = f"{CALDAV}schedule-outbox-URL"
+DEFAULT_CALENDAR_URL = f"{CALDAV}schedule-default-calendar-URL"
 ADDRESSBOOK_HOME_SET = f"{CARDDAV}addressbook-home-set"
 
 # Rendered here for every principal (Radicale's values for these are replaced).
-OWN = (DISPLAYNAME, ADDRESS_SET, EMAIL_SET, USER_TYPE)
+OWN = (DISPLAYNAME, ADDRESS_SET, EMAIL_SET, USER_TYPE, INBOX_URL, OUTBOX_URL,
+       DEFAULT_CALENDAR_URL)
 # What a colleague's principal answers, in propname/allprop order.
 COLLEAGUE = (DISPLAYNAME, RESOURCETYPE, PRINCIPAL_URL, CALENDAR_HOME_SET, ADDRESS_SET, EMAIL_SET,
-             USER_TYPE, CURRENT_USER_PRINCIPAL, PRINCIPAL_COLLECTION_SET, SUPPORTED_REPORT_SET,
-             PRIVILEGES)
+             USER_TYPE, INBOX_URL, OUTBOX_URL, CURRENT_USER_PRINCIPAL, PRINCIPAL_COLLECTION_SET,
+             SUPPORTED_REPORT_SET, PRIVILEGES)
 
 
 def not_found() -> types.WSGIResponse:
@@ -92,6 +96,13 @@ def render(tag: str, principal: Principal, base_prefix: str, caller: str) -> ET.
             ET.SubElement(element, f"{CALSERVER}email-address").text = email
     elif tag == USER_TYPE:
         element.text = "INDIVIDUAL"
+    elif tag == INBOX_URL:
+        _href(element, quote(f"{base_prefix}/{principal.username}/inbox/"))
+    elif tag == OUTBOX_URL:
+        _href(element, quote(f"{base_prefix}/{principal.username}/outbox/"))
+    elif tag == DEFAULT_CALENDAR_URL and principal.username == caller \
+            and principal.default_calendar is not None:
+        _href(element, quote(f"{base_prefix}/{principal.username}/{principal.default_calendar}/"))
     elif tag == CURRENT_USER_PRINCIPAL:
         _href(element, principal_href(base_prefix, caller))
     elif tag == PRINCIPAL_COLLECTION_SET:

@@ -18,7 +18,7 @@ from xml.etree import ElementTree as ET
 from radicale import xmlutils
 from radicale.app import propfind
 
-from backside_caldav.dav import principal_props, rscale_set, self_description
+from backside_caldav.dav import calendar_transp, principal_props, rscale_set, self_description
 from backside_caldav.dav.collection import PrincipalCollection
 
 DAV = "{DAV:}"
@@ -80,6 +80,7 @@ def _xml_propfind_response(*args: Any, **kwargs: Any) -> ET.Element:
     listing = bool(kwargs.get("allprop") or kwargs.get("propname"))
     amend(response, item, base_prefix, user, listing, bool(kwargs.get("propname")))
     rscale_set.amend(response, item, props)
+    calendar_transp.amend(response, item, props)
     return response
 
 

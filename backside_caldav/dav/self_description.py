@@ -16,8 +16,9 @@ from typing import Any
 DAV = "{DAV:}"
 CALDAV = "{urn:ietf:params:xml:ns:caldav}"
 
-# RFC 4918 class 1 and 3, RFC 4791 calendar-access, RFC 5689 extended MKCOL.
-DAV_TOKENS = ("1", "3", "calendar-access", "extended-mkcol")
+# RFC 4918 class 1 and 3, RFC 4791 calendar-access, RFC 5689 extended MKCOL, RFC 6638
+# scheduling (the server sends invitations: clients then leave it to the server).
+DAV_TOKENS = ("1", "3", "calendar-access", "extended-mkcol", "calendar-auto-schedule")
 DAV_HEADER = ", ".join(DAV_TOKENS)
 
 PRINCIPAL_SEARCHES = (f"{DAV}principal-property-search", f"{DAV}principal-search-property-set")

@@ -48,6 +48,7 @@ class Principal:
 
     username: str
     email: str | None
+    default_calendar: str | None = None  # the tenant's calendar invitations land in (href)
 
     def emails(self) -> list[str]:
         """Its email addresses: the account's email, and the login name when it is one."""
