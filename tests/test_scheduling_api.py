@@ -90,3 +90,26 @@ def test_organizer_key_creates_and_cancels(server: Server, people: People, datab
         "SELECT method FROM schedule_inbox WHERE tenant_id = %s AND uid = %s ORDER BY created_at",
         (d.tenant_id, made["uid"]))]
     assert methods == ["REQUEST", "CANCEL"]
+
+
+def test_an_agent_answers_through_the_mcp_tools(server: Server, people: People,
+                                                database_url: str,
+                                                sql: psycopg.Connection) -> None:
+    """The MCP SDK's own client calling events_respond for Dave: the same REPLY
+    reaches Alice's event in the other tenant (the composition that runs the
+    tools, `backside-caldav mcp` or /mcp, delivers after each commit)."""
+    from test_mcp_tools import Agent
+
+    from backside_caldav.scheduling import implicit, mail_sender
+    implicit.on_commit(mail_sender.after_commit)
+    uid = f"meet-{uuid.uuid4()}"
+    url = f"{server.url}{people.alice.username}/{people.alice.calendar}/{uid}.ics"
+    alice = people.alice.session()
+    assert alice.put(url, data=invitation(people, uid).encode(), headers=ICS).status_code == 201
+    made = keys.create_key(db.get_engine(database_url), people.dave.tenant_id,
+                           owner_email=people.dave.email)
+    agent = Agent(database_url, made.secret, writable=True)
+    answer = agent.ok("events_respond", event_id=_event_id(sql, people.dave.tenant_id, uid),
+                      email=people.dave.email, status="tentative")
+    assert answer["status"] == "tentative"
+    assert "PARTSTAT=TENTATIVE" in attendee_line(alice.get(url).text, people.dave.address)
