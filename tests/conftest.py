@@ -342,3 +342,11 @@ def one_line_error(result: subprocess.CompletedProcess) -> str:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("backside-caldav: error: ")
     return lines[0]
+
+
+@pytest.fixture(scope="module")
+def people(database_url: str) -> Any:
+    """Two tenants, three logins with emails and a guest without one, for the
+    scheduling tests (tests/scheduling_people.py); a module may define its own."""
+    from scheduling_people import make_people
+    return make_people(database_url)

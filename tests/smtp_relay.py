@@ -43,11 +43,12 @@ class Recorder:
     def with_uid(self, uid: str) -> list[Received]:
         return [r for r in self.received if f"UID:{uid}\r" in calendar_text(r.message)]
 
-    def wait_for(self, count: int, timeout: float = 15.0) -> list[Received]:
+    def wait_for(self, uid: str, count: int, timeout: float = 20.0) -> list[Received]:
+        """The mails of this UID once there are `count` of them (or the time is up)."""
         deadline = time.monotonic() + timeout
-        while len(self.received) < count and time.monotonic() < deadline:
+        while len(self.with_uid(uid)) < count and time.monotonic() < deadline:
             time.sleep(0.05)
-        return list(self.received)
+        return self.with_uid(uid)
 
 
 @contextmanager

@@ -5,17 +5,14 @@ senders never send one message twice, and 'server' rows are never mailed."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import icalendar
 import psycopg
-import pytest
 from conftest import free_port
-from scheduling_people import People, make_people
+from scheduling_people import People
 from smtp_relay import relay
 
 from backside_caldav.db import engines, itip_queue, tenancy
-from backside_caldav.db.settings import libpq_url
 from backside_caldav.scheduling import mail_sender, smtp_settings
 
 REQUEST = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nMETHOD:REQUEST\r\n"
@@ -25,15 +22,6 @@ REQUEST = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nMETHOD:REQUEST\
            "END:VEVENT\r\nEND:VCALENDAR\r\n")
 
 
-@pytest.fixture(scope="module")
-def people(database_url: str) -> People:
-    return make_people(database_url)
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
-        yield conn
 
 
 def _queue(database_url: str, people: People, uid: str, transport: str = "mail",
@@ -51,13 +39,13 @@ def _send(database_url: str, port: int) -> int:
                                 engines.get_engine(database_url), settings)
 
 
-def _row(db: psycopg.Connection, message_id: str) -> tuple:
-    return db.execute("SELECT attempts, last_error, sent_at IS NOT NULL FROM itip_queue "
+def _row(sql: psycopg.Connection, message_id: str) -> tuple:
+    return sql.execute("SELECT attempts, last_error, sent_at IS NOT NULL FROM itip_queue "
                       "WHERE id = %s", (message_id,)).fetchone()
 
 
 def test_a_queued_invitation_is_mailed_once(database_url: str, people: People,
-                                            db: psycopg.Connection) -> None:
+                                            sql: psycopg.Connection) -> None:
     message_id = _queue(database_url, people, "once-1")
     with relay() as (recorder, port):
         assert _send(database_url, port) >= 1
@@ -70,30 +58,30 @@ def test_a_queued_invitation_is_mailed_once(database_url: str, people: People,
     [part] = [p for p in mail.message.walk() if p.get_content_type() == "text/calendar"]
     assert part.get_param("method") == "REQUEST"
     assert icalendar.Calendar.from_ical(part.get_content())["METHOD"] == "REQUEST"
-    assert _row(db, message_id)[2] is True
+    assert _row(sql, message_id)[2] is True
 
 
 def test_a_relay_that_is_down_loses_nothing(database_url: str, people: People,
-                                            db: psycopg.Connection) -> None:
+                                            sql: psycopg.Connection) -> None:
     message_id = _queue(database_url, people, "down-1")
     port = free_port()  # nothing listens here yet
     _send(database_url, port)
-    attempts, error, sent = _row(db, message_id)
+    attempts, error, sent = _row(sql, message_id)
     assert (attempts, sent) == (1, False) and error
     # Not due again before its retry time.
     with relay(port) as (recorder, _):
         _send(database_url, port)
         assert not recorder.with_uid("down-1")
-        db.execute("UPDATE itip_queue SET next_attempt_at = now() WHERE id = %s", (message_id,))
+        sql.execute("UPDATE itip_queue SET next_attempt_at = now() WHERE id = %s", (message_id,))
         _send(database_url, port)
         _send(database_url, port)
         got = recorder.with_uid("down-1")
     assert len(got) == 1
-    assert _row(db, message_id)[2] is True
+    assert _row(sql, message_id)[2] is True
 
 
 def test_two_senders_never_send_one_message_twice(database_url: str, people: People,
-                                                  db: psycopg.Connection) -> None:
+                                                  sql: psycopg.Connection) -> None:
     ids = [_queue(database_url, people, f"race-{n}") for n in range(20)]
     with relay() as (recorder, port):
         threads = [threading.Thread(target=_send, args=(database_url, port)) for _ in range(3)]
@@ -104,26 +92,26 @@ def test_two_senders_never_send_one_message_twice(database_url: str, people: Peo
         _send(database_url, port)
         counts = [len(recorder.with_uid(f"race-{n}")) for n in range(20)]
     assert counts == [1] * 20
-    assert all(_row(db, i)[2] for i in ids)
+    assert all(_row(sql, i)[2] for i in ids)
 
 
 def test_server_rows_are_never_mailed_and_each_tenant_is_served(
-        database_url: str, people: People, db: psycopg.Connection) -> None:
+        database_url: str, people: People, sql: psycopg.Connection) -> None:
     server_row = _queue(database_url, people, "server-1", transport="server")
     other_tenant = _queue(database_url, people, "tenant-two-1", login=people.dave)
     with relay() as (recorder, port):
         _send(database_url, port)
         assert not recorder.with_uid("server-1")
         assert len(recorder.with_uid("tenant-two-1")) == 1
-    assert _row(db, other_tenant)[2] is True
+    assert _row(sql, other_tenant)[2] is True
     # The 'server' row was handed to the delivery path: its recipient is no login,
     # so it is done (nothing to deliver), never mailed.
-    assert _row(db, server_row)[2] is True
+    assert _row(sql, server_row)[2] is True
 
 
 def test_without_a_relay_mail_stays_queued(database_url: str, people: People,
-                                           db: psycopg.Connection) -> None:
+                                           sql: psycopg.Connection) -> None:
     message_id = _queue(database_url, people, "norelay-1")
     mail_sender.send_due(engines.get_app_engine(database_url),
                          engines.get_engine(database_url), None)
-    assert _row(db, message_id) == (0, None, False)
+    assert _row(sql, message_id) == (0, None, False)

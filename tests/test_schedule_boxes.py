@@ -6,32 +6,19 @@ schedule-calendar-transp, and the `caldav` client's scheduling calls."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from xml.etree import ElementTree as ET
 
 import caldav
-import psycopg
 import pytest
 from conftest import Server
-from scheduling_people import People, invitation, make_people
-
-from backside_caldav.db.settings import libpq_url
+from scheduling_people import People, invitation
 
 D, C, CS = "{DAV:}", "{urn:ietf:params:xml:ns:caldav}", "{http://calendarserver.org/ns/}"
 ICS = {"Content-Type": "text/calendar; charset=utf-8"}
 XML = {"Content-Type": "application/xml; charset=utf-8"}
 
 
-@pytest.fixture(scope="module")
-def people(database_url: str) -> People:
-    return make_people(database_url)
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
-        yield conn
 
 
 def _props(r, status: int = 200) -> dict[str, ET.Element]:  # noqa: ANN001

@@ -6,30 +6,18 @@ an answer recorded for someone outside the tenant sends nothing."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import psycopg
-import pytest
 import requests
 from conftest import Server
-from scheduling_people import Login, People, attendee_line, invitation, make_people
+from scheduling_people import Login, People, attendee_line, invitation
 
 from backside_caldav.db import engines as db
 from backside_caldav.db import keys
-from backside_caldav.db.settings import libpq_url
 
 ICS = {"Content-Type": "text/calendar; charset=utf-8"}
 
 
-@pytest.fixture(scope="module")
-def people(database_url: str) -> People:
-    return make_people(database_url)
-
-
-@pytest.fixture
-def sql(database_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
-        yield conn
 
 
 def _api(server: Server, database_url: str, login: Login) -> requests.Session:

@@ -8,14 +8,8 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import caldav
-import pytest
 from conftest import Server
-from scheduling_people import People, attendee_line, make_people
-
-
-@pytest.fixture(scope="module")
-def people(database_url: str) -> People:
-    return make_people(database_url)
+from scheduling_people import People, attendee_line
 
 
 def _client(server: Server, login) -> caldav.DAVClient:

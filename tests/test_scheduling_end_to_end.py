@@ -9,7 +9,6 @@ tests/test_scheduling_relay_down.py, with a server of its own.)"""
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,13 +21,10 @@ from scheduling_people import (
     People,
     attendee_line,
     invitation,
-    make_people,
     set_partstat,
     unfolded,
 )
 from smtp_relay import Recorder, calendar_text, relay
-
-from backside_caldav.db.settings import libpq_url
 
 ICS = {"Content-Type": "text/calendar; charset=utf-8"}
 
@@ -54,40 +50,25 @@ def mailing_server(database_url: str, mail: tuple[Recorder, int],
         srv.stop()
 
 
-@pytest.fixture(scope="module")
-def people(database_url: str) -> People:
-    return make_people(database_url)
 
 
-@pytest.fixture
-def db(database_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
-        yield conn
 
-
-def _wait(recorder: Recorder, uid: str, count: int, timeout: float = 20) -> list:
-    deadline = time.monotonic() + timeout
-    while len(recorder.with_uid(uid)) < count and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return recorder.with_uid(uid)
-
-
-def _dave_copy(db: psycopg.Connection, people: People, uid: str) -> str:
-    row = db.execute(
+def _dave_copy(sql: psycopg.Connection, people: People, uid: str) -> str:
+    row = sql.execute(
         "SELECT c.href, e.href FROM events e JOIN calendars c ON c.id = e.calendar_id "
         "WHERE e.tenant_id = %s AND e.uid = %s AND e.series_id IS NULL "
         "AND e.deleted_at IS NULL", (people.dave.tenant_id, uid)).fetchone()
     return f"{people.dave.username}/{row[0]}/{row[1]}"
 
 
-def _inbox_methods(db: psycopg.Connection, login, uid: str) -> list[str]:  # noqa: ANN001
-    return [m for (m,) in db.execute(
+def _inbox_methods(sql: psycopg.Connection, login, uid: str) -> list[str]:  # noqa: ANN001
+    return [m for (m,) in sql.execute(
         "SELECT method FROM schedule_inbox WHERE tenant_id = %s AND username = %s "
         "AND uid = %s ORDER BY created_at", (login.tenant_id, login.username, uid))]
 
 
 def test_the_whole_walk(mailing_server: Server, mail: tuple[Recorder, int], people: People,
-                        database_url: str, db: psycopg.Connection, tmp_path: Path) -> None:
+                        database_url: str, sql: psycopg.Connection, tmp_path: Path) -> None:
     recorder, _ = mail
     server = mailing_server
     uid = f"walk-{uuid.uuid4()}"
@@ -96,7 +77,7 @@ def test_the_whole_walk(mailing_server: Server, mail: tuple[Recorder, int], peop
     assert alice.put(url, data=invitation(people, uid).encode(), headers=ICS).status_code == 201
 
     # The guest's invitation reached the relay, as iMIP.
-    [sent] = _wait(recorder, uid, 1)
+    [sent] = recorder.wait_for(uid, 1)
     guest = people.outsider[len("mailto:"):]
     assert sent.recipients == [guest] and sent.envelope_from == "calendar@server.example"
     assert sent.message["From"] == people.alice.email
@@ -106,9 +87,9 @@ def test_the_whole_walk(mailing_server: Server, mail: tuple[Recorder, int], peop
     assert str(event["UID"]) == uid and str(event["SUMMARY"]) == "Planning"
 
     # Dave (another tenant): inbox and calendar. He accepts over CalDAV.
-    assert _inbox_methods(db, people.dave, uid) == ["REQUEST"]
+    assert _inbox_methods(sql, people.dave, uid) == ["REQUEST"]
     dave = people.dave.session()
-    copy_url = server.url + _dave_copy(db, people, uid)
+    copy_url = server.url + _dave_copy(sql, people, uid)
     copy = dave.get(copy_url)
     before = alice.get(url)
     r = dave.put(copy_url, data=set_partstat(copy.text, people.dave.address, "ACCEPTED").encode(),
@@ -138,8 +119,8 @@ def test_the_whole_walk(mailing_server: Server, mail: tuple[Recorder, int], peop
 
     # Alice deletes: CANCEL to Dave's inbox and copy, and to the guest by mail.
     assert alice.delete(url).status_code in (200, 204)
-    assert _inbox_methods(db, people.dave, uid)[-1] == "CANCEL"
+    assert _inbox_methods(sql, people.dave, uid)[-1] == "CANCEL"
     assert "STATUS:CANCELLED" in dave.get(copy_url).text
-    mails = _wait(recorder, uid, 2)
+    mails = recorder.wait_for(uid, 2)
     assert icalendar.Calendar.from_ical(calendar_text(mails[-1].message))["METHOD"] == "CANCEL"
 

@@ -10,52 +10,38 @@ queued (tests/test_imip_*.py send it).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import psycopg
-import pytest
 from conftest import Server
 from scheduling_people import (
     People,
     attendee_line,
     invitation,
-    make_people,
     set_partstat,
 )
-
-from backside_caldav.db.settings import libpq_url
 
 ICS = {"Content-Type": "text/calendar; charset=utf-8"}
 
 
-@pytest.fixture(scope="module")
-def people(database_url: str) -> People:
-    return make_people(database_url)
 
 
-@pytest.fixture
-def db(database_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
-        yield conn
-
-
-def _inbox(db: psycopg.Connection, tenant: str, username: str, uid: str) -> list[str]:
-    return [r[0] for r in db.execute(
+def _inbox(sql: psycopg.Connection, tenant: str, username: str, uid: str) -> list[str]:
+    return [r[0] for r in sql.execute(
         "SELECT method FROM schedule_inbox WHERE tenant_id = %s AND username = %s AND uid = %s "
         "ORDER BY created_at", (tenant, username, uid))]
 
 
-def _copy(db: psycopg.Connection, tenant: str, uid: str) -> tuple[str, str] | None:
+def _copy(sql: psycopg.Connection, tenant: str, uid: str) -> tuple[str, str] | None:
     """(calendar href, href) of the tenant's event with this UID."""
-    row = db.execute(
+    row = sql.execute(
         "SELECT c.href, e.href FROM events e JOIN calendars c ON c.id = e.calendar_id "
         "WHERE e.tenant_id = %s AND e.uid = %s AND e.series_id IS NULL "
         "AND e.deleted_at IS NULL", (tenant, uid)).fetchone()
     return (row[0], row[1]) if row else None
 
 
-def _mail(db: psycopg.Connection, tenant: str, uid: str) -> list[tuple[str, str]]:
-    return [(r[0], r[1]) for r in db.execute(
+def _mail(sql: psycopg.Connection, tenant: str, uid: str) -> list[tuple[str, str]]:
+    return [(r[0], r[1]) for r in sql.execute(
         "SELECT method, recipient FROM itip_queue WHERE tenant_id = %s AND uid = %s "
         "AND transport = 'mail' ORDER BY created_at", (tenant, uid))]
 
@@ -72,7 +58,7 @@ def _organize(server: Server, people: People, uid: str) -> str:
 
 
 def test_organizer_put_reaches_each_kind_of_attendee(server: Server, people: People,
-                                                     db: psycopg.Connection) -> None:
+                                                     sql: psycopg.Connection) -> None:
     uid = f"meet-{uuid.uuid4()}"
     url = _organize(server, people, uid)
     text = people.alice.session().get(url).text
@@ -81,29 +67,29 @@ def test_organizer_put_reaches_each_kind_of_attendee(server: Server, people: Peo
     assert "SCHEDULE-STATUS=1.1" in attendee_line(text, people.outsider)  # sent by mail
     # Dave, in tenant two: the REQUEST in his inbox, the event in his calendar.
     d = people.dave
-    assert _inbox(db, d.tenant_id, d.username, uid) == ["REQUEST"]
-    calendar, href = _copy(db, d.tenant_id, uid)
+    assert _inbox(sql, d.tenant_id, d.username, uid) == ["REQUEST"]
+    calendar, href = _copy(sql, d.tenant_id, uid)
     assert calendar == d.calendar
     copy = d.session().get(f"{server.url}{d.username}/{calendar}/{href}")
     assert copy.status_code == 200 and "SUMMARY:Planning" in copy.text
     assert "METHOD" not in copy.text and "SCHEDULE-STATUS" not in copy.text
     assert copy.headers["Schedule-Tag"]
     # Bob shares Alice's tenant: no second copy, no inbox message.
-    assert _inbox(db, people.bob.tenant_id, people.bob.username, uid) == []
+    assert _inbox(sql, people.bob.tenant_id, people.bob.username, uid) == []
     # The guest's invitation waits for the iMIP sender.
-    assert _mail(db, people.alice.tenant_id, uid) == [("REQUEST", people.outsider)]
+    assert _mail(sql, people.alice.tenant_id, uid) == [("REQUEST", people.outsider)]
     # Nobody of tenant two sees tenant one's event, nor the other way round.
     assert d.session().get(url).status_code in (403, 404)
 
 
 def test_attendee_answer_updates_organizer_and_other_copies(server: Server, people: People,
-                                                            db: psycopg.Connection) -> None:
+                                                            sql: psycopg.Connection) -> None:
     uid = f"meet-{uuid.uuid4()}"
     url = _organize(server, people, uid)
     alice = people.alice.session()
     before = alice.get(url)
     d = people.dave
-    calendar, href = _copy(db, d.tenant_id, uid)
+    calendar, href = _copy(sql, d.tenant_id, uid)
     dave_url = f"{server.url}{d.username}/{calendar}/{href}"
     dave = d.session()
     got = dave.get(dave_url)
@@ -116,7 +102,7 @@ def test_attendee_answer_updates_organizer_and_other_copies(server: Server, peop
     assert after.headers["ETag"] != before.headers["ETag"]
     # An answer is no change of the meeting: the organizer's Schedule-Tag stays.
     assert after.headers["Schedule-Tag"] == before.headers["Schedule-Tag"]
-    assert _inbox(db, people.alice.tenant_id, people.alice.username, uid) == ["REPLY"]
+    assert _inbox(sql, people.alice.tenant_id, people.alice.username, uid) == ["REPLY"]
     # Bob answers on the shared object: Dave's copy (tenant two) shows it.
     bob = people.bob.session()
     bob_url = url.replace(f"/{people.alice.username}/", f"/{people.bob.username}/")
@@ -134,21 +120,21 @@ def test_attendee_answer_updates_organizer_and_other_copies(server: Server, peop
 
 
 def test_organizer_delete_cancels_everywhere(server: Server, people: People,
-                                             db: psycopg.Connection) -> None:
+                                             sql: psycopg.Connection) -> None:
     uid = f"meet-{uuid.uuid4()}"
     url = _organize(server, people, uid)
     assert people.alice.session().delete(url).status_code in (200, 204)
     d = people.dave
-    assert _inbox(db, d.tenant_id, d.username, uid) == ["REQUEST", "CANCEL"]
-    calendar, href = _copy(db, d.tenant_id, uid)
+    assert _inbox(sql, d.tenant_id, d.username, uid) == ["REQUEST", "CANCEL"]
+    calendar, href = _copy(sql, d.tenant_id, uid)
     text = d.session().get(f"{server.url}{d.username}/{calendar}/{href}").text
     assert "STATUS:CANCELLED" in text
-    assert _mail(db, people.alice.tenant_id, uid) == [("REQUEST", people.outsider),
+    assert _mail(sql, people.alice.tenant_id, uid) == [("REQUEST", people.outsider),
                                                       ("CANCEL", people.outsider)]
 
 
 def test_removed_attendee_gets_cancel_and_schedule_reply_f_sends_nothing(
-        server: Server, people: People, db: psycopg.Connection) -> None:
+        server: Server, people: People, sql: psycopg.Connection) -> None:
     uid = f"meet-{uuid.uuid4()}"
     url = _organize(server, people, uid)
     alice = people.alice.session()
@@ -158,21 +144,21 @@ def test_removed_attendee_gets_cancel_and_schedule_reply_f_sends_nothing(
                                if d.email.lower() not in line.lower())
     r = alice.put(url, data=without_dave.encode(), headers=ICS)
     assert r.status_code == 204, r.text
-    assert _inbox(db, d.tenant_id, d.username, uid) == ["REQUEST", "CANCEL"]
+    assert _inbox(sql, d.tenant_id, d.username, uid) == ["REQUEST", "CANCEL"]
     # Dave deletes his cancelled copy with Schedule-Reply: F: no REPLY.
-    calendar, href = _copy(db, d.tenant_id, uid)
+    calendar, href = _copy(sql, d.tenant_id, uid)
     r = d.session().delete(f"{server.url}{d.username}/{calendar}/{href}",
                            headers={"Schedule-Reply": "F"})
     assert r.status_code in (200, 204)
-    assert _inbox(db, people.alice.tenant_id, people.alice.username, uid) == []
+    assert _inbox(sql, people.alice.tenant_id, people.alice.username, uid) == []
 
 
 def test_attendee_delete_declines(server: Server, people: People,
-                                  db: psycopg.Connection) -> None:
+                                  sql: psycopg.Connection) -> None:
     uid = f"meet-{uuid.uuid4()}"
     url = _organize(server, people, uid)
     d = people.dave
-    calendar, href = _copy(db, d.tenant_id, uid)
+    calendar, href = _copy(sql, d.tenant_id, uid)
     r = d.session().delete(f"{server.url}{d.username}/{calendar}/{href}")
     assert r.status_code in (200, 204)
     text = people.alice.session().get(url).text
@@ -180,7 +166,7 @@ def test_attendee_delete_declines(server: Server, people: People,
 
 
 def test_a_writer_who_is_neither_organizer_nor_attendee_sends_nothing(
-        server: Server, people: People, db: psycopg.Connection) -> None:
+        server: Server, people: People, sql: psycopg.Connection) -> None:
     """Dave stores an event organized by someone he does not invite himself to."""
     uid = f"meet-{uuid.uuid4()}"
     d = people.dave
@@ -189,12 +175,12 @@ def test_a_writer_who_is_neither_organizer_nor_attendee_sends_nothing(
     r = d.session().put(f"{server.url}{d.username}/{d.calendar}/{uid}.ics", data=text.encode(),
                         headers=ICS)
     assert r.status_code == 201 and r.headers.get("ETag"), "stored as sent"
-    assert _inbox(db, people.alice.tenant_id, people.alice.username, uid) == []
-    assert db.execute("SELECT count(*) FROM itip_queue WHERE uid = %s", (uid,)).fetchone()[0] == 0
+    assert _inbox(sql, people.alice.tenant_id, people.alice.username, uid) == []
+    assert sql.execute("SELECT count(*) FROM itip_queue WHERE uid = %s", (uid,)).fetchone()[0] == 0
 
 
 def test_multiget_answers_the_schedule_tag(server: Server, people: People,
-                                           db: psycopg.Connection) -> None:
+                                           sql: psycopg.Connection) -> None:
     """RFC 6638 3.3: CALDAV:schedule-tag on scheduling objects, 404 on others
     (the `caldav` client asks for it in every multiget)."""
     uid = f"meet-{uuid.uuid4()}"
@@ -229,7 +215,7 @@ def test_multiget_answers_the_schedule_tag(server: Server, people: People,
 
 
 def test_a_message_cannot_overwrite_another_event_with_the_same_uid(
-        server: Server, people: People, db: psycopg.Connection) -> None:
+        server: Server, people: People, sql: psycopg.Connection) -> None:
     """Dave's own event (no organizer) keeps its text when Alice invites him to
     a meeting that reuses its UID: UID and ORGANIZER must both match."""
     uid = f"taken-{uuid.uuid4()}"
@@ -241,7 +227,7 @@ def test_a_message_cannot_overwrite_another_event_with_the_same_uid(
     assert d.session().put(dave_url, data=own.encode(), headers=ICS).status_code == 201
     _organize(server, people, uid)
     assert "SUMMARY:Dave's own" in d.session().get(dave_url).text
-    assert _inbox(db, d.tenant_id, d.username, uid) == []
+    assert _inbox(sql, d.tenant_id, d.username, uid) == []
     # Deleting the meeting does not cancel Dave's event either.
     url = f"{server.url}{people.alice.username}/{people.alice.calendar}/{uid}.ics"
     people.alice.session().delete(url)
@@ -249,7 +235,7 @@ def test_a_message_cannot_overwrite_another_event_with_the_same_uid(
 
 
 def test_a_login_without_email_organizes_inside_the_server_only(
-        server: Server, people: People, database_url: str, db: psycopg.Connection) -> None:
+        server: Server, people: People, database_url: str, sql: psycopg.Connection) -> None:
     """Its address is its principal URL: logins of the server get the
     invitation, the guest gets none (5.1), as the README says."""
     from backside_caldav.db import accounts
@@ -257,7 +243,7 @@ def test_a_login_without_email_organizes_inside_the_server_only(
     name = f"noemail{uuid.uuid4().hex[:8]}"
     tenant = accounts.add_account(engines_.get_engine(database_url), name,
                                   f"noemail-{name}", "correct horse staple")
-    calendar = db.execute("SELECT href FROM calendars WHERE tenant_id = %s",
+    calendar = sql.execute("SELECT href FROM calendars WHERE tenant_id = %s",
                           (tenant,)).fetchone()[0]
     uid = f"meet-{uuid.uuid4()}"
     text = (f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:{uid}\r\n"
@@ -273,12 +259,12 @@ def test_a_login_without_email_organizes_inside_the_server_only(
     stored = s.get(f"{server.url}{name}/{calendar}/{uid}.ics").text
     assert "SCHEDULE-STATUS=1.2" in attendee_line(stored, people.dave.address)
     assert "SCHEDULE-STATUS=5.1" in attendee_line(stored, people.outsider)
-    assert _inbox(db, people.dave.tenant_id, people.dave.username, uid) == ["REQUEST"]
-    assert _mail(db, tenant, uid) == []
+    assert _inbox(sql, people.dave.tenant_id, people.dave.username, uid) == ["REQUEST"]
+    assert _mail(sql, tenant, uid) == []
 
 
 def test_a_colleague_moving_the_meeting_acts_for_the_organizer(
-        server: Server, people: People, db: psycopg.Connection) -> None:
+        server: Server, people: People, sql: psycopg.Connection) -> None:
     """Bob shares Alice's tenant, so Alice's object is the one he edits: his
     change of the time reaches Dave as an update from Alice."""
     uid = f"meet-{uuid.uuid4()}"
@@ -292,13 +278,13 @@ def test_a_colleague_moving_the_meeting_acts_for_the_organizer(
                 headers={**ICS, "If-Match": current.headers["ETag"]})
     assert r.status_code == 204, r.text
     d = people.dave
-    assert _inbox(db, d.tenant_id, d.username, uid) == ["REQUEST", "REQUEST"]
-    calendar, href = _copy(db, d.tenant_id, uid)
+    assert _inbox(sql, d.tenant_id, d.username, uid) == ["REQUEST", "REQUEST"]
+    calendar, href = _copy(sql, d.tenant_id, uid)
     assert "20270312T100000Z" in d.session().get(f"{server.url}{d.username}/{calendar}/{href}").text
 
 
 def test_an_unchanged_put_keeps_the_clients_bytes(server: Server, people: People,
-                                                  db: psycopg.Connection) -> None:
+                                                  sql: psycopg.Connection) -> None:
     """A PUT that sends nothing stores the client's text as sent and answers its ETag."""
     uid = f"meet-{uuid.uuid4()}"
     url = _organize(server, people, uid)

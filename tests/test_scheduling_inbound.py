@@ -5,29 +5,18 @@ only when its sender is the attendee it answers for."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import psycopg
 import pytest
 from conftest import Server
-from scheduling_people import People, attendee_line, invitation, make_people
+from scheduling_people import People, attendee_line, invitation
 
 from backside_caldav.db import engines
-from backside_caldav.db.settings import libpq_url
 from backside_caldav.scheduling.delivery import Refused, receive_reply
 
 ICS = {"Content-Type": "text/calendar; charset=utf-8"}
 
 
-@pytest.fixture(scope="module")
-def people(database_url: str) -> People:
-    return make_people(database_url)
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
-        yield conn
 
 
 def _reply(people: People, uid: str, attendee: str, partstat: str = "ACCEPTED") -> str:
@@ -41,7 +30,7 @@ def _reply(people: People, uid: str, attendee: str, partstat: str = "ACCEPTED") 
 
 def test_a_reply_from_the_guest_updates_the_organizer(server: Server, people: People,
                                                       database_url: str,
-                                                      db: psycopg.Connection) -> None:
+                                                      sql: psycopg.Connection) -> None:
     uid = f"mail-{uuid.uuid4()}"
     url = f"{server.url}{people.alice.username}/{people.alice.calendar}/{uid}.ics"
     alice = people.alice.session()
@@ -54,7 +43,7 @@ def test_a_reply_from_the_guest_updates_the_organizer(server: Server, people: Pe
     after = alice.get(url)
     assert "PARTSTAT=ACCEPTED" in attendee_line(after.text, people.outsider)
     assert after.headers["ETag"] != before.headers["ETag"]
-    inbox = db.execute("SELECT method FROM schedule_inbox WHERE tenant_id = %s AND uid = %s",
+    inbox = sql.execute("SELECT method FROM schedule_inbox WHERE tenant_id = %s AND uid = %s",
                        (people.alice.tenant_id, uid)).fetchall()
     assert inbox == [("REPLY",)]
 
