@@ -73,6 +73,11 @@ def test_openapi_document_matches_the_server(server, database_url, sql) -> None:
     base_url = api.base
     headers = {"Authorization": f"Bearer {api.key}"}
     session = requests.Session()
+    # A connection per request: a kept-alive one that the server closes as the next
+    # request goes out (gunicorn's gthread closes idle ones after 5 s, and the drop
+    # races the client's reuse) is a transport flake, not an answer to check;
+    # on a loaded CI machine it hit one of some 2,000 requests in two runs of six.
+    session.headers["Connection"] = "close"
     operations = [result.ok() for result in schema.get_all_operations()]
     # Everything but the document itself, which schemathesis leaves out.
     assert len(operations) == 28, " ".join(o.label for o in operations)
