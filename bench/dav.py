@@ -170,6 +170,15 @@ def calendar_query_body(start: str, end: str, data: bool = False, expand: bool =
             "</c:comp-filter></c:comp-filter></c:filter></c:calendar-query>")
 
 
+def listing_query_body() -> str:
+    """A calendar-query with nothing but a VEVENT comp-filter: list the calendar's
+    events (what clients without sync-collection send, and the `caldav` client's
+    events())."""
+    return (XML_HEAD + '<c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
+            '<d:prop><d:getetag/></d:prop><c:filter><c:comp-filter name="VCALENDAR">'
+            '<c:comp-filter name="VEVENT"/></c:comp-filter></c:filter></c:calendar-query>')
+
+
 def free_busy_body(start: str, end: str) -> str:
     return (XML_HEAD + '<c:free-busy-query xmlns:c="urn:ietf:params:xml:ns:caldav">'
             f'<c:time-range start="{start}" end="{end}"/></c:free-busy-query>')
@@ -271,6 +280,9 @@ class DavClient:
     def calendar_query(self, start: str, end: str, data: bool = False, expand: bool = False,
                        etag: bool = True) -> Response:
         return self.xml("REPORT", calendar_query_body(start, end, data, expand, etag), "1")
+
+    def listing_query(self) -> Response:
+        return self.xml("REPORT", listing_query_body(), "1")
 
     def free_busy(self, start: str, end: str) -> Response:
         return self.request("REPORT", self.calendar_path, free_busy_body(start, end),

@@ -27,6 +27,7 @@ from backside_caldav.dav import (
     freebusy,
     item_filter,
     listing,
+    listing_query,
     member_reports,
     mkcalendar,
     outbox_post,
@@ -57,10 +58,10 @@ FAST_PATHS: dict[str, tuple[FastPath, ...]] = {
     # colleague's principal (Radicale refuses other logins' paths)
     "PROPFIND": (schedule_boxes.answer_propfind, poll.answer, listing.answer_propfind,
                  colleague.answer),
-    # the common multiget and one-time-range query, a first sync-collection,
-    # one page of a sync-collection with a DAV:limit, then the principal
-    # searches and expand-property (Radicale answers them empty)
-    "REPORT": (schedule_boxes.answer_report, member_reports.answer,
+    # a listing query (streamed), the common multiget and one-time-range query,
+    # a first sync-collection, one page of a sync-collection with a DAV:limit,
+    # then the principal searches and expand-property (Radicale answers them empty)
+    "REPORT": (schedule_boxes.answer_report, listing_query.answer, member_reports.answer,
                listing.answer_initial_sync, sync_limit.answer, principal_reports.answer),
     # a whole calendar onto one that holds events (refused unless meant), then
     # one calendar object, with the client's own bytes

@@ -20,12 +20,10 @@ serialize every member's text for it, only to answer their etags.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from http import client
 from typing import Any
-from urllib.parse import quote
 from xml.etree import ElementTree
-from xml.sax.saxutils import escape
 
 from radicale import types
 
@@ -39,6 +37,7 @@ from backside_caldav.dav.fast_path import (
     readable,
     requested_props,
 )
+from backside_caldav.dav.hrefs import quoted
 from backside_caldav.db import event_reads
 from backside_caldav.domain import sync_tokens
 from backside_caldav.domain.records import CalendarRow
@@ -84,8 +83,11 @@ def _stream(call: Call, own: OwnCalendar, head: bytes, calendar: CalendarRow,
             props: list[str]) -> None:
     scope = request.current()
     assert scope is not None, "a fast path runs inside the request's scope"
-    scope.stream = MemberListing(head[:-len(CLOSE_ROOT)], own.conn, own.tenant, calendar.id,
-                                 call.base_prefix + "/" + own.path + "/", props)
+    prefix = call.base_prefix + "/" + own.path + "/"
+    scope.stream = MemberListing(
+        head[:-len(CLOSE_ROOT)],
+        lambda: event_reads.stream_item_heads(own.conn, own.tenant, calendar.id),
+        lambda head: _response(prefix, props, head))
 
 
 def answer_propfind(call: Call) -> types.WSGIResponse | None:
@@ -129,20 +131,19 @@ def answer_initial_sync(call: Call) -> types.WSGIResponse | None:
 
 
 class MemberListing:
-    """The multistatus body: Radicale's collection response, then one per member.
+    """A streamed multistatus body: a head (Radicale's collection response, or
+    only the root's start tag), then one response per member, written from the
+    batches a server-side cursor yields.
 
     It reads through the request's transaction, which dav/outage.py ends
     once the answer has been written.
     """
 
-    def __init__(self, head: bytes, conn: Any, tenant: str, calendar_id: str, prefix: str,
-                 props: list[str]) -> None:
+    def __init__(self, head: bytes, batches: Callable[[], Iterable[list[Any]]],
+                 write: Callable[[Any], bytes]) -> None:
         self.head = head
-        self.conn = conn
-        self.tenant = tenant
-        self.calendar_id = calendar_id
-        self.prefix = prefix
-        self.props = props
+        self.batches = batches
+        self.write = write
         self.gzip = False
 
     def respond(self, status: str, headers: list[tuple[str, str]], environ: dict,
@@ -168,9 +169,9 @@ class MemberListing:
     def _chunks(self) -> Iterator[bytes]:
         pending = [self.head]
         size = len(self.head)
-        for batch in event_reads.stream_item_heads(self.conn, self.tenant, self.calendar_id):
-            for head in batch:
-                part = self._response(head)
+        for batch in self.batches():
+            for member in batch:
+                part = self.write(member)
                 pending.append(part)
                 size += len(part)
             if size >= CHUNK:
@@ -179,11 +180,12 @@ class MemberListing:
         pending.append(CLOSE_ROOT)
         yield b"".join(pending)
 
-    def _response(self, head: event_reads.ItemHead) -> bytes:
-        values = []
-        for prop in self.props:
-            values.append("<resourcetype />" if prop == f"{DAV}resourcetype"
-                          else member_property(prop, head))
-        return (f"<response><href>{escape(quote(self.prefix + head.href))}</href><propstat>"
-                f"<prop>{''.join(values)}</prop><status>HTTP/1.1 200 OK</status></propstat>"
-                "</response>").encode()
+
+def _response(prefix: str, props: list[str], head: event_reads.ItemHead) -> bytes:
+    values = []
+    for prop in props:
+        values.append("<resourcetype />" if prop == f"{DAV}resourcetype"
+                      else member_property(prop, head))
+    return (f"<response><href>{quoted(prefix + head.href)}</href><propstat>"
+            f"<prop>{''.join(values)}</prop><status>HTTP/1.1 200 OK</status></propstat>"
+            "</response>").encode()

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from http import client
-from urllib.parse import quote, unquote, urlparse
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
@@ -40,6 +39,7 @@ from backside_caldav.dav.fast_path import (
     own_calendar,
     readable,
 )
+from backside_caldav.dav.hrefs import member_path, quoted
 from backside_caldav.db import event_reads, occurrences
 from backside_caldav.domain.itip_parts import schedule_tag
 
@@ -56,7 +56,7 @@ def _parse(root: ElementTree.Element | None, tag: str) -> ElementTree.Element | 
     return root if root is not None and root.tag == f"{CALDAV}{tag}" else None
 
 
-def _props(prop: ElementTree.Element) -> list[str] | None:
+def props_answered(prop: ElementTree.Element) -> list[str] | None:
     """The requested property tags if this module answers them all."""
     tags = [p.tag for p in prop]
     if (not tags or not set(tags) <= ANSWERED or len(set(tags)) != len(tags)
@@ -82,9 +82,9 @@ def multiget_request(body: ElementTree.Element | None, base_prefix: str, collect
     seen_prop = False
     for child in root:
         if child.tag == f"{DAV}prop" and not seen_prop:
-            seen_prop, props = True, _props(child)
+            seen_prop, props = True, props_answered(child)
         elif child.tag == f"{DAV}href" and child.text:
-            path = pathutils.sanitize_path(unquote(urlparse(child.text).path))
+            path = member_path(child.text)
             name = path[len(start):]
             if (not path.startswith(start) or not name
                     or not pathutils.is_safe_path_component(name)):
@@ -106,7 +106,7 @@ def query_request(body: ElementTree.Element | None) -> tuple[datetime, datetime,
     prop, query_filter = root
     if prop.tag != f"{DAV}prop" or query_filter.tag != f"{CALDAV}filter":
         return None
-    props = _props(prop)
+    props = props_answered(prop)
     try:
         tag, start, end, simple = radicale_filter.simplify_prefilters([query_filter],
                                                                       "VCALENDAR")
@@ -167,29 +167,42 @@ def render(prefix: str, names: list[str], props: list[str],
     missing one first (Radicale adds those while it reads), then the found
     ones in the request's order."""
     found = {i.href: i for i in items}
-    caldav_ns = CALENDAR_DATA in props or SCHEDULE_TAG in props
-    parts = [XML_DECLARATION, '<multistatus xmlns="DAV:"',
-             ' xmlns:C="urn:ietf:params:xml:ns:caldav">' if caldav_ns else ">"]
+    parts = [root_start(props)]
     for name in names:
         if name not in found:
-            parts.append(f"<response><href>{escape(quote(prefix + name))}</href>"
+            parts.append(f"<response><href>{quoted(prefix + name)}</href>"
                          "<status>HTTP/1.1 404 Not Found</status></response>")
     for name in names:
         item = found.get(name)
         if item is not None:
-            tag = schedule_tag(item.text) if SCHEDULE_TAG in props else None
-            found_props = [member_property(prop, item) if prop != SCHEDULE_TAG
-                           else f"<C:schedule-tag>{escape(tag or '')}</C:schedule-tag>"
-                           for prop in props if prop != SCHEDULE_TAG or tag is not None]
-            parts.append(f"<response><href>{escape(quote(prefix + name))}</href>")
-            if found_props:
-                parts.append("<propstat><prop>")
-                parts.extend(found_props)
-                parts.append("</prop><status>HTTP/1.1 200 OK</status></propstat>")
-            if SCHEDULE_TAG in props and tag is None:  # not a scheduling object (RFC 6638 3.3)
-                parts.append("<propstat><prop><C:schedule-tag /></prop>"
-                             "<status>HTTP/1.1 404 Not Found</status></propstat>")
-            parts.append("</response>")
+            parts.append(member_response(prefix, props, item))
     parts.append("</multistatus>")
     return "".join(parts).encode()
 
+
+def root_start(props: list[str]) -> str:
+    """The declaration and the multistatus start tag, as Radicale writes them
+    for these properties."""
+    caldav_ns = CALENDAR_DATA in props or SCHEDULE_TAG in props
+    return (XML_DECLARATION + '<multistatus xmlns="DAV:"'
+            + (' xmlns:C="urn:ietf:params:xml:ns:caldav">' if caldav_ns else ">"))
+
+
+def member_response(prefix: str, props: list[str],
+                    item: event_reads.StoredItem | event_reads.ItemHead) -> str:
+    """One found member's response (an ItemHead only when neither calendar-data
+    nor schedule-tag is asked)."""
+    tag = schedule_tag(item.text) if SCHEDULE_TAG in props else None  # type: ignore[union-attr]
+    found_props = [member_property(prop, item) if prop != SCHEDULE_TAG
+                   else f"<C:schedule-tag>{escape(tag or '')}</C:schedule-tag>"
+                   for prop in props if prop != SCHEDULE_TAG or tag is not None]
+    parts = [f"<response><href>{quoted(prefix + item.href)}</href>"]
+    if found_props:
+        parts.append("<propstat><prop>")
+        parts.extend(found_props)
+        parts.append("</prop><status>HTTP/1.1 200 OK</status></propstat>")
+    if SCHEDULE_TAG in props and tag is None:  # not a scheduling object (RFC 6638 3.3)
+        parts.append("<propstat><prop><C:schedule-tag /></prop>"
+                     "<status>HTTP/1.1 404 Not Found</status></propstat>")
+    parts.append("</response>")
+    return "".join(parts)

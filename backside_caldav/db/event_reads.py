@@ -211,6 +211,53 @@ def stream_item_heads(conn: Connection, tenant: str, calendar_id: str,
         yield [ItemHead(*r) for r in rows]
 
 
+def _component_members(texts: bool, events: bool) -> Any:
+    """The members of one component type, as get_items orders them (the series
+    first, then the other objects); with texts, each with its stored text and
+    whether that text can be served as stored (load_events's test)."""
+    extra = (", ical_source, COALESCE(ical_source <> '' AND ical_revision = revision, false)"
+             if texts else "")
+    series = ("SELECT href, uid, 'VEVENT', revision, updated_at" + extra + " FROM events "
+              "WHERE tenant_id = :t AND calendar_id = :c AND series_id IS NULL "
+              "AND deleted_at IS NULL UNION ALL ") if events else ""
+    return _q(series + "SELECT href, uid, component, revision, updated_at"
+              + (", ical_source, true" if texts else "") + " FROM calendar_objects "
+              "WHERE tenant_id = :t AND calendar_id = :c AND component = :comp")
+
+
+_MEMBER_QUERIES = {(texts, events): _component_members(texts, events)
+                   for texts in (False, True) for events in (False, True)}
+
+
+def stream_component(conn: Connection, tenant: str, calendar_id: str, component: str,
+                     texts: bool, batch: int = 500
+                     ) -> Iterator[list[ItemHead] | list[StoredItem]]:
+    """Every resource of one component type in batches from a server-side cursor:
+    heads only, or (texts) whole items, rendering those another writer changed."""
+    query = _MEMBER_QUERIES[(texts, component == "VEVENT")]
+    result = conn.execution_options(yield_per=batch).execute(
+        query, {"t": tenant, "c": calendar_id, "comp": component})
+    for rows in result.partitions():
+        if not texts:
+            yield [ItemHead(*r) for r in rows]
+            continue
+        stale = [r[0] for r in rows if not r[6]]
+        rendered = {i.href: i for i in get_items(conn, tenant, calendar_id, stale)} \
+            if stale else {}
+        yield [StoredItem(*r[:4], r[5], r[4]) if r[6] else rendered[r[0]] for r in rows
+               if r[6] or r[0] in rendered]
+
+
+def count_vevents(conn: Connection, tenant: str, calendar_id: str) -> int:
+    """How many VEVENT components the calendar's texts hold: a series' master
+    and each of its overrides, and the VEVENTs of other objects."""
+    return int(conn.execute(_q(
+        "SELECT (SELECT count(*) FROM events WHERE tenant_id = :t AND calendar_id = :c "
+        "AND deleted_at IS NULL) + (SELECT count(*) FROM calendar_objects "
+        "WHERE tenant_id = :t AND calendar_id = :c AND component = 'VEVENT')"),
+        {"t": tenant, "c": calendar_id}).scalar_one())
+
+
 def all_hrefs(conn: Connection, tenant: str, calendar_id: str) -> list[str]:
     return list(conn.execute(_q(
         "SELECT href FROM events WHERE tenant_id = :t AND calendar_id = :c "
