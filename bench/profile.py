@@ -1,4 +1,4 @@
-"""`python -m bench.profile`: where the time of one calendar-multiget goes.
+"""`python -m bench.profile`: where the time of a multiget, a listing and a PUT goes.
 
 The server's WSGI app runs in this process (no HTTP, no other process), on a
 fresh calendar of --events events in a scratch database, exactly as `serve`
@@ -26,23 +26,46 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import data, servers
-from .dav import MKCALENDAR_BODY, multiget_body
+from .dav import MKCALENDAR_BODY, listing_query_body, multiget_body
 
 CALENDAR = "cal"
 
-# (label, functions whose cumulative time is the phase, functions it excludes)
-# A function is (module path suffix, function name).
+# (label, functions whose cumulative time is the phase, functions it excludes);
+# a function is (module path suffix, function name). What is left of a request
+# is the WSGI entry, guards, body and XML parse and Radicale's own handling.
 Fn = tuple[str, str]
-PHASES: list[tuple[str, list[Fn], list[Fn]]] = [
+PhaseSpec = list[tuple[str, list[Fn], list[Fn]]]
+LOGIN: PhaseSpec = [
     ("login check (password cache, tenant)", [("radicale/auth/__init__.py", "login")],
      [("backside_caldav/request.py", "begin")]),
     ("open the transaction (BEGIN, login row, SET tenant)",
      [("backside_caldav/request.py", "begin")], []),
-    ("read the members (SQL)", [("backside_caldav/db/event_reads.py", "get_members")], []),
-    ("write the multistatus", [("backside_caldav/dav/member_reports.py", "render")], []),
+]
+CLOSE: PhaseSpec = [
     ("close the transaction (COMMIT, return the connection)",
      [("backside_caldav/request.py", "close")], []),
 ]
+PHASES: dict[str, PhaseSpec] = {
+    "multiget": [*LOGIN,
+                 ("read the members (SQL)", [("backside_caldav/db/event_reads.py",
+                                              "get_members")], []),
+                 ("write the multistatus", [("backside_caldav/dav/member_reports.py",
+                                             "render")], []),
+                 *CLOSE],
+    "listing": [*LOGIN,
+                ("read the members (SQL, server-side cursor)",
+                 [("backside_caldav/db/event_reads.py", "stream_component")], []),
+                ("write the responses", [("backside_caldav/dav/member_reports.py",
+                                          "member_response")], []),
+                *CLOSE],
+    "put": [("check and parse the body (middleware)",
+             [("backside_caldav/dav/middleware.py", "_put_refusal")], []),
+            *LOGIN,
+            ("write the rows (SQL: event, attendees, instances, triggers)",
+             [("backside_caldav/db/event_writes.py", "create_if_new"),
+              ("backside_caldav/db/event_writes.py", "put_item")], []),
+            *CLOSE],
+}
 TOTAL: Fn = ("backside_caldav/dav/access_log.py", "__call__")
 
 
@@ -95,47 +118,48 @@ def cumulative(stats: pstats.Stats, wanted: list[Fn]) -> float:
     return total
 
 
-def phases(stats: pstats.Stats) -> tuple[float, list[Phase]]:
+def phases(stats: pstats.Stats, spec: PhaseSpec) -> tuple[float, list[Phase]]:
     """The profiled total and its phases; the remainder is WSGI entry, middleware
     and Radicale's own handling of the request."""
     total = cumulative(stats, [TOTAL])
     found = [Phase(label, cumulative(stats, fns) - cumulative(stats, minus))
-             for label, fns, minus in PHASES]
+             for label, fns, minus in spec]
     rest = total - sum(p.seconds for p in found)
     found.insert(0, Phase("WSGI entry, guards, body and XML parse, Radicale's request "
                           "handling (paths, rights, dispatch)", rest))
     return total, found
 
 
-def measure(client: InProcess, hrefs: list[str], batch: int, rounds: int, top: int = 0
-            ) -> tuple[float, list[Phase]]:
-    """Wall seconds per multiget of `batch` hrefs, and the profiled phases."""
-    path = f"/{client.user}/{CALENDAR}/"
-    headers = {"Depth": "1", "Content-Type": "application/xml; charset=utf-8"}
-    bodies = [multiget_body(hrefs[i:i + batch]) for i in range(0, len(hrefs), batch)]
-    bodies = (bodies * (rounds // len(bodies) + 1))[:rounds]
-    for body in bodies[:5]:
-        client.call("REPORT", path, body, headers)  # warm-up
+Request = tuple[str, str, str, dict[str, str]]
+
+
+def measure(client: InProcess, requests: list[Request], spec: PhaseSpec, ok: str,
+            top: int = 0) -> tuple[float, list[Phase]]:
+    """Wall seconds per request (the first half of `requests`, after five of them
+    as a warm-up), and the phases of the second half under the profiler."""
+    for method, path, body, headers in requests[:5]:
+        client.call(method, path, body, headers)
+    half = (len(requests) - 5) // 2
+    timed, profiled = requests[5:5 + half], requests[5 + half:5 + 2 * half]
     started = time.perf_counter()
-    for body in bodies:
-        status, _ = client.call("REPORT", path, body, headers)
-        assert status.startswith("207"), status
-    wall = (time.perf_counter() - started) / len(bodies)
+    for method, path, body, headers in timed:
+        status, _ = client.call(method, path, body, headers)
+        assert status.startswith(ok), status
+    wall = (time.perf_counter() - started) / len(timed)
     profiler = cProfile.Profile()
     profiler.enable()
-    for body in bodies:
-        client.call("REPORT", path, body, headers)
+    for method, path, body, headers in profiled:
+        client.call(method, path, body, headers)
     profiler.disable()
     stats = pstats.Stats(profiler)
     if top:
         stats.sort_stats("tottime").print_stats(top)
-    total, found = phases(stats)
+    total, found = phases(stats, spec)
     return wall, [Phase(p.label, wall * p.seconds / total) for p in found]
 
 
-def table(batch: int, wall: float, found: list[Phase]) -> str:
-    lines = [f"calendar-multiget of {batch} hrefs: {wall * 1000:.2f} ms per request "
-             f"({wall / batch * 1e6:.0f} us per member)", "",
+def table(title: str, wall: float, found: list[Phase]) -> str:
+    lines = [f"{title}: {wall * 1000:.2f} ms per request", "",
              "| phase | ms per request | share |", "|---|---:|---:|"]
     for p in found:
         lines.append(f"| {p.label} | {p.seconds * 1000:.2f} | {p.seconds / wall:.0%} |")
@@ -166,10 +190,25 @@ def main(argv: list[str] | None = None) -> None:
             assert status.startswith("201"), status
         print(f"{args.events} events loaded in {time.perf_counter() - started:.1f} s", flush=True)
         database.analyze()
-        hrefs = [f"/{user}/{CALENDAR}/{e.href}" for e in events]
+        path = f"/{user}/{CALENDAR}/"
+        hrefs = [path + e.href for e in events]
+        xml = {"Depth": "1", "Content-Type": "application/xml; charset=utf-8"}
         for batch in (10, 100):
-            wall, found = measure(client, hrefs, batch, args.rounds, args.top)
-            print(table(batch, wall, found) + "\n", flush=True)
+            bodies = [multiget_body(hrefs[i:i + batch]) for i in range(0, len(hrefs), batch)]
+            bodies = (bodies * (args.rounds // len(bodies) + 1))[:args.rounds]
+            wall, found = measure(client, [("REPORT", path, b, xml) for b in bodies],
+                                  PHASES["multiget"], "207", args.top)
+            print(table(f"calendar-multiget of {batch} hrefs", wall, found) + "\n", flush=True)
+        listing = [("REPORT", path, listing_query_body(), xml)] * max(15, args.rounds // 10)
+        wall, found = measure(client, listing, PHASES["listing"], "207", args.top)
+        print(table(f"calendar-query listing {args.events} events (getetag)", wall, found)
+              + "\n", flush=True)
+        ics = {"Content-Type": "text/calendar; charset=utf-8", "If-None-Match": "*"}
+        puts = [("PUT", path + e.href, e.ics(), ics)
+                for e in data.generate(args.rounds + 5, prefix="profiled")]
+        wall, found = measure(client, puts, PHASES["put"], "201", args.top)
+        print(table(f"PUT of a new event into {args.events} events", wall, found) + "\n",
+              flush=True)
         engines.dispose_all()
 
 
