@@ -21,7 +21,7 @@ from radicale.log import logger
 from backside_caldav import request
 from backside_caldav.dav.collection import CalendarCollection, PrincipalCollection, RootCollection
 from backside_caldav.dav.outage import note_error
-from backside_caldav.db import calendars, engines, event_reads, event_writes, migrate, tenancy
+from backside_caldav.db import calendars, engines, event_reads, event_writes, tenancy
 from backside_caldav.db.settings import ENV_DATABASE_URL
 from backside_caldav.domain import collection_meta
 from backside_caldav.domain.errors import UnsupportedComponent
@@ -57,6 +57,8 @@ class Storage(radicale_storage.BaseStorage):
         plugin_config = configuration.copy(PLUGIN_SCHEMA)
         self.url = database_url_from(configuration)
         if plugin_config.get("storage", "auto_migrate") and self.url not in _migrated:
+            # alembic (with mako and pygments) only here: 9 MiB a server never uses.
+            from backside_caldav.db import migrate
             migrate.upgrade(engines.get_engine(self.url))
             _migrated.add(self.url)
         self.engine = engines.get_app_engine(self.url)

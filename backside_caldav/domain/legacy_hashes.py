@@ -13,11 +13,10 @@ No SQL or I/O: the caller hands in the stored string.
 from __future__ import annotations
 
 import re
+from typing import Any
 
-import bcrypt
 from argon2 import extract_parameters
 from argon2.exceptions import InvalidHashError
-from passlib.hash import apr_md5_crypt, sha256_crypt, sha512_crypt
 
 ARGON2 = "argon2"
 BCRYPT = "bcrypt"
@@ -36,7 +35,15 @@ _SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (SHA256, re.compile(rf"^\$5\$(rounds=[0-9]+\$)?{_SALT}{{0,16}}\${_SALT}{{43}}$")),
     (APR1, re.compile(rf"^\$apr1\${_SALT}{{0,8}}\${_SALT}{{22}}$")),
 )
-_PASSLIB = {SHA512: sha512_crypt, SHA256: sha256_crypt, APR1: apr_md5_crypt}
+PASSLIB_SCHEMES = frozenset({SHA512, SHA256, APR1})
+
+
+def _passlib(scheme: str) -> Any:
+    """passlib's handler, imported on first use: only logins imported from an
+    htpasswd file need it, until their first sign-in (a worker saves 4 MiB)."""
+    from passlib.hash import apr_md5_crypt, sha256_crypt, sha512_crypt
+    return {SHA512: sha512_crypt, SHA256: sha256_crypt, APR1: apr_md5_crypt}[scheme]
+
 # bcrypt reads only this many bytes of a password; Radicale cuts longer ones
 # there (bcrypt 5 raises instead), so we do too.
 BCRYPT_MAX_BYTES = 72
@@ -60,9 +67,9 @@ def refusal(stored: str) -> str | None:
         except InvalidHashError:
             return "a malformed Argon2 hash"
         return None
-    if scheme in _PASSLIB:
+    if scheme in PASSLIB_SCHEMES:
         try:
-            _PASSLIB[scheme].from_string(stored)
+            _passlib(scheme).from_string(stored)
         except ValueError as exc:
             return f"a malformed {scheme} hash ({exc})"
         return None
@@ -83,9 +90,10 @@ def verify(stored: str, password: str) -> bool:
     scheme = scheme_of(stored)
     try:
         if scheme == BCRYPT:
+            import bcrypt
             return bcrypt.checkpw(password.encode()[:BCRYPT_MAX_BYTES], stored.encode())
-        if scheme in _PASSLIB:
-            return bool(_PASSLIB[scheme].verify(password, stored))
+        if scheme in PASSLIB_SCHEMES:
+            return bool(_passlib(scheme).verify(password, stored))
     except ValueError:  # a hash these libraries cannot read after all
         return False
     return False
