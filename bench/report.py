@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from . import scaling
 from .measure import SPECS, Result, Spec
 
 SERVERS = ("backside", "radicale")
@@ -136,6 +137,9 @@ def markdown(report: dict[str, Any]) -> str:
                        f"{i.get('load_s', '-')} | {i.get('warmup_s', '-')} | "
                        f"{i.get('week_results', '-')} | {i.get('expand_with_getetag', '-')} | "
                        f"{i.get('disk_mib', '-')} |")
+    curve = report.get("scaling", {})
+    if curve.get("points"):
+        out += [""] + scaling.markdown(curve["points"], curve["events"])
     if report["findings"]:
         out += ["", "## Findings of this run", ""] + [f"- {n}" for n in report["findings"]]
     out += ["", "## How it was measured", ""] + [f"- {n}" for n in report["notes"]]

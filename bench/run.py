@@ -25,7 +25,7 @@ from typing import Any
 
 import psycopg
 
-from . import data, events_api, report, servers
+from . import data, events_api, report, scaling, servers
 from .dav import DavClient
 from .measure import (
     GROUPS,
@@ -60,6 +60,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="a tiny run (30 events, few repetitions) for the smoke test")
     parser.add_argument("--seed", type=int, default=2026, help="data generator seed (2026)")
+    parser.add_argument("--no-scaling", action="store_true",
+                        help="skip the --workers 1/2/4 curve against 8 clients (run at the "
+                             "smallest size after the sizes; about 1 minute)")
     parser.add_argument("--only", choices=sorted(GROUPS),
                         help="measure one group of rows (after the same loading): caldav, "
                              "events (the event API, /api/v1/events) or feed (the change "
@@ -281,6 +284,13 @@ def notes_for(settings: Settings) -> list[str]:
         "expands once per requested property on a shallow copy of the parsed item, which "
         "breaks when the item was parsed before (backside's get_filtered returns items "
         "unconfirmed, so Radicale's filter parses them first).",
+        f"The 'more cores' table: after the sizes, on the {scaling.CLIENTS}-client curve's "
+        "calendar (the smallest size, as loaded), backside-caldav is started with --workers "
+        f"{', '.join(map(str, scaling.WORKERS))} in turn and stock Radicale once; "
+        f"{scaling.CLIENTS} client threads (each its own keep-alive connection) send one kind "
+        f"of request as fast as answers come back for {scaling.SECONDS:g} s after a 1 s "
+        "warm-up; the multiget asks 10 random members. The clients share the machine's "
+        "cores with the servers and PostgreSQL.",
         "Each ratio is how many times better backside-caldav is (Radicale time / backside "
         "time, backside rate / Radicale rate, Radicale memory / backside memory); "
         "'>Nx' means Radicale timed out, so N is a lower bound.",
@@ -336,6 +346,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 info[size]["radicale"] = {}
             elif info[size]["radicale"].get("timed_out"):
                 radicale_gave_up = f"skipped: Radicale timed out at {size} events"
+        curve: list[dict[str, Any]] = []
+        if not (args.no_scaling or args.only not in (None, "caldav")):
+            size = args.size_list[0]
+            curve = scaling.run(database.url, workdir, f"cal{size}", login,
+                                seconds=0.5 if args.quick else scaling.SECONDS,
+                                timeout_s=settings.timeout_s, log=log)
     machine["loadavg_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     report_data: dict[str, Any] = {
         "machine": machine,
@@ -347,6 +363,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                   {*args.steps, "put_empty", "peak_rss"}),
         "info": {str(k): v for k, v in info.items()},
         "wall_time_s": round(time.monotonic() - started, 1),
+        "scaling": {"events": args.size_list[0], "clients": scaling.CLIENTS,
+                    "seconds": 0.5 if args.quick else scaling.SECONDS, "points": curve},
     }
     report_data["notes"] = notes_for(settings)
     report_data["findings"] = findings_for(report_data, args)

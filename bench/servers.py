@@ -138,15 +138,16 @@ def radicale_calendar_folder(workdir: Path, user: str, calendar: str) -> Path:
 
 
 @contextlib.contextmanager
-def backside(database_url: str, workdir: Path) -> Iterator[ServerProcess]:
-    """`python -m backside_caldav serve` on the given database, default settings."""
+def backside(database_url: str, workdir: Path, workers: int = 1) -> Iterator[ServerProcess]:
+    """`python -m backside_caldav serve` on the given database, default settings
+    but for the number of worker processes."""
     port = free_port()
     log = workdir / f"backside-{port}.log"
     env = {**os.environ, "BACKSIDE_DATABASE_URL": database_url}
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "backside_caldav", "serve", "--host", "127.0.0.1",
-             "--port", str(port)],
+             "--port", str(port), "--workers", str(workers)],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     server = ServerProcess("backside", f"http://127.0.0.1:{port}", process, log)
     try:

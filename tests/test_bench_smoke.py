@@ -16,7 +16,7 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
 MEASUREMENTS = {"put_empty", "poll_ctag", "first_sync_davx5", "first_sync_thunderbird",
-                "sync_initial", "sync_nochange", "sync_after_edits", "week_etag", "week_data",
+                "list_query", "sync_initial", "sync_nochange", "sync_after_edits", "week_etag", "week_data",
                 "week_expand", "week_freebusy", "put_full", "api_list_week", "api_list_week_500",
                 "api_read", "api_create", "api_patch", "mcp_list_week", "mcp_availability",
                 "feed_latency", "poll_200_streams", "peak_rss"}
@@ -61,6 +61,16 @@ def test_quick_benchmark_reports_every_measurement(admin_url: str, tmp_path: Pat
     assert rows[("api_patch", 30)]["backside"]["runs"] >= 1
     assert rows[("feed_latency", 30)]["backside"]["info"]["writes"] == 50
     assert rows[("poll_200_streams", 30)]["backside"]["info"]["open_streams"] == 200
+
+    # Every member of the calendar is listed by the listing query, on both servers.
+    for server in ("backside", "radicale"):
+        assert rows[("list_query", 30)][server]["info"]["listed"] == 30
+    # The more-cores curve: each configuration answered both kinds of request.
+    curve = report["scaling"]["points"]
+    assert [(p["server"], p["workers"]) for p in curve[::2]] == [
+        ("backside", 1), ("backside", 2), ("backside", 4), ("radicale", None)]
+    assert all(p["answers"] > 0 and p["rate"] > 0 for p in curve)
+    assert "More cores" in (tmp_path / "latest.md").read_text()
 
     # Its scratch database is gone again.
     name = report["machine"]["database"]
