@@ -23,6 +23,7 @@ from radicale.app.base import Access
 from sqlalchemy.engine import Connection
 
 from backside_caldav import request
+from backside_caldav.dav.hrefs import plain, quoted
 from backside_caldav.db import calendars
 from backside_caldav.db.event_reads import ItemHead, StoredItem
 from backside_caldav.domain.records import CalendarRow
@@ -98,6 +99,49 @@ def member_property(prop: str, item: ItemHead | StoredItem) -> str:
                 f"{escape(item.component)}</getcontenttype>")
     assert isinstance(item, StoredItem), prop
     return f"<C:calendar-data>{escape(item.text)}</C:calendar-data>"
+
+
+RESOURCETYPE = "{DAV:}resourcetype"
+HEAD_PROPS = frozenset({GETETAG, CONTENT_TYPE, RESOURCETYPE})
+
+
+def head_writer(prefix: str, props: list[str]) -> Callable[[tuple[str, str, int]], bytes]:
+    """Writes a found member's response with these properties (of HEAD_PROPS) from
+    its (href, component, revision), as member_property writes them. Made once per
+    listing: each member is then one format of a prepared string (or, for an href
+    that needs quoting, the general writer)."""
+    values = []
+    for prop in props:
+        if prop == RESOURCETYPE:
+            values.append("<resourcetype />")
+        elif prop == GETETAG:
+            values.append('<getetag>"{2}"</getetag>')
+        elif prop == CONTENT_TYPE:
+            values.append("<getcontenttype>text/calendar;charset=utf-8;component={1}"
+                          "</getcontenttype>")
+        else:
+            raise ValueError(f"not a property of a member's head: {prop}")
+    start = quoted(prefix).replace("{", "{{").replace("}", "}}")
+    template = (f"<response><href>{start}{{0}}</href><propstat><prop>{''.join(values)}"
+                "</prop><status>HTTP/1.1 200 OK</status></propstat></response>")
+
+    def write(member: tuple[str, str, int]) -> bytes:
+        href, component, revision = member
+        if plain(href) and plain(component):
+            return template.format(href, component, revision).encode()
+        head = ItemHead(href, "", component, revision, None)  # type: ignore[arg-type]
+        return head_response(prefix, props, head)
+
+    return write
+
+
+def head_response(prefix: str, props: list[str], head: ItemHead) -> bytes:
+    """A found member's response with these properties (of HEAD_PROPS), any href."""
+    values = "".join("<resourcetype />" if prop == RESOURCETYPE
+                     else member_property(prop, head) for prop in props)
+    return (f"<response><href>{quoted(prefix + head.href)}</href><propstat>"
+            f"<prop>{values}</prop><status>HTTP/1.1 200 OK</status></propstat>"
+            "</response>").encode()
 
 
 def requested_props(root: ElementTree.Element | None, allowed: frozenset[str]

@@ -28,6 +28,11 @@ def member_path(href: str) -> str:
     return pathutils.sanitize_path(unquote(urlparse(href).path))
 
 
+def plain(text: str) -> bool:
+    """Whether quote() and escape() leave text as it is."""
+    return _PLAIN.fullmatch(text) is not None
+
+
 def quoted(path: str) -> str:
     """quote(path), as Radicale writes an href (which needs no XML escaping)."""
     return path if _PLAIN.fullmatch(path) else quote(path)

@@ -31,13 +31,12 @@ from backside_caldav import request
 from backside_caldav.dav.fast_path import (
     Call,
     OwnCalendar,
-    member_property,
+    head_writer,
     only,
     own_calendar,
     readable,
     requested_props,
 )
-from backside_caldav.dav.hrefs import quoted
 from backside_caldav.db import event_reads
 from backside_caldav.domain import sync_tokens
 from backside_caldav.domain.records import CalendarRow
@@ -79,15 +78,16 @@ def sync_props(root: ElementTree.Element | None, paged: bool = True) -> list[str
     return only(props, SYNC_STREAMABLE)
 
 
-def _stream(call: Call, own: OwnCalendar, head: bytes, calendar: CalendarRow,
-            props: list[str]) -> None:
+def stream_members(call: Call, own: OwnCalendar, head: bytes, calendar: CalendarRow,
+            props: list[str], component: str | None = None) -> None:
+    """The members' responses (of one component type, or all) after `head`,
+    streamed as the answer's body."""
     scope = request.current()
     assert scope is not None, "a fast path runs inside the request's scope"
-    prefix = call.base_prefix + "/" + own.path + "/"
+    write = head_writer(call.base_prefix + "/" + own.path + "/", props)
     scope.stream = MemberListing(
-        head[:-len(CLOSE_ROOT)],
-        lambda: event_reads.stream_item_heads(own.conn, own.tenant, calendar.id),
-        lambda head: _response(prefix, props, head))
+        head, lambda: event_reads.stream_heads(own.conn, own.tenant, calendar.id, component),
+        write)
 
 
 def answer_propfind(call: Call) -> types.WSGIResponse | None:
@@ -106,7 +106,7 @@ def answer_propfind(call: Call) -> types.WSGIResponse | None:
     calendar = own.row()
     if calendar is None:  # Radicale answered for it in this same snapshot
         return status, headers, answer, xml_request
-    _stream(call, own, head, calendar, props)
+    stream_members(call, own, head[:-len(CLOSE_ROOT)], calendar, props)
     return status, headers, None, xml_request
 
 
@@ -125,7 +125,7 @@ def answer_initial_sync(call: Call) -> types.WSGIResponse | None:
     head = call.app._xml_response(multistatus, call.request_info).rstrip()
     if not head.endswith(CLOSE_ROOT) or OPEN_ROOT not in head[:200]:
         return None
-    _stream(call, own, head, calendar, props)
+    stream_members(call, own, head[:-len(CLOSE_ROOT)], calendar, props)
     call.request_info["status"] = client.MULTI_STATUS
     return client.MULTI_STATUS, {"Content-Type": "text/xml; charset=utf-8"}, None, None
 
@@ -180,12 +180,3 @@ class MemberListing:
         pending.append(CLOSE_ROOT)
         yield b"".join(pending)
 
-
-def _response(prefix: str, props: list[str], head: event_reads.ItemHead) -> bytes:
-    values = []
-    for prop in props:
-        values.append("<resourcetype />" if prop == f"{DAV}resourcetype"
-                      else member_property(prop, head))
-    return (f"<response><href>{quoted(prefix + head.href)}</href><propstat>"
-            f"<prop>{''.join(values)}</prop><status>HTTP/1.1 200 OK</status></propstat>"
-            "</response>").encode()

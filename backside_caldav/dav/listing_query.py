@@ -26,7 +26,7 @@ from radicale.item import filter as radicale_filter
 
 from backside_caldav import request
 from backside_caldav.dav.fast_path import Call, own_calendar, readable
-from backside_caldav.dav.listing import MemberListing
+from backside_caldav.dav.listing import MemberListing, stream_members
 from backside_caldav.dav.member_reports import (
     CALDAV,
     CALENDAR_DATA,
@@ -76,13 +76,17 @@ def answer(call: Call) -> types.WSGIResponse | None:
     if (limit and CALENDAR_DATA in props
             and event_reads.count_vevents(own.conn, own.tenant, calendar.id) > limit):
         return None  # Radicale counts exactly and refuses the request
-    scope = request.current()
-    assert scope is not None, "a fast path runs inside the request's scope"
-    prefix = f"{call.base_prefix}/{own.path}/"
-    scope.stream = MemberListing(
-        root_start(props).encode(),
-        lambda: event_reads.stream_component(own.conn, own.tenant, calendar.id, component,
-                                             texts),
-        lambda item: member_response(prefix, props, item).encode())
+    head = root_start(props).encode()
+    if not texts:
+        stream_members(call, own, head, calendar, props, component)
+    else:
+        scope = request.current()
+        assert scope is not None, "a fast path runs inside the request's scope"
+        prefix = f"{call.base_prefix}/{own.path}/"
+        scope.stream = MemberListing(
+            head,
+            lambda: event_reads.stream_component(own.conn, own.tenant, calendar.id,
+                                                 component),
+            lambda item: member_response(prefix, props, item).encode())
     call.request_info["status"] = client.MULTI_STATUS
     return client.MULTI_STATUS, {"Content-Type": "text/xml; charset=utf-8"}, None, None
