@@ -28,13 +28,11 @@ from backside_caldav import request
 from backside_caldav.dav.fast_path import Call, own_calendar, readable
 from backside_caldav.dav.listing import MemberListing, stream_members
 from backside_caldav.dav.member_reports import (
-    CALDAV,
     CALENDAR_DATA,
-    DAV,
     SCHEDULE_TAG,
     member_response,
-    props_answered,
     root_start,
+    simple_query,
 )
 from backside_caldav.db import event_reads
 
@@ -44,19 +42,12 @@ COMPONENTS = frozenset({"VEVENT", "VTODO", "VJOURNAL"})
 def listing_request(body: ElementTree.Element | None) -> tuple[str, list[str]] | None:
     """(component, property tags) of a calendar-query whose filter names one
     component and nothing else, when this module answers it."""
-    if body is None or body.tag != f"{CALDAV}calendar-query" or len(body) != 2:
+    query = simple_query(body)
+    if query is None:
         return None
-    prop, query_filter = body
-    if prop.tag != f"{DAV}prop" or query_filter.tag != f"{CALDAV}filter":
-        return None
-    props = props_answered(prop)
-    try:
-        tag, start, end, simple = radicale_filter.simplify_prefilters([query_filter],
-                                                                      "VCALENDAR")
-    except ValueError:
-        return None
-    if (props is None or tag not in COMPONENTS or not simple
-            or start != radicale_filter.TIMESTAMP_MIN or end != radicale_filter.TIMESTAMP_MAX):
+    tag, start, end, props = query
+    if (tag not in COMPONENTS or start != radicale_filter.TIMESTAMP_MIN
+            or end != radicale_filter.TIMESTAMP_MAX):
         return None
     return tag, props
 

@@ -97,9 +97,10 @@ def multiget_request(body: ElementTree.Element | None, base_prefix: str, collect
     return list(names), props
 
 
-def query_request(body: ElementTree.Element | None) -> tuple[datetime, datetime, list[str]] | None:
-    """(window start, window end, property tags) of a calendar-query whose
-    filter is nothing but one VEVENT time-range, when this module answers it."""
+def simple_query(body: ElementTree.Element | None) -> tuple[str, int, int, list[str]] | None:
+    """(component, window start, window end as epoch seconds, property tags) of a
+    calendar-query of properties this module answers and a filter Radicale calls
+    simple (one component, at most a time-range on it), else None."""
     root = _parse(body, "calendar-query")
     if root is None or len(root) != 2:
         return None
@@ -112,8 +113,18 @@ def query_request(body: ElementTree.Element | None) -> tuple[datetime, datetime,
                                                                       "VCALENDAR")
     except ValueError:  # a time-range Radicale cannot read: its own 400
         return None
-    if props is None or tag != "VEVENT" or not simple:
+    if props is None or tag is None or not simple:
         return None
+    return tag, start, end, props
+
+
+def query_request(body: ElementTree.Element | None) -> tuple[datetime, datetime, list[str]] | None:
+    """(window start, window end, property tags) of a calendar-query whose
+    filter is nothing but one VEVENT time-range, when this module answers it."""
+    query = simple_query(body)
+    if query is None or query[0] != "VEVENT":
+        return None
+    _tag, start, end, props = query
     return from_epoch(start), from_epoch(end), props
 
 
