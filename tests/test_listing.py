@@ -107,15 +107,20 @@ def test_an_empty_calendar_lists_only_itself(http, cal) -> None:
     assert list(answer) == [requests.utils.urlparse(url).path]
 
 
-def test_many_members_arrive_in_several_chunks_each_once(http, cal, account, sql) -> None:
-    url, cal_id = cal
+def insert_rows(sql, tenant_id: str, cal_id: str, count: int) -> dict[str, str]:
+    """count events written by another application (plain SQL): href -> ETag."""
     with sql.cursor() as cur:
         cur.executemany(
             "INSERT INTO events (tenant_id, calendar_id, title, start_time, end_time, timezone) "
             "VALUES (%s, %s, %s, '2030-01-01 20:00Z', '2030-01-01 21:00Z', 'UTC')",
-            [(account.tenant_id, cal_id, f"row {i} " + "x" * 40) for i in range(1500)])
-    expected = {h: f'"{r}"' for h, r in sql.execute(
+            [(tenant_id, cal_id, f"row {i} " + "x" * 40) for i in range(count)])
+    return {h: f'"{r}"' for h, r in sql.execute(
         "SELECT href, revision FROM events WHERE calendar_id = %s", (cal_id,)).fetchall()}
+
+
+def test_many_members_arrive_in_several_chunks_each_once(http, cal, account, sql) -> None:
+    url, cal_id = cal
+    expected = insert_rows(sql, account.tenant_id, cal_id, 1500)
     r = propfind(http, url, "d:getetag", "d:resourcetype")
     answer = responses(r.content)
     members = {h.rsplit("/", 1)[1]: p["{DAV:}getetag"] for h, p in answer.items()

@@ -14,7 +14,7 @@ import caldav
 import radicale.app.report
 import requests
 from conftest import make_account
-from test_listing import ICS, XML, event, responses, todo, without
+from test_listing import ICS, XML, event, insert_rows, responses, todo, without
 from test_member_reports import limited_server  # noqa: F401 - a fixture
 
 SPIED = (radicale.app.report, "xml_report")  # counted by conftest's spied fixture
@@ -108,13 +108,7 @@ def test_a_row_another_application_changed_is_listed_as_get_serves_it(spied_cal,
 def test_many_members_are_streamed_each_once_and_gzip_says_the_same(http, cal, account,
                                                                      sql) -> None:
     url, cal_id = cal
-    with sql.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO events (tenant_id, calendar_id, title, start_time, end_time, timezone) "
-            "VALUES (%s, %s, %s, '2030-01-01 20:00Z', '2030-01-01 21:00Z', 'UTC')",
-            [(account.tenant_id, cal_id, f"row {i} " + "x" * 40) for i in range(1200)])
-    expected = {h: f'"{r}"' for h, r in sql.execute(
-        "SELECT href, revision FROM events WHERE calendar_id = %s", (cal_id,)).fetchall()}
+    expected = insert_rows(sql, account.tenant_id, cal_id, 1200)
     plain = report(http, url, listing(props="<d:getetag/><c:calendar-data/>"),
                    {"Accept-Encoding": "identity"})
     zipped = report(http, url, listing(props="<d:getetag/><c:calendar-data/>"),
