@@ -22,7 +22,7 @@ _PLAIN = re.compile(r"[A-Za-z0-9_.~/-]*")
 
 def member_path(href: str) -> str:
     """sanitize_path(unquote(urlparse(href).path)), as Radicale reads an href."""
-    if (href.startswith("/") and _PLAIN.fullmatch(href) and "//" not in href
+    if (href.startswith("/") and plain(href) and "//" not in href
             and "/./" not in href + "/" and "/../" not in href + "/"):
         return href
     return pathutils.sanitize_path(unquote(urlparse(href).path))
@@ -35,4 +35,4 @@ def plain(text: str) -> bool:
 
 def quoted(path: str) -> str:
     """quote(path), as Radicale writes an href (which needs no XML escaping)."""
-    return path if _PLAIN.fullmatch(path) else quote(path)
+    return path if plain(path) else quote(path)

@@ -29,6 +29,8 @@ from radicale import types
 
 from backside_caldav import request
 from backside_caldav.dav.fast_path import (
+    HEAD_PROPS,
+    RESOURCETYPE,
     Call,
     OwnCalendar,
     head_writer,
@@ -42,9 +44,9 @@ from backside_caldav.domain import sync_tokens
 from backside_caldav.domain.records import CalendarRow
 
 DAV = "{DAV:}"
-STREAMABLE = frozenset({f"{DAV}getetag", f"{DAV}resourcetype", f"{DAV}getcontenttype"})
+STREAMABLE = HEAD_PROPS
 # Radicale's REPORT answers resourcetype of a member as not found: not streamed.
-SYNC_STREAMABLE = frozenset({f"{DAV}getetag", f"{DAV}getcontenttype"})
+SYNC_STREAMABLE = HEAD_PROPS - {RESOURCETYPE}
 CHUNK = 64 * 1024
 OPEN_ROOT = b'<multistatus xmlns="DAV:"'
 CLOSE_ROOT = b"</multistatus>"
@@ -79,7 +81,7 @@ def sync_props(root: ElementTree.Element | None, paged: bool = True) -> list[str
 
 
 def stream_members(call: Call, own: OwnCalendar, head: bytes, calendar: CalendarRow,
-            props: list[str], component: str | None = None) -> None:
+                   props: list[str], component: str | None = None) -> None:
     """The members' responses (of one component type, or all) after `head`,
     streamed as the answer's body."""
     scope = request.current()
