@@ -23,10 +23,11 @@ REQUEST = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nMETHOD:REQUEST\
 
 
 def _row(text: str = REQUEST, method: str = "REQUEST",
-         originator: str = "mailto:alice@one.example") -> QueuedMessage:
+         originator: str = "mailto:alice@one.example",
+         recipient: str = "mailto:guest@outside.example") -> QueuedMessage:
     now = datetime.now(timezone.utc)
     return QueuedMessage("t", "0b4d6a52-0000-4000-8000-000000000001", "mail", method,
-                         originator, "mailto:guest@outside.example", "m-1", text, 0, now,
+                         originator, recipient, "m-1", text, 0, now,
                          None, None, now)
 
 
@@ -71,6 +72,15 @@ def test_a_title_cannot_add_a_header() -> None:
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     assert parsed["Bcc"] is None
     assert b"\r\nBcc:" not in raw.split(b"\r\n\r\n", 1)[0]
+
+
+def test_a_row_for_two_recipients_is_not_mailed() -> None:
+    """A row queued before recipients were checked: the sender gives it up
+    (mail_sender marks it failed) instead of mailing both."""
+    with pytest.raises(ValueError, match="not one mail address"):
+        imip_message.build(_row(recipient="mailto:guest@outside.example,x@other.example"))
+    assert imip_message.build(_row(recipient="mailto:guest%40outside.example"))["To"] == (
+        "guest@outside.example")
 
 
 def test_an_inbound_reply_is_found_in_its_mail() -> None:

@@ -294,3 +294,23 @@ def test_an_unchanged_put_keeps_the_clients_bytes(server: Server, people: People
     r = alice.put(url, data=text.encode(), headers={**ICS, "If-Match": current.headers["ETag"]})
     assert r.status_code == 204 and r.headers.get("ETag"), r.headers
     assert alice.get(url).text == text
+
+
+def test_an_attendee_address_that_is_not_one_mailbox_is_not_mailed(
+        server: Server, people: People, sql: psycopg.Connection) -> None:
+    """Two recipients in one address, or a line break that would start a mail
+    header: 3.7 on the organizer's copy, nothing queued for it."""
+    uid = f"meet-{uuid.uuid4()}"
+    hostile = ["mailto:a@outside.example,b@outside.example",
+               "mailto:c@outside.example%0D%0ABcc:%20victim@outside.example",
+               "mailto:Eve <eve@outside.example>"]
+    extra = "".join(f"ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:{a}\r\n" for a in hostile)
+    url = f"{server.url}{people.alice.username}/{people.alice.calendar}/{uid}.ics"
+    alice = people.alice.session()
+    r = alice.put(url, data=invitation(people, uid, extra_attendees=extra).encode(), headers=ICS)
+    assert r.status_code == 201, r.text
+    text = alice.get(url).text
+    for address in hostile:
+        assert "SCHEDULE-STATUS=3.7" in attendee_line(text, address)
+    assert "SCHEDULE-STATUS=1.1" in attendee_line(text, people.outsider)
+    assert _mail(sql, people.alice.tenant_id, uid) == [("REQUEST", people.outsider)]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from backside_caldav.domain.errors import BacksideError
+from backside_caldav.domain.mail_address import mailbox
 
 KEY_PREFIX = "bsk_"
 KEY_RE = re.compile(r"^bsk_[A-Za-z0-9_-]{43}$")
@@ -110,7 +111,6 @@ def describe(key: ApiKey) -> str:
 
 PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _RATE_RE = re.compile(r"^(\d{1,9})/(second|minute|hour|day)s?$")
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_WINDOW_DAYS = 36600
 
 
@@ -150,7 +150,7 @@ def parse_window(text: str) -> tuple[int, int]:
 
 
 def check_email(text: str) -> str:
-    if len(text) > 320 or not _EMAIL_RE.match(text):
+    if mailbox(text) != text:
         raise ApiKeyError(f"bad owner email {text!r}: give an address such as ann@example.com")
     return text
 

@@ -23,6 +23,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from backside_caldav.domain import legacy_hashes
 from backside_caldav.domain.errors import BacksideError
+from backside_caldav.domain.mail_address import mailbox
 
 # OWASP's Argon2id setting (19 MiB, 2 passes, 1 lane). The library default
 # takes 64 MiB per check: 8 threads checking at once held half a GiB.
@@ -47,14 +48,11 @@ def check_username(username: str) -> None:
             "(it becomes the first segment of the CalDAV path)")
 
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
 def check_email(email: str) -> str:
     """A login's calendar-user address, as stored (the database keeps it unique
     without regard to case)."""
     email = email.strip()
-    if len(email) > 320 or not _EMAIL.match(email):
+    if mailbox(email) != email:
         raise AccountError(f"bad email {email[:80]!r}: give an address such as ann@example.com")
     return email
 

@@ -19,6 +19,7 @@ from email.utils import formataddr, getaddresses, parseaddr
 import icalendar
 
 from backside_caldav.db.itip_queue import QueuedMessage
+from backside_caldav.domain.mail_address import mailbox
 
 ANSWERS = {"ACCEPTED": "Accepted", "DECLINED": "Declined", "TENTATIVE": "Tentative",
            "DELEGATED": "Delegated"}
@@ -77,7 +78,10 @@ def build(queued: QueuedMessage, envelope_from: str | None = None) -> EmailMessa
     message["From"] = formataddr(("", sender))
     if envelope_from and envelope_from.lower() != sender.lower():
         message["Sender"] = envelope_from
-    message["To"] = _bare(queued.recipient)
+    recipient = mailbox(queued.recipient)
+    if recipient is None:  # queued before the check at queue time
+        raise ValueError(f"{queued.recipient[:80]!r} is not one mail address")
+    message["To"] = recipient
     message["Subject"] = subject
     domain = sender.rsplit("@", 1)[-1] if "@" in sender else "backside-caldav.invalid"
     message["Message-ID"] = f"<itip.{queued.id}@{_one_line(domain)}>"

@@ -32,6 +32,7 @@ from backside_caldav.domain.itip import (
 )
 from backside_caldav.domain.itip_apply import keep_answers, with_schedule_status
 from backside_caldav.domain.itip_parts import Resource, address_key
+from backside_caldav.domain.mail_address import mailbox
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +174,7 @@ def _queue(conn: Connection, writer: Writer, originator: str,
         elif user is not None:
             _enqueue(conn, writer.tenant, "server", item, originator, _uid(item))
             statuses[key] = DELIVERED
-        elif key.startswith("mailto:") and "@" in key:
+        elif mailbox(item.recipient) is not None:
             if not originator.startswith("mailto:"):
                 statuses[key] = NOT_MAILED  # a login without an email cannot send mail
                 continue
