@@ -62,6 +62,10 @@ SPECS = [
     Spec("mcp_availability", "MCP events_check_availability, one week (Radicale: week "
                              "free-busy-query)", "ms"),
     # The change feed (bench/change_feed.py).
+    Spec("sched_invite", "organizer PUTs a meeting with 3 guests: colleague, other tenant, "
+         "outside (Radicale: the same PUT, nothing sent)", "events/s", True),
+    Spec("sched_freebusy", "outbox free-busy POST, one week, 2 people (Radicale: week "
+         "free-busy-query)", "ms"),
     Spec("feed_latency", "change feed: SQL commit to event on an open stream", "ms"),
     Spec("poll_200_streams", "PROPFIND getctag poll with 200 open change streams (compare "
                              "the poll row)", "ms"),
@@ -75,6 +79,7 @@ GROUPS = {
                "week_freebusy", "put_full"],
     "events": ["api_list_week", "api_list_week_500", "api_read", "api_create", "api_patch",
                "mcp_list_week", "mcp_availability"],
+    "scheduling": ["sched_invite", "sched_freebusy"],
     "feed": ["poll_ctag", "feed_latency", "poll_200_streams"],  # the poll again, to compare
 }
 MEASURED_STEPS = list(dict.fromkeys(step for steps in GROUPS.values() for step in steps))

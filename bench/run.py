@@ -25,7 +25,7 @@ from typing import Any
 
 import psycopg
 
-from . import data, events_api, report, scaling, servers
+from . import data, events_api, report, scaling, scheduling, servers
 from .dav import DavClient
 from .measure import (
     GROUPS,
@@ -65,8 +65,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "smallest size after the sizes; about 1 minute)")
     parser.add_argument("--only", choices=sorted(GROUPS),
                         help="measure one group of rows (after the same loading): caldav, "
-                             "events (the event API, /api/v1/events) or feed (the change "
-                             "stream)")
+                             "events (the event API, /api/v1/events), scheduling (invitations "
+                             "and outbox free-busy) or feed (the change stream)")
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes = "30"
@@ -182,8 +182,9 @@ def bench_size(size: int, events: list[data.Event], database: servers.Database,
                      maintenance=database.analyze)
         b_api = events_api.ApiClient(b_server.url, login[2], backside_settings.timeout_s)
         stack.callback(b_api.close)
-        b.extra_steps = events_api.BacksideSteps(b, b_api, database.url, b_server.url,
-                                                 login[2]).steps()
+        b.extra_steps = {**events_api.BacksideSteps(b, b_api, database.url, b_server.url,
+                                                    login[2]).steps(),
+                         **scheduling.steps(b, database.url)}
         scenarios = [b]
         r: Scenario | None = None
         if with_radicale:
@@ -193,7 +194,7 @@ def bench_size(size: int, events: list[data.Event], database: servers.Database,
             stack.callback(r_client.close)
             r = Scenario("radicale", r_client, events, settings,
                          bulk_loader=lambda evs: write_files(radicale_folder, evs, r.cancel))
-            r.extra_steps = events_api.radicale_steps(r)
+            r.extra_steps = {**events_api.radicale_steps(r), **scheduling.radicale_steps(r)}
             scenarios.append(r)
         for scenario in scenarios:
             scenario.c.mkcalendar()

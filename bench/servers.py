@@ -225,7 +225,9 @@ def create_account(database_url: str) -> tuple[str, str, str]:
     from backside_caldav.db import engines as db
     engine = db.get_engine(database_url)
     migrate.upgrade(engine)
-    accounts.add_account(engine, BENCH_USER, "bench", BENCH_PASSWORD)
+    from . import scheduling
+    accounts.add_account(engine, BENCH_USER, "bench", BENCH_PASSWORD, scheduling.EMAIL)
+    scheduling.logins(engine)
     key = keys.create_key(engine, "bench").secret
     db.dispose_all()
     return BENCH_USER, BENCH_PASSWORD, key

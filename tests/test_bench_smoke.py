@@ -19,7 +19,8 @@ MEASUREMENTS = {"put_empty", "poll_ctag", "first_sync_davx5", "first_sync_thunde
                 "list_query", "sync_initial", "sync_nochange", "sync_after_edits", "week_etag", "week_data",
                 "week_expand", "week_freebusy", "put_full", "api_list_week", "api_list_week_500",
                 "api_read", "api_create", "api_patch", "mcp_list_week", "mcp_availability",
-                "feed_latency", "poll_200_streams", "peak_rss"}
+                "sched_invite", "sched_freebusy", "feed_latency", "poll_200_streams",
+                "peak_rss"}
 # Radicale's cell: n/a (no such API, no change feed)
 NO_CALDAV_EQUIVALENT = {"api_list_week", "api_read", "api_patch", "feed_latency",
                         "poll_200_streams"}
@@ -61,6 +62,11 @@ def test_quick_benchmark_reports_every_measurement(admin_url: str, tmp_path: Pat
     assert rows[("api_patch", 30)]["backside"]["runs"] >= 1
     assert rows[("feed_latency", 30)]["backside"]["info"]["writes"] == 50
     assert rows[("poll_200_streams", 30)]["backside"]["info"]["open_streams"] == 200
+    # Each invitation reached the other tenant's inbox and queued the guest's mail.
+    invited = rows[("sched_invite", 30)]["backside"]
+    assert invited["info"]["delivered"] == invited["info"]["mail_queued"] == invited["runs"]
+    assert rows[("sched_freebusy", 30)]["radicale"]["median"] == (
+        rows[("week_freebusy", 30)]["radicale"]["median"])
 
     # Every member of the calendar is listed by the listing query, on both servers.
     for server in ("backside", "radicale"):
