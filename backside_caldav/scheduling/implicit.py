@@ -194,8 +194,10 @@ def _enqueue(conn: Connection, tenant: str, transport: str, item: Outgoing,
     queued = itip_queue.enqueue(conn, tenant, transport, item.method, originator,
                                 item.recipient, uid, item.text)
     engine = conn.engine
+    # Mail is the sender thread's: the callback only wakes it (no transaction).
+    ids = [queued] if transport == "server" else []
     for deliver in _deliver:
-        post_commit.defer(conn, lambda d=deliver: d(engine, tenant, [queued]))
+        post_commit.defer(conn, lambda d=deliver: d(engine, tenant, ids))
 
 
 def queue_server(conn: Connection, tenant: str, item: Outgoing, originator: str,
