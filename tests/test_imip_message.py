@@ -39,9 +39,10 @@ def _calendar_part(message: email.message.Message) -> email.message.Message:
 def test_a_request_is_an_imip_message() -> None:
     mail = imip_message.build(_row(), envelope_from="calendar@server.example")
     parsed = email.message_from_bytes(mail.as_bytes(), policy=email.policy.default)
-    assert parsed["From"] == "alice@one.example"
+    assert parsed["From"] == "Alice <alice@one.example>"  # the ORGANIZER's CN
     assert parsed["Sender"] == "calendar@server.example"
     assert parsed["To"] == "guest@outside.example"
+    assert parsed["Date"].datetime.tzinfo is not None  # RFC 5322 3.6: Date is required
     assert parsed["Subject"] == "Invitation: Plan, review"
     assert parsed.get_content_type() == "multipart/mixed"
     part = _calendar_part(parsed)
@@ -55,6 +56,22 @@ def test_a_request_is_an_imip_message() -> None:
     # The same row makes the same Message-ID: a resend is recognisably the same.
     again = imip_message.build(_row())
     assert again["Message-ID"] == mail["Message-ID"]
+
+
+def test_names_in_from_and_to_come_from_their_cn() -> None:
+    """A CN with a comma or quotes stays one display name of one address."""
+    text = REQUEST.replace("ATTENDEE;PARTSTAT", 'ATTENDEE;CN="Guest, G. <x@evil.example>";PARTSTAT')
+    parsed = email.message_from_bytes(imip_message.build(_row(text)).as_bytes(),
+                                      policy=email.policy.default)
+    [to] = parsed["To"].addresses
+    assert to.addr_spec == "guest@outside.example"
+    assert to.display_name == "Guest, G. <x@evil.example>"
+    reply = REQUEST.replace("METHOD:REQUEST", "METHOD:REPLY").replace(
+        "ATTENDEE;PARTSTAT", "ATTENDEE;CN=Guest;PARTSTAT")
+    mail = imip_message.build(_row(reply, "REPLY", originator="mailto:guest@outside.example",
+                                   recipient="mailto:alice@one.example"))
+    assert (mail["From"], mail["To"]) == ("Guest <guest@outside.example>",
+                                          "Alice <alice@one.example>")
 
 
 def test_subjects_follow_the_method_and_the_answer() -> None:

@@ -237,3 +237,30 @@ def test_an_update_keeps_the_attendees_own_alarms() -> None:
     [alarm] = event.walk("VALARM")
     assert str(alarm["DESCRIPTION"]) == "mine"
     assert "20260311T100000" in copy
+
+
+def test_a_message_carries_a_vtimezone_for_each_zone_it_uses() -> None:
+    """A client may store a bare TZID; the guest's mail reader has only the
+    message, so the zone database's VTIMEZONE goes in (icalendar also knows
+    Windows names). One the object defines is not doubled, and a name no zone
+    database knows adds nothing."""
+    zoneless = EVENT.replace(EVENT[EVENT.index("BEGIN:VTIMEZONE"):
+                                   EVENT.index("BEGIN:VEVENT")], "")
+    zoneless = zoneless.replace("DTEND;TZID=Europe/Stockholm", 'DTEND;TZID="America/New_York"')
+    [first, *_] = organizer_messages(None, Resource.of(zoneless), ALICE)
+    cal = _parse(first.text)
+    zones = {str(z["TZID"]): z for z in cal.walk("VTIMEZONE")}
+    assert set(zones) == {"Europe/Stockholm", "America/New_York"}
+    # The zone database's rules: CET/CEST in March 2026 for Stockholm.
+    event = cal.walk("VEVENT")[0]
+    assert event.decoded("DTSTART").utcoffset().total_seconds() == 3600
+    [again, *_] = organizer_messages(None, Resource.of(EVENT), ALICE)
+    assert again.text.count("BEGIN:VTIMEZONE") == 1  # the object's own, not doubled
+    assert "TZOFFSETFROM:+0200" in again.text
+    windows = zoneless.replace('"America/New_York"', '"W. Europe Standard Time"')
+    [third, *_] = organizer_messages(None, Resource.of(windows), ALICE)
+    assert {str(z["TZID"]) for z in _parse(third.text).walk("VTIMEZONE")} == {
+        "Europe/Stockholm", "W. Europe Standard Time"}
+    odd = zoneless.replace('"America/New_York"', "Nowhere/Zone")
+    [fourth, *_] = organizer_messages(None, Resource.of(odd), ALICE)
+    assert fourth.text.count("BEGIN:VTIMEZONE") == 1 and "TZID=Nowhere/Zone" in fourth.text

@@ -108,11 +108,21 @@ def test_boxes_refuse_what_they_do_not_do(server: Server, people: People) -> Non
                      data='<D:sync-collection xmlns:D="DAV:"><D:sync-token/>'
                           "<D:prop><D:getetag/></D:prop></D:sync-collection>")
     assert r.status_code == 403 and "supported-report" in r.text
+    # A POST of a free-busy request to the own inbox: 405, naming the outbox.
+    cal = ICS["Content-Type"]
+    for url in (base + "inbox/", base + "outbox/x.ics"):
+        r = dave.post(url, data=b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n",
+                      headers={"Content-Type": cal})
+        assert r.status_code == 405 and f"/{d.username}/outbox/" in r.text, (url, r.text)
     # Another login's boxes: the same 404 as a path nobody has.
     alice = people.alice.session()
     for url in (base + "inbox/", base + "outbox/"):
         assert _propfind(alice, url, [f"{D}resourcetype"]).status_code == 404
     assert alice.get(base + "inbox/whatever.ics").status_code == 404
+    assert alice.post(base + "outbox/", data=b"x", headers={"Content-Type": cal}
+                      ).status_code == 404
+    assert alice.post(base + "inbox/", data=b"x", headers={"Content-Type": cal}
+                      ).status_code == 404
 
 
 def _freebusy(people: People, attendees: list[str], organizer: str | None = None,

@@ -126,6 +126,12 @@ def answer(call: Call) -> types.WSGIResponse | None:
         return None
     owner, box, member = found
     t = request.transaction_for(call.user)
+    if owner == call.user and t is not None and t.tenant is not None \
+            and (box != "outbox" or member is not None):
+        return (client.METHOD_NOT_ALLOWED, {"Content-Type": "text/plain; charset=utf-8",
+                                            "Allow": "PROPFIND, REPORT, GET, DELETE"},
+                f"POST goes to your schedule outbox, /{call.user}/outbox/ (a VFREEBUSY "
+                "request); the inbox only holds delivered messages.\n", None)
     if owner != call.user or box != "outbox" or member is not None or t is None \
             or t.tenant is None:
         return (client.NOT_FOUND, {"Content-Type": "text/plain"},

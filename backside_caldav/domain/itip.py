@@ -8,10 +8,11 @@ transport. scheduling/implicit.py queues what this returns.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
-from backside_caldav.domain import ical_lines
+from backside_caldav.domain import ical_lines, ical_render
 from backside_caldav.domain.itip_parts import (
     SERVER_PARAMS,
     Part,
@@ -159,10 +160,37 @@ def _envelope(resource: Resource, method: str, bodies: list[list[str]]) -> str:
             if depth == 2 and upper.startswith("END:VTIMEZONE"):
                 inside_zone = False
             depth -= 1
+    out.extend(_missing_zones(out, bodies))
     for body in bodies:
         out.extend(body)
     out.append("END:VCALENDAR")
     return ical_lines.join(out)
+
+
+_TZID_PARAM = re.compile(r'^[^:]*?;TZID="?([^";:]+)"?[^:]*:(\d{4})?', re.IGNORECASE)
+_TZID_LINE = re.compile(r"^TZID[;:](?:[^:]*:)?(.+)$", re.IGNORECASE)
+
+
+def _missing_zones(head: list[str], bodies: list[list[str]]) -> list[str]:
+    """VTIMEZONEs from the zone database for TZIDs the object uses but does not
+    define: a client may store a bare TZID (the server reads it as the IANA
+    zone), but a mail reader outside has only the message (RFC 5545 3.6.5)."""
+    defined = {m.group(1).strip() for line in head if (m := _TZID_LINE.match(line))}
+    years: dict[str, list[int]] = {}
+    for body in bodies:
+        for line in body:
+            m = _TZID_PARAM.match(line)
+            if m is not None and m.group(1).strip() not in defined:
+                found = years.setdefault(m.group(1).strip(), [])
+                found.extend([max(int(m.group(2)), 1)] if m.group(2) else [])
+    out: list[str] = []
+    for tzid, seen in years.items():
+        first = min(seen) if seen else datetime.now(timezone.utc).year
+        last = max(seen) if seen else first
+        text = ical_render.vtimezone_text(tzid, *ical_render.zone_years(date(first, 1, 1),
+                                                                       date(last, 1, 1)))
+        out.extend(text.replace("\r\n ", "").rstrip("\r\n").split("\r\n") if text else [])
+    return out
 
 
 def message(resource: Resource, method: str, only: str | None = None,

@@ -13,8 +13,9 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+from datetime import datetime, timezone
 from email.message import EmailMessage, Message
-from email.utils import formataddr, getaddresses, parseaddr
+from email.utils import format_datetime, formataddr, getaddresses, parseaddr
 
 import icalendar
 
@@ -61,6 +62,19 @@ def _summary(cal: icalendar.Calendar) -> tuple[str, list[str], str | None]:
     return title, lines, partstat
 
 
+def _name(cal: icalendar.Calendar, address: str) -> str:
+    """The CN the message gives this address (ORGANIZER or ATTENDEE), for the
+    mail's From and To; empty when it gives none."""
+    for component in cal.walk():
+        if component.name not in ("VEVENT", "VTODO"):
+            continue
+        found = component.get("ATTENDEE") or []
+        for prop in [component.get("ORGANIZER"), *(found if isinstance(found, list) else [found])]:
+            if prop is not None and _bare(str(prop)).lower() == address.lower():
+                return _one_line(str(prop.params.get("CN", "")))[:200]
+    return ""
+
+
 def build(queued: QueuedMessage, envelope_from: str | None = None) -> EmailMessage:
     """The mail for one queue row; its Message-ID is the row's, so a resend
     is recognisably the same message."""
@@ -75,13 +89,14 @@ def build(queued: QueuedMessage, envelope_from: str | None = None) -> EmailMessa
         subject = f"{ANSWERS.get(partstat or '', 'Reply')}: {title}"
     message = EmailMessage(policy=email.policy.SMTP)
     sender = _bare(queued.originator)
-    message["From"] = formataddr(("", sender))
-    if envelope_from and envelope_from.lower() != sender.lower():
-        message["Sender"] = envelope_from
     recipient = mailbox(queued.recipient)
     if recipient is None:  # queued before the check at queue time
         raise ValueError(f"{queued.recipient[:80]!r} is not one mail address")
-    message["To"] = recipient
+    message["From"] = formataddr((_name(cal, sender), sender))
+    if envelope_from and envelope_from.lower() != sender.lower():
+        message["Sender"] = envelope_from
+    message["To"] = formataddr((_name(cal, recipient), recipient))
+    message["Date"] = format_datetime(datetime.now(timezone.utc))
     message["Subject"] = subject
     domain = sender.rsplit("@", 1)[-1] if "@" in sender else "backside-caldav.invalid"
     message["Message-ID"] = f"<itip.{queued.id}@{_one_line(domain)}>"
