@@ -80,7 +80,7 @@ def test_the_whole_walk(mailing_server: Server, mail: tuple[Recorder, int], peop
     [sent] = recorder.wait_for(uid, 1)
     guest = people.outsider[len("mailto:"):]
     assert sent.recipients == [guest] and sent.envelope_from == "calendar@server.example"
-    assert sent.message["From"] == people.alice.email
+    assert sent.message["From"] == f"Alice <{people.alice.email}>"  # the ORGANIZER's CN
     request = icalendar.Calendar.from_ical(calendar_text(sent.message))
     assert request["METHOD"] == "REQUEST"
     [event] = request.walk("VEVENT")
