@@ -253,6 +253,14 @@ def notes_for(settings: Settings) -> list[str]:
         "has no such API: the limit-500 row shows its week calendar-query with calendar-data "
         "(the same figure as that row), the create row its PUT rate into the full calendar, "
         "the others n/a.",
+        f"Scheduling rows run after the event API rows: up to {settings.put_sample} new "
+        "meetings PUT one after another (If-None-Match: *), each organized by the bench "
+        "login with a colleague of its tenant, a login of another tenant (its inbox message "
+        "and calendar copy are written before the PUT answers; the row checks each arrived) "
+        "and an outside guest (mail queued, no relay set), with the PUT rates' time bound; "
+        "then the outbox free-busy POST for the week, asking for the organizer and the "
+        "colleague. Radicale stores the same meetings and sends nothing; it has no outbox, "
+        "so its week free-busy-query stands in.",
         f"Radicale gets its first {settings.put_sample} events by PUT (the 'empty calendar' "
         "rate); the rest are written straight into its filesystem layout "
         "(collection-root/<user>/<calendar>/<uid>.ics with .Radicale.props from MKCALENDAR, "
