@@ -222,6 +222,40 @@ def test_answer_for_one_occurrence_adds_an_override() -> None:
     assert len(found) == 1
 
 
+def _occurrence_reply(*rids: str, partstat: str = "DECLINED") -> str:
+    parts = "".join(
+        "BEGIN:VEVENT\r\nUID:meet-1\r\nDTSTAMP:20260301T000000Z\r\n"
+        f"RECURRENCE-ID{rid}\r\nORGANIZER:mailto:alice@one.example\r\n"
+        f"ATTENDEE;PARTSTAT={partstat}:mailto:dave@two.example\r\nEND:VEVENT\r\n"
+        for rid in rids)
+    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nMETHOD:REPLY\r\n"
+            f"{parts}END:VCALENDAR\r\n")
+
+
+def test_an_answer_for_no_occurrence_adds_none() -> None:
+    """An override for a RECURRENCE-ID the rule does not make would be an extra
+    instance in the organizer's calendar: a REPLY cannot add one."""
+    import pytest
+    for rid in (";TZID=Europe/Stockholm:20260318T100000",  # a day the rule skips
+                ";TZID=Europe/Stockholm:20260317T103000",  # the right day, another time
+                ";TZID=Europe/Stockholm:20260414T100000",  # after COUNT=5
+                ":20260317T090000Z",  # the same instant in UTC is the occurrence...
+                ):
+        reply = Resource.of(_occurrence_reply(rid))
+        if rid.endswith("090000Z"):
+            text, _ = apply_reply(Resource.of(SERIES), reply)  # ...and is answered
+            assert len(_parse(text).walk("VEVENT")) == 2
+            continue
+        with pytest.raises(NotApplicable):
+            apply_reply(Resource.of(SERIES), reply)
+    # One real occurrence and one invented: only the real one gets its override.
+    both = _occurrence_reply(";TZID=Europe/Stockholm:20260324T100000",
+                             ";TZID=Europe/Stockholm:20260325T100000")
+    text, _ = apply_reply(Resource.of(SERIES), Resource.of(both))
+    [_, override] = _parse(text).walk("VEVENT")
+    assert override.decoded("RECURRENCE-ID").day == 24
+
+
 def test_an_update_keeps_the_attendees_own_alarms() -> None:
     [request] = [m for m in organizer_messages(None, Resource.of(EVENT), ALICE)
                  if "dave" in m.recipient]

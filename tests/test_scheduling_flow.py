@@ -9,6 +9,7 @@ queued (tests/test_imip_*.py send it).
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import psycopg
@@ -314,3 +315,37 @@ def test_an_attendee_address_that_is_not_one_mailbox_is_not_mailed(
         assert "SCHEDULE-STATUS=3.7" in attendee_line(text, address)
     assert "SCHEDULE-STATUS=1.1" in attendee_line(text, people.outsider)
     assert _mail(sql, people.alice.tenant_id, uid) == [("REQUEST", people.outsider)]
+
+
+def test_an_answer_for_an_invented_occurrence_adds_nothing(
+        server: Server, people: People, sql: psycopg.Connection) -> None:
+    """Dave adds to his copy of a weekly meeting an override at an instant the
+    rule does not make, declined, and one for a real occurrence: the
+    organizer's object gets the real answer only, no extra instance."""
+    uid = f"meet-{uuid.uuid4()}"
+    url = f"{server.url}{people.alice.username}/{people.alice.calendar}/{uid}.ics"
+    alice = people.alice.session()
+    weekly = invitation(people, uid).replace("SEQUENCE:0\r\n",
+                                             "SEQUENCE:0\r\nRRULE:FREQ=WEEKLY;COUNT=4\r\n")
+    assert alice.put(url, data=weekly.encode(), headers=ICS).status_code == 201
+    d = people.dave
+    calendar, href = _copy(sql, d.tenant_id, uid)
+    dave_url = f"{server.url}{d.username}/{calendar}/{href}"
+    dave = d.session()
+    copy = dave.get(dave_url).text
+    master = copy[copy.index("BEGIN:VEVENT"):copy.index("END:VEVENT") + len("END:VEVENT\r\n")]
+
+    def override(when: str) -> str:
+        body = master.replace("RRULE:FREQ=WEEKLY;COUNT=4\r\n", "")
+        body = re.sub(r"DTSTART[^\r\n]*", f"RECURRENCE-ID:{when}\r\nDTSTART:{when}", body, count=1)
+        body = re.sub(r"DTEND[^\r\n]*", f"DTEND:{when[:9]}235900Z", body, count=1)
+        return set_partstat(body, d.address, "DECLINED")
+
+    answered = copy.replace("END:VCALENDAR", override("20270317T100000Z")     # real: week 2
+                            + override("20270318T100000Z") + "END:VCALENDAR")  # invented
+    r = dave.put(dave_url, data=answered.encode(), headers=ICS)
+    assert r.status_code == 204, r.text
+    text = alice.get(url).text
+    assert "RECURRENCE-ID:20270317T100000Z" in text.replace("\r\n ", "")
+    assert "20270318T100000Z" not in text.replace("\r\n ", "")
+    assert text.count("BEGIN:VEVENT") == 2

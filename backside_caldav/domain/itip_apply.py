@@ -13,7 +13,9 @@ from datetime import datetime, timedelta
 
 import icalendar
 
-from backside_caldav.domain import ical_lines
+from backside_caldav.domain import ical_lines, recurrence
+from backside_caldav.domain.errors import BacksideError
+from backside_caldav.domain.ical_parse import parse_resource
 from backside_caldav.domain.itip_parts import Part, Resource, address_key, find_parts
 
 
@@ -46,9 +48,9 @@ def apply_reply(organizer_copy: Resource, reply: Resource) -> tuple[str, str]:
         raise NotApplicable("the REPLY is for another event (UID)")
     who, answers = reply_answers(reply)
     known = {part.recurrence_id for part in organizer_copy.parts}
-    for part in reply.parts:
-        if part.recurrence_id not in known:
-            _add_override(organizer_copy, reply, part)
+    new = [part for part in reply.parts if part.recurrence_id not in known]
+    for part in _occurrences(organizer_copy, reply, new):
+        _add_override(organizer_copy, reply, part)
     changed = False
     for part in organizer_copy.parts:
         if part.recurrence_id not in answers:
@@ -65,6 +67,63 @@ def apply_reply(organizer_copy: Resource, reply: Resource) -> tuple[str, str]:
     if not changed:
         raise NotApplicable(f"{who} is not an attendee of this event")
     return organizer_copy.text(), who
+
+
+def _occurrences(copy: Resource, reply: Resource, parts: list[Part]) -> list[Part]:
+    """The reply's parts whose RECURRENCE-ID is an occurrence of the
+    organizer's series. An override at any other instant would be an extra
+    instance (RFC 5545 overrides of no occurrence still show), which an
+    attendee must not add to the organizer's calendar."""
+    if not parts:
+        return []
+    try:
+        [master, *_] = parse_resource(copy.text()).events
+    except (BacksideError, ValueError):
+        return []
+    if master.recurrence_id is not None:  # overrides only: no series to add to
+        return []
+    instants = {id(part): _instant(copy, reply, part) for part in parts}
+    return [part for part in parts if (when := instants[id(part)]) is not None
+            and recurrence.is_occurrence(master, when)]
+
+
+def _instant(copy: Resource, reply: Resource, part: Part) -> datetime | None:
+    """A reply part's RECURRENCE-ID in UTC, read as the server reads a stored
+    one: a REPLY need not carry DTSTART, so a stand-in event is parsed, with
+    the reply's VTIMEZONEs (else the organizer's, else the zone database)."""
+    index = next((i for i in part.own if reply.line(i).name == "RECURRENCE-ID"), None)
+    if index is None:
+        return None
+    rid = reply.line(index)
+    rid.set_param("RANGE", None)
+    text = rid.text()
+    zones = _zones(copy) | _zones(reply)
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//backside-caldav//EN",
+             *(line for block in zones.values() for line in block),
+             "BEGIN:VEVENT", "UID:occurrence", "DTSTAMP:20000101T000000Z",
+             "DTSTART" + text[len("RECURRENCE-ID"):], text, "END:VEVENT", "END:VCALENDAR"]
+    try:
+        [record] = parse_resource(ical_lines.join(lines)).events
+    except (BacksideError, ValueError):
+        return None
+    return record.recurrence_id
+
+
+def _zones(resource: Resource) -> dict[str, list[str]]:
+    """The object's VTIMEZONE blocks by TZID."""
+    found: dict[str, list[str]] = {}
+    block: list[str] | None = None
+    for raw in resource.lines:
+        upper = raw[:16].upper()
+        if upper.startswith("BEGIN:VTIMEZONE"):
+            block = []
+        if block is not None:
+            block.append(raw)
+            if raw[:5].upper() == "TZID:" or raw[:5].upper() == "TZID;":
+                found[raw.split(":", 1)[1].strip()] = block
+            if upper.startswith("END:VTIMEZONE"):
+                block = None
+    return found
 
 
 _NOT_IN_OVERRIDE = ("RRULE", "RDATE", "EXDATE", "EXRULE", "DTSTART", "DTEND", "DURATION",

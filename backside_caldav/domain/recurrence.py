@@ -230,6 +230,15 @@ def _series_starts(master: EventRecord, since: datetime, until: datetime,
     return starts
 
 
+def is_occurrence(master: EventRecord, when: datetime) -> bool:
+    """Whether the master's rule, RDATEs and EXDATEs make an occurrence that
+    starts at `when` (UTC): only such a RECURRENCE-ID names an instance."""
+    try:
+        return when in _series_starts(master, when, when + timedelta(seconds=1), 1)
+    except (InvalidRule, TooManyInstances):
+        return False
+
+
 def expand(events: list[EventRecord], start: datetime, end: datetime,
            limit: int = 10_000, strict: bool = False) -> list[Instance]:
     """Occurrences of one resource (master first, then overrides) that overlap [start, end).
