@@ -246,7 +246,7 @@ def test_an_answer_for_no_occurrence_adds_none() -> None:
             text, _ = apply_reply(Resource.of(SERIES), reply)  # ...and is answered
             assert len(_parse(text).walk("VEVENT")) == 2
             continue
-        with pytest.raises(NotApplicable):
+        with pytest.raises(NotApplicable, match="occurrence the series does not have"):
             apply_reply(Resource.of(SERIES), reply)
     # One real occurrence and one invented: only the real one gets its override.
     both = _occurrence_reply(";TZID=Europe/Stockholm:20260324T100000",

@@ -49,7 +49,8 @@ def apply_reply(organizer_copy: Resource, reply: Resource) -> tuple[str, str]:
     who, answers = reply_answers(reply)
     known = {part.recurrence_id for part in organizer_copy.parts}
     new = [part for part in reply.parts if part.recurrence_id not in known]
-    for part in _occurrences(organizer_copy, reply, new):
+    real = _occurrences(organizer_copy, reply, new)
+    for part in real:
         _add_override(organizer_copy, reply, part)
     changed = False
     for part in organizer_copy.parts:
@@ -64,6 +65,8 @@ def apply_reply(organizer_copy: Resource, reply: Resource) -> tuple[str, str]:
         line.set_param("SCHEDULE-STATUS", None)
         organizer_copy.lines[index] = line.text()
         changed = True
+    if not changed and len(real) < len(new) == len(reply.parts):
+        raise NotApplicable("the REPLY answers for an occurrence the series does not have")
     if not changed:
         raise NotApplicable(f"{who} is not an attendee of this event")
     return organizer_copy.text(), who
