@@ -20,6 +20,7 @@ class Received:
     envelope_from: str
     recipients: list[str]
     message: EmailMessage
+    raw: bytes = b""
 
 
 def calendar_text(message: EmailMessage) -> str:
@@ -37,7 +38,8 @@ class Recorder:
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
+        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message,
+                                      envelope.content))
         return "250 OK"
 
     def with_uid(self, uid: str) -> list[Received]:
@@ -52,10 +54,12 @@ class Recorder:
 
 
 @contextmanager
-def relay(port: int | None = None) -> Iterator[tuple[Recorder, int]]:
+def relay(port: int | None = None, smtputf8: bool = True) -> Iterator[tuple[Recorder, int]]:
+    """smtputf8=False: a relay that does not offer SMTPUTF8 (RFC 6531)."""
     recorder = Recorder()
     port = port or free_port()
-    controller = Controller(recorder, hostname="127.0.0.1", port=port)
+    controller = Controller(recorder, hostname="127.0.0.1", port=port,
+                            enable_SMTPUTF8=smtputf8)
     controller.start()
     try:
         yield recorder, port

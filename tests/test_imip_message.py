@@ -74,6 +74,24 @@ def test_names_in_from_and_to_come_from_their_cn() -> None:
                                           "Alice <alice@one.example>")
 
 
+def test_a_name_that_looks_like_an_encoded_word_is_dropped() -> None:
+    """`=?utf-8?q?Bcc=3A_victim=40evil=2Etest?=` as a CN would read as another
+    address in some mail readers: the mail goes without that name."""
+    text = REQUEST.replace("ATTENDEE;PARTSTAT",
+                           'ATTENDEE;CN="=?utf-8?q?victim=40evil=2Etest?=";PARTSTAT')
+    parsed = email.message_from_bytes(imip_message.build(_row(text)).as_bytes(),
+                                      policy=email.policy.default)
+    [to] = parsed["To"].addresses
+    assert (to.display_name, to.addr_spec) == ("", "guest@outside.example")
+
+
+def test_an_international_domain_is_mailed_in_its_ascii_form() -> None:
+    text = REQUEST.replace("guest@outside.example", "guest@bücher.example")
+    mail = imip_message.build(_row(text, recipient="mailto:guest@bücher.example"))
+    assert mail["To"].addresses[0].addr_spec == "guest@xn--bcher-kva.example"
+    assert mail.as_bytes().isascii()
+
+
 def test_subjects_follow_the_method_and_the_answer() -> None:
     cancel = REQUEST.replace("METHOD:REQUEST", "METHOD:CANCEL")
     assert imip_message.build(_row(cancel, "CANCEL"))["Subject"] == "Cancelled: Plan, review"

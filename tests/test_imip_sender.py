@@ -61,6 +61,33 @@ def test_a_queued_invitation_is_mailed_once(database_url: str, people: People,
     assert _row(sql, message_id)[2] is True
 
 
+def test_names_outside_ascii_reach_a_relay_without_smtputf8(
+        database_url: str, people: People, sql: psycopg.Connection) -> None:
+    """Display names are encoded words in 7-bit headers and the envelope is the
+    bare addresses, so no relay needs SMTPUTF8 for them; a name with a comma
+    stays one name of one address, on relays with and without SMTPUTF8."""
+    for smtputf8 in (False, True):
+        uid = f"names-{smtputf8}"
+        a = people.alice
+        text = REQUEST.format(uid=uid, organizer=f'"Bäcker, Alice":{a.address}',
+                              guest=f'"Müller, Hans":{people.outsider}').replace(
+            "ORGANIZER:\"", "ORGANIZER;CN=\"").replace("NEEDS-ACTION:\"", "NEEDS-ACTION;CN=\"")
+        with tenancy.transaction(engines.get_app_engine(database_url), a.tenant_id) as conn:
+            message_id = itip_queue.enqueue(conn, a.tenant_id, "mail", "REQUEST", a.address,
+                                            people.outsider, uid, text)
+        with relay(smtputf8=smtputf8) as (recorder, port):
+            _send(database_url, port)
+            [got] = recorder.wait_for(uid, 1)
+        assert _row(sql, message_id)[2] is True, _row(sql, message_id)
+        assert got.envelope_from == a.email and got.recipients == [people.outsider[7:]]
+        head = got.raw.split(b"\r\n\r\n", 1)[0]
+        assert head.isascii(), head
+        [sender] = got.message["From"].addresses
+        [to] = got.message["To"].addresses
+        assert (sender.display_name, sender.addr_spec) == ("Bäcker, Alice", a.email)
+        assert (to.display_name, to.addr_spec) == ("Müller, Hans", people.outsider[7:])
+
+
 def test_a_relay_that_is_down_loses_nothing(database_url: str, people: People,
                                             sql: psycopg.Connection) -> None:
     message_id = _queue(database_url, people, "down-1")

@@ -150,9 +150,10 @@ def parse_window(text: str) -> tuple[int, int]:
 
 
 def check_email(text: str) -> str:
-    if mailbox(text) != text:
+    found = mailbox(text)
+    if found is None or text != text.strip() or text[:7].lower() == "mailto:":
         raise ApiKeyError(f"bad owner email {text!r}: give an address such as ann@example.com")
-    return text
+    return found
 
 
 @dataclass(frozen=True)

@@ -52,9 +52,10 @@ def check_email(email: str) -> str:
     """A login's calendar-user address, as stored (the database keeps it unique
     without regard to case)."""
     email = email.strip()
-    if mailbox(email) != email:
+    found = mailbox(email)
+    if found is None or email[:7].lower() == "mailto:":
         raise AccountError(f"bad email {email[:80]!r}: give an address such as ann@example.com")
-    return email
+    return found  # a non-ASCII domain as IDNA, the form mail goes to
 
 
 def hash_password(password: str) -> str:

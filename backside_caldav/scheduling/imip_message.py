@@ -14,12 +14,14 @@ import email
 import email.policy
 import re
 from datetime import datetime, timezone
+from email.headerregistry import Address
 from email.message import EmailMessage, Message
-from email.utils import format_datetime, formataddr, getaddresses, parseaddr
+from email.utils import format_datetime, getaddresses, parseaddr
 
 import icalendar
 
 from backside_caldav.db.itip_queue import QueuedMessage
+from backside_caldav.domain.itip_parts import address_key
 from backside_caldav.domain.mail_address import mailbox
 
 ANSWERS = {"ACCEPTED": "Accepted", "DECLINED": "Declined", "TENTATIVE": "Tentative",
@@ -65,13 +67,16 @@ def _summary(cal: icalendar.Calendar) -> tuple[str, list[str], str | None]:
 def _name(cal: icalendar.Calendar, address: str) -> str:
     """The CN the message gives this address (ORGANIZER or ATTENDEE), for the
     mail's From and To; empty when it gives none."""
+    wanted = address_key(address)
     for component in cal.walk():
         if component.name not in ("VEVENT", "VTODO"):
             continue
         found = component.get("ATTENDEE") or []
         for prop in [component.get("ORGANIZER"), *(found if isinstance(found, list) else [found])]:
-            if prop is not None and _bare(str(prop)).lower() == address.lower():
-                return _one_line(str(prop.params.get("CN", "")))[:200]
+            if prop is not None and address_key(str(prop)) == wanted:
+                name = _one_line(str(prop.params.get("CN", "")))[:200]
+                # A name that looks like an encoded word could read as an address.
+                return "" if "=?" in name else name
     return ""
 
 
@@ -88,14 +93,16 @@ def build(queued: QueuedMessage, envelope_from: str | None = None) -> EmailMessa
     else:
         subject = f"{ANSWERS.get(partstat or '', 'Reply')}: {title}"
     message = EmailMessage(policy=email.policy.SMTP)
-    sender = _bare(queued.originator)
-    recipient = mailbox(queued.recipient)
+    sender, recipient = mailbox(queued.originator), mailbox(queued.recipient)
     if recipient is None:  # queued before the check at queue time
         raise ValueError(f"{queued.recipient[:80]!r} is not one mail address")
-    message["From"] = formataddr((_name(cal, sender), sender))
+    if sender is None:
+        raise ValueError(f"{queued.originator[:80]!r} is not one mail address")
+    # Address objects: the policy quotes and RFC 2047-encodes display names.
+    message["From"] = Address(_name(cal, queued.originator), addr_spec=sender)
     if envelope_from and envelope_from.lower() != sender.lower():
         message["Sender"] = envelope_from
-    message["To"] = formataddr((_name(cal, recipient), recipient))
+    message["To"] = Address(_name(cal, queued.recipient), addr_spec=recipient)
     message["Date"] = format_datetime(datetime.now(timezone.utc))
     message["Subject"] = subject
     domain = sender.rsplit("@", 1)[-1] if "@" in sender else "backside-caldav.invalid"

@@ -75,9 +75,9 @@ def send_one(engine: Engine, settings: SmtpSettings, tenant: str, message_id: st
             itip_queue.mark_failed(conn, tenant, message_id, f"cannot be mailed: {exc}",
                                    MAX_RETRY * 24 * 365)
             return False
-        envelope = settings.envelope_from or message["From"]
+        envelope = settings.envelope_from or message["From"].addresses[0].addr_spec
         try:
-            _send(settings, message, envelope, str(message["To"]))
+            _send(settings, message, envelope, message["To"].addresses[0].addr_spec)
         except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
             delay = min(settings.retry_seconds * 2 ** queued.attempts, MAX_RETRY)
             itip_queue.mark_failed(conn, tenant, message_id, _reason(exc), delay)
@@ -113,7 +113,9 @@ def _send(settings: SmtpSettings, message: EmailMessage, envelope_from: str,
             smtp.ehlo(socket.getfqdn())
         if settings.username:
             smtp.login(settings.username, settings.password or "")
-        smtp.send_message(message, from_addr=envelope_from, to_addrs=[recipient])
+        # Bytes as built (7-bit headers, encoded words): send_message would
+        # flatten again, with raw UTF-8 headers on a relay offering SMTPUTF8.
+        smtp.sendmail(envelope_from, [recipient], message.as_bytes())
 
 
 class Sender:
