@@ -349,3 +349,25 @@ def test_an_answer_for_an_invented_occurrence_adds_nothing(
     assert "RECURRENCE-ID:20270317T100000Z" in text.replace("\r\n ", "")
     assert "20270318T100000Z" not in text.replace("\r\n ", "")
     assert text.count("BEGIN:VEVENT") == 2
+
+
+def test_a_colleagues_own_answer_survives_if_schedule_tag_match(
+        server: Server, people: People) -> None:
+    """Apple Calendar answers with If-Schedule-Tag-Match. Bob shares Alice's
+    tenant, so his PUT acts for the organizer and keeps the answers the
+    server holds, but not over his own new answer, nor Alice's over hers."""
+    uid = f"meet-{uuid.uuid4()}"
+    url = _organize(server, people, uid)
+    bob = people.bob.session()
+    bob_url = url.replace(f"/{people.alice.username}/", f"/{people.bob.username}/")
+    for session, target, who, answer in ((bob, bob_url, people.bob, "ACCEPTED"),
+                                         (people.alice.session(), url, people.alice,
+                                          "TENTATIVE")):
+        got = session.get(target)
+        r = session.put(target, data=set_partstat(got.text, who.address, answer).encode(),
+                        headers={**ICS, "If-Match": got.headers["ETag"],
+                                 "If-Schedule-Tag-Match": got.headers["Schedule-Tag"]})
+        assert r.status_code == 204, r.text
+        assert f"PARTSTAT={answer}" in attendee_line(session.get(target).text, who.address)
+    text = people.alice.session().get(url).text
+    assert "PARTSTAT=ACCEPTED" in attendee_line(text, people.bob.address)

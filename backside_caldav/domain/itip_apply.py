@@ -250,10 +250,11 @@ def with_schedule_status(resource: Resource, statuses: dict[str, str]) -> str:
     return resource.text()
 
 
-def keep_answers(new: Resource, stored: Resource) -> str:
+def keep_answers(new: Resource, stored: Resource, mine: frozenset[str] = frozenset()) -> str:
     """The organizer's PUT with the attendees' answers the server holds: under
     If-Schedule-Tag-Match a client writes over replies it has not seen yet
-    (RFC 6638 3.2.10), and those must survive."""
+    (RFC 6638 3.2.10), and those must survive. The writer's own answers
+    (`mine`, address keys) are its to change: they are taken as written."""
     by_rid = {part.recurrence_id: part for part in stored.parts}
     for part in new.parts:
         old = by_rid.get(part.recurrence_id)
@@ -261,6 +262,8 @@ def keep_answers(new: Resource, stored: Resource) -> str:
             continue
         for index in part.attendees:
             line = new.line(index)
+            if address_key(line.value) in mine:
+                continue
             held = stored.attendee(old, address_key(line.value))
             if held is None:
                 continue

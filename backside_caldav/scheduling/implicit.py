@@ -88,7 +88,7 @@ def on_put(conn: Connection, writer: Writer, old_text: str | None, new_text: str
         return new_text
     if who.kind == ORGANIZER:
         if old is not None and schedule_tag_matched:
-            new = Resource.of(keep_answers(new, old))
+            new = Resource.of(keep_answers(new, old, writer.addresses))
         sent = organizer_messages(old, new, who.organizer)
         statuses = _queue(conn, writer, who.address, sent)
         if old is not None and not sent and _answers(old) != _answers(new):
