@@ -23,7 +23,7 @@ from backside_caldav.domain.itip_apply import (
     request_copy,
     with_schedule_status,
 )
-from backside_caldav.domain.itip_parts import Resource, address_key, schedule_tag
+from backside_caldav.domain.itip_parts import Resource, address_key, fingerprint, schedule_tag
 
 EVENT = """BEGIN:VCALENDAR\r
 VERSION:2.0\r
@@ -298,3 +298,46 @@ def test_a_message_carries_a_vtimezone_for_each_zone_it_uses() -> None:
     odd = zoneless.replace('"America/New_York"', "Nowhere/Zone")
     [fourth, *_] = organizer_messages(None, Resource.of(odd), ALICE)
     assert fourth.text.count("BEGIN:VTIMEZONE") == 1 and "TZID=Nowhere/Zone" in fourth.text
+
+
+def test_a_re_serialized_event_is_no_change() -> None:
+    """Another order of properties, parameters and components, quoted or
+    unquoted parameter values, escaped commas, a rewritten VTIMEZONE: the
+    same meeting, the same Schedule-Tag, no REQUEST. A new time is a change."""
+    series = SERIES.replace("SUMMARY:Planning", "SUMMARY:Planning\\, Q3")
+    override = ("BEGIN:VEVENT\r\nUID:meet-1\r\nDTSTAMP:20260101T000000Z\r\n"
+                "RECURRENCE-ID;TZID=Europe/Stockholm:20260317T100000\r\n"
+                "DTSTART;TZID=Europe/Stockholm:20260317T120000\r\n"
+                "DTEND;TZID=Europe/Stockholm:20260317T130000\r\nSUMMARY:Moved\r\n"
+                "ORGANIZER;CN=Alice:mailto:alice@one.example\r\nEND:VEVENT\r\n")
+    original = series.replace("END:VCALENDAR", override + "END:VCALENDAR")
+    lines = original.split("\r\n")
+    first = lines.index("BEGIN:VEVENT")
+    end = lines.index("END:VEVENT")
+    master = lines[first:end + 1]
+    body = master[1:-1]
+    body.reverse()  # properties in another order (the alarm block moves whole)
+    alarm = [x for x in body if x in ("BEGIN:VALARM", "END:VALARM", "ACTION:DISPLAY",
+                                      "TRIGGER:-PT10M", "DESCRIPTION:soon")]
+    body = [x for x in body if x not in alarm]
+    body = [x.replace('CN="Bob, B.";PARTSTAT=NEEDS-ACTION;RSVP=TRUE',
+                      'RSVP=TRUE;PARTSTAT=NEEDS-ACTION;CN="Bob, B."')
+             .replace("ORGANIZER;CN=Alice", 'ORGANIZER;CN="Alice"')
+             .replace("SUMMARY:Planning\\, Q3", "SUMMARY:Planning, Q3") for x in body]
+    rest = lines[end + 1:]
+    zone = lines[lines.index("BEGIN:VTIMEZONE"):lines.index("END:VTIMEZONE") + 1]
+    head = [x for x in lines[:first] if x not in zone] + [
+        z.replace("TZOFFSETFROM:+0200", "TZOFFSETFROM:+0200\r\nTZNAME:CET") for z in zone]
+    # The override first, then the master: components in another order.
+    ov_start = rest.index("BEGIN:VEVENT")
+    ov = rest[ov_start:rest.index("END:VEVENT", ov_start) + 1]
+    reserialized = "\r\n".join(
+        [*head[:3], *head[3:], *ov, "BEGIN:VEVENT", *body, "END:VEVENT", "END:VCALENDAR", ""])
+    assert fingerprint(reserialized) == fingerprint(original)
+    assert schedule_tag(reserialized) == schedule_tag(original)
+    assert organizer_messages(Resource.of(original), Resource.of(reserialized), ALICE) == []
+    moved = original.replace("DTSTART;TZID=Europe/Stockholm:20260310T100000",
+                             "DTSTART;TZID=Europe/Stockholm:20260310T110000")
+    assert fingerprint(moved) != fingerprint(original)
+    renamed = original.replace("SUMMARY:Moved", "SUMMARY:Moved again")
+    assert fingerprint(renamed) != fingerprint(original)

@@ -371,3 +371,22 @@ def test_a_colleagues_own_answer_survives_if_schedule_tag_match(
         assert f"PARTSTAT={answer}" in attendee_line(session.get(target).text, who.address)
     text = people.alice.session().get(url).text
     assert "PARTSTAT=ACCEPTED" in attendee_line(text, people.bob.address)
+
+
+def test_a_re_serialized_put_sends_nothing(server: Server, people: People,
+                                           sql: psycopg.Connection) -> None:
+    """A client that writes the same meeting back with a quoted CN and its
+    lines in another order: no second REQUEST, the Schedule-Tag stays."""
+    uid = f"meet-{uuid.uuid4()}"
+    url = _organize(server, people, uid)
+    alice = people.alice.session()
+    got = alice.get(url)
+    lines = got.text.replace("\r\n ", "").split("\r\n")
+    first, end = lines.index("BEGIN:VEVENT"), lines.index("END:VEVENT")
+    body = [x.replace("ORGANIZER;CN=Alice", 'ORGANIZER;CN="Alice"')
+            for x in reversed(lines[first + 1:end])]
+    again = "\r\n".join([*lines[:first + 1], *body, *lines[end:]])
+    r = alice.put(url, data=again.encode(), headers={**ICS, "If-Match": got.headers["ETag"]})
+    assert r.status_code == 204, r.text
+    assert r.headers["Schedule-Tag"] == got.headers["Schedule-Tag"]
+    assert _mail(sql, people.alice.tenant_id, uid) == [("REQUEST", people.outsider)]

@@ -151,25 +151,52 @@ def fingerprint(text: str) -> str:
     """A digest of what scheduling compares: it moves when the organizer
     changes the event (times, rule, title, people, SEQUENCE ...) and stays
     when only an attendee's answer or a stamp, alarm or X- property does. It
-    is the Schedule-Tag (RFC 6638 3.2.10) and the "significant change" test."""
-    digest = hashlib.sha1()
+    is the Schedule-Tag (RFC 6638 3.2.10) and the "significant change" test.
+
+    Clients re-serialize: the same event may come back with its properties,
+    parameters and components in another order, parameter values quoted or
+    not, commas escaped or not, its VTIMEZONEs rewritten. None of that is a
+    change, so each component is digested as a sorted set of normalized
+    lines, and the components as a sorted list."""
+    components: list[str] = []
+    stack: list[list[str]] = []
     skip_depth = 0
     for raw in ical_lines.unfold(text):
         upper = raw[:16].upper()
-        if upper.startswith("BEGIN:VALARM") or skip_depth:
+        if skip_depth or upper.startswith(("BEGIN:VALARM", "BEGIN:VTIMEZONE")):
             if upper.startswith("BEGIN:"):
                 skip_depth += 1
             elif upper.startswith("END:"):
                 skip_depth -= 1
             continue
-        line = ical_lines.parse(raw)
-        if line.name in _UNSCHEDULED or line.name.startswith("X-"):
+        if upper.startswith("BEGIN:"):
+            stack.append([upper.strip()])
             continue
-        if line.name in ("ATTENDEE", "ORGANIZER"):
-            line.params = sorted((k, v) for k, v in line.params if k not in _ANSWER_PARAMS)
-            line.value = address_key(line.value)
-        digest.update(line.text().encode("utf-8") + b"\n")
+        if upper.startswith("END:"):
+            if stack:
+                done = stack.pop()
+                body = done[0] + "\n" + "\n".join(sorted(done[1:]))
+                (stack[-1] if stack else components).append(body)
+            continue
+        line = ical_lines.parse(raw)
+        if line.name in _UNSCHEDULED or line.name.startswith("X-") or not stack:
+            continue
+        stack[-1].append(_normal(line))
+    digest = hashlib.sha1()
+    for body in sorted(components):
+        digest.update(body.encode("utf-8") + b"\n\n")
     return digest.hexdigest()
+
+
+def _normal(line: ical_lines.Line) -> str:
+    """A content line as compared: parameters sorted, unquoted, X- ones
+    dropped; escaped commas and semicolons as plain ones; addresses as keys."""
+    params = [(k.upper(), v.strip('"')) for k, v in line.params if not k.upper().startswith("X-")]
+    value = line.value.replace("\\,", ",").replace("\\;", ";")
+    if line.name in ("ATTENDEE", "ORGANIZER"):
+        params = [(k, v) for k, v in params if k not in _ANSWER_PARAMS]
+        value = address_key(value)
+    return f"{line.name};{sorted(params)}:{value}"
 
 
 def schedule_tag(text: str) -> str | None:
