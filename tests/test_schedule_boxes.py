@@ -250,3 +250,37 @@ def test_the_caldav_clients_scheduling_calls(server: Server, people: People) -> 
         periods = fb.get("FREEBUSY")
         periods = periods if isinstance(periods, list) else [periods]
         assert any(p.dt[0] == datetime(2027, 3, 10, 10, tzinfo=timezone.utc) for p in periods)
+
+
+def test_free_busy_at_the_ends_of_the_calendar_and_odd_addresses(server: Server,
+                                                                  people: People) -> None:
+    """Year 1 and year 9999 ranges (outbox and free-busy-query) and a NUL in
+    an address: an answer or a 4xx, never a 500."""
+    alice = people.alice.session()
+    outbox = f"{server.url}{people.alice.username}/outbox/"
+    for start, end in (("00010101T000000Z", "00010102T000000Z"),
+                       ("99991230T000000Z", "99991231T000000Z")):
+        r = alice.post(outbox, data=_freebusy(people, [people.bob.address], start=start,
+                                              end=end).encode(), headers=ICS)
+        assert r.status_code < 500, r.text
+        if r.status_code == 200:
+            assert _answers(r)[people.bob.address][0] == "2.0;Success"
+        r = alice.request("REPORT", f"{server.url}{people.alice.username}/"
+                          f"{people.alice.calendar}/", headers={**XML, "Depth": "1"}, data=(
+            '<c:free-busy-query xmlns:c="urn:ietf:params:xml:ns:caldav">'
+            f'<c:time-range start="{start}" end="{end}"/></c:free-busy-query>'))
+        assert r.status_code < 500, r.text
+    r = alice.post(outbox, data=_freebusy(people, ["mailto:x%00@y.example"]).encode(),
+                   headers=ICS)
+    assert _answers(r)["mailto:x%00@y.example"][0].startswith("3.7")
+    uid = f"nul-{uuid.uuid4()}"
+    nul = invitation(people, uid, extra_attendees="ATTENDEE;RSVP=TRUE:mailto:x@y.example%00\r\n")
+    r = alice.put(f"{server.url}{people.alice.username}/{people.alice.calendar}/{uid}.ics",
+                  data=nul.encode(), headers=ICS)
+    assert r.status_code < 500, r.text
+    organizer = nul.replace(f"ORGANIZER;CN=Alice:{people.alice.address}",
+                            "ORGANIZER:mailto:alice%00@one.example")
+    r = alice.put(f"{server.url}{people.alice.username}/{people.alice.calendar}/{uid}-2.ics",
+                  data=organizer.encode(), headers=ICS)
+    assert r.status_code < 500, r.text
+

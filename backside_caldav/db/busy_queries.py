@@ -16,7 +16,7 @@ declined), so a calendar full of those does not reach Python or the limit.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -33,7 +33,9 @@ from backside_caldav.db.occurrences import (
 from backside_caldav.domain import busy
 from backside_caldav.domain.recurrence import TooManyInstances, expand
 
-WIDEN = timedelta(days=1)  # how far whole-day widening can move an all-day occurrence
+WIDEN = timedelta(days=1)
+EARLIEST = datetime(1, 1, 8, tzinfo=timezone.utc)
+LATEST = datetime(9999, 12, 24, tzinfo=timezone.utc)  # how far whole-day widening can move an all-day occurrence
 
 # The governing row's value: the override's when there is one. CASE and not
 # coalesce(): under row-level security PostgreSQL only uses an index for a
@@ -71,6 +73,11 @@ def candidates(conn: Connection, tenant: str, calendar_ids: list[str] | None,
     # No JIT in this transaction: PostgreSQL guesses the window's rows about ten
     # times high (range conditions on two columns), and then spent 700 ms
     # compiling a 20 ms query for each of a connection's first executions.
+    # Nothing is stored in year 1's first or year 9999's last week; widening
+    # a range there by a day or two would leave the calendar (OverflowError).
+    start, end = max(start, EARLIEST), min(end, LATEST)
+    if end <= start:
+        return []
     people = busy.people(owner_addresses(conn, tenant, no_jit=True), attendee)
     found = _indexed(conn, tenant, calendar_ids, start, end, people, limit)
     if limit is not None and len(found) > limit:

@@ -31,10 +31,15 @@ def address_key(address: str) -> tuple[str, str] | None:
     value = address.strip()
     if value[:7].lower() == "mailto:":
         email = unquote(value[7:]).strip()
-        return ("email", email.lower()) if "@" in email else None
+        return ("email", email.lower()) if "@" in email and _printable(email) else None
     path = value.split("://", 1)[1].split("/", 1)[1] if "://" in value else value.lstrip("/")
     name = unquote(path).strip("/")
-    return ("login", name) if name and "/" not in name else None
+    return ("login", name) if name and "/" not in name and _printable(name) else None
+
+
+def _printable(text: str) -> bool:
+    """No control characters (PostgreSQL refuses NUL; no login or email has one)."""
+    return not any(ord(c) < 0x20 or ord(c) == 0x7f for c in text)
 
 
 def user_of(conn: Connection, address: str) -> CalendarUser | None:
