@@ -11,6 +11,7 @@ from xml.etree import ElementTree as ET
 
 import caldav
 import pytest
+import requests
 from conftest import Server
 from scheduling_people import People, invitation
 
@@ -283,4 +284,15 @@ def test_free_busy_at_the_ends_of_the_calendar_and_odd_addresses(server: Server,
     r = alice.put(f"{server.url}{people.alice.username}/{people.alice.calendar}/{uid}-2.ics",
                   data=organizer.encode(), headers=ICS)
     assert r.status_code < 500, r.text
+
+
+def test_boxes_challenge_a_request_without_credentials(server: Server, people: People) -> None:
+    """Clients that send credentials only when challenged must get the 401, as
+    on the principal, not a 404 that says the box does not exist."""
+    base = f"{server.url}{people.alice.username}/"
+    for method, path in (("PROPFIND", "inbox/"), ("PROPFIND", "outbox/"), ("GET", "inbox/x.ics"),
+                         ("POST", "outbox/"), ("DELETE", "inbox/x.ics"), ("REPORT", "inbox/")):
+        r = requests.request(method, base + path, headers={"Depth": "0"})
+        assert r.status_code == 401, (method, path, r.status_code)
+        assert r.headers["WWW-Authenticate"].startswith("Basic")
 

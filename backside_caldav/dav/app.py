@@ -18,7 +18,7 @@ from typing import Any
 
 import radicale
 from radicale import config as radicale_config
-from radicale import types
+from radicale import httputils, types
 
 from backside_caldav.dav import (
     calendar_transp,
@@ -86,6 +86,8 @@ class Application(radicale.Application):
     def _answer(self, method: str, environ: types.WSGIEnviron, base_prefix: str, path: str,
                 user: str, user_groups: set, request_info: dict) -> types.WSGIResponse:
         call = Call(self, method, environ, base_prefix, path, user, user_groups, request_info)
+        if not user and schedule_boxes.box_of(call) is not None:
+            return httputils.NOT_ALLOWED  # Radicale turns it into 401 with a challenge
         for fast_path in FAST_PATHS[method]:
             answer = fast_path(call)
             if answer is not None:
