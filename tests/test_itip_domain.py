@@ -341,3 +341,22 @@ def test_a_re_serialized_event_is_no_change() -> None:
     assert fingerprint(moved) != fingerprint(original)
     renamed = original.replace("SUMMARY:Moved", "SUMMARY:Moved again")
     assert fingerprint(renamed) != fingerprint(original)
+
+
+def test_a_cancel_carries_sequence_and_a_series_zone_covers_years() -> None:
+    """RFC 5546 3.2.5: SEQUENCE in a CANCEL, 0 when the object has none. A
+    series with a bare TZID gets the zone's rules for two decades, not the
+    first year's few."""
+    bare = SERIES.replace("SEQUENCE:0\r\n", "").replace(
+        SERIES[SERIES.index("BEGIN:VTIMEZONE"):SERIES.index("BEGIN:VEVENT")], "").replace(
+        "RRULE:FREQ=WEEKLY;COUNT=5", "RRULE:FREQ=WEEKLY")
+    cancels = organizer_messages(Resource.of(bare), None, ALICE)
+    assert cancels and all(m.method == "CANCEL" for m in cancels)
+    [event] = _parse(cancels[0].text).walk("VEVENT")
+    assert event["SEQUENCE"] == 0
+    zone = _parse(cancels[0].text).walk("VTIMEZONE")[0]
+    changes = [d.dt.year for c in zone.walk() if c.name == "DAYLIGHT"
+               for rdates in ([c["RDATE"]] if not isinstance(c["RDATE"], list) else c["RDATE"])
+               for d in rdates.dts]
+    assert max(changes) >= 2045, sorted(changes)
+

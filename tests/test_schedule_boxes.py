@@ -199,6 +199,7 @@ def test_a_transparent_calendar_is_free(server: Server, people: People) -> None:
     ("backwards", "text/calendar", 403, "end after it starts"),
     ("two-years", "text/calendar", 403, "within 366 days"),
     ("crowd", "text/calendar", 403, "at most 100"),
+    ("two-organizers", "text/calendar", 403, "names one ORGANIZER"),
 ])
 def test_bad_free_busy_requests_are_refused(server: Server, people: People, body: str,
                                            content_type: str, status: int, reason: str) -> None:
@@ -212,6 +213,8 @@ def test_bad_free_busy_requests_are_refused(server: Server, people: People, body
                                end="20270310T000000Z"),
         "two-years": _freebusy(people, [people.bob.address], end="20290311T000000Z"),
         "crowd": _freebusy(people, [f"mailto:p{n}@x.example" for n in range(101)]),
+        "two-organizers": fb.replace("ORGANIZER:", f"ORGANIZER:{people.bob.address}\r\n"
+                                     "ORGANIZER:"),
     }.get(body, body)
     r = people.alice.session().post(f"{server.url}{people.alice.username}/outbox/",
                                     data=text.encode(), headers={"Content-Type": content_type})
@@ -295,4 +298,21 @@ def test_boxes_challenge_a_request_without_credentials(server: Server, people: P
         r = requests.request(method, base + path, headers={"Depth": "0"})
         assert r.status_code == 401, (method, path, r.status_code)
         assert r.headers["WWW-Authenticate"].startswith("Basic")
+
+
+def test_the_answer_writes_back_no_line_the_request_smuggled(server: Server,
+                                                             people: People) -> None:
+    """A UID with an escaped line break would add a FREEBUSY line of the
+    caller's making to the answer's calendar-data; it is one line."""
+    fb = _freebusy(people, [people.bob.address]).replace(
+        "UID:fb-", "UID:x\\nFREEBUSY:20270310T000000Z/20270310T010000Z\\nX-A:fb-")
+    r = people.alice.session().post(f"{server.url}{people.alice.username}/outbox/",
+                                    data=fb.encode(), headers=ICS)
+    status, data = _answers(r)[people.bob.address]
+    assert status.startswith("2.0")
+    assert not [x for x in data.splitlines() if x.startswith("FREEBUSY:20270310T000000Z")]
+    # A POST to the own inbox: one charset parameter.
+    r = people.alice.session().post(f"{server.url}{people.alice.username}/inbox/",
+                                    data=fb.encode(), headers=ICS)
+    assert r.status_code == 405 and r.headers["Content-Type"].count("charset") == 1
 

@@ -13,6 +13,7 @@ defines POST to the outbox for free-busy only; anything else is refused.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date, datetime, timedelta, timezone
 from http import client
@@ -70,6 +71,8 @@ def _request(text: str) -> tuple[str, list[str], datetime, datetime, str]:
                   "are sent by the server when the event is stored (RFC 6638 3.2)")
     fb = components[0]
     organizer = fb.get("ORGANIZER")
+    if isinstance(organizer, list):
+        raise Bad("a free-busy request names one ORGANIZER")
     attendees = fb.get("ATTENDEE") or []
     if not isinstance(attendees, list):
         attendees = [attendees]
@@ -82,7 +85,14 @@ def _request(text: str) -> tuple[str, list[str], datetime, datetime, str]:
     start, end = _utc(fb.decoded("DTSTART")), _utc(fb.decoded("DTEND"))
     if end <= start or end - start > MAX_SPAN:
         raise Bad("the free-busy range must end after it starts, within 366 days")
-    return str(organizer), [str(a) for a in attendees], start, end, str(fb.get("UID", ""))
+    return (_one_line(str(organizer)), [_one_line(str(a)) for a in attendees], start, end,
+            _one_line(str(fb.get("UID", ""))))
+
+
+def _one_line(text: str) -> str:
+    """A value the answer writes back on a content line: no line breaks or
+    other control characters (a UID of 'x\\nFREEBUSY:...' would add a line)."""
+    return re.sub(r"[\x00-\x1f\x7f]+", " ", text).strip()
 
 
 def _stamp(value: datetime) -> str:
@@ -128,7 +138,7 @@ def answer(call: Call) -> types.WSGIResponse | None:
     t = request.transaction_for(call.user)
     if owner == call.user and t is not None and t.tenant is not None \
             and (box != "outbox" or member is not None):
-        return (client.METHOD_NOT_ALLOWED, {"Content-Type": "text/plain; charset=utf-8",
+        return (client.METHOD_NOT_ALLOWED, {"Content-Type": "text/plain",
                                             "Allow": "PROPFIND, REPORT, GET, DELETE"},
                 f"POST goes to your schedule outbox, /{call.user}/outbox/ (a VFREEBUSY "
                 "request); the inbox only holds delivered messages.\n", None)

@@ -183,10 +183,13 @@ def _missing_zones(head: list[str], bodies: list[list[str]]) -> list[str]:
             if m is not None and m.group(1).strip() not in defined:
                 found = years.setdefault(m.group(1).strip(), [])
                 found.extend([max(int(m.group(2)), 1)] if m.group(2) else [])
+    recurring = any(line[:6].upper() in ("RRULE:", "RRULE;", "RDATE:", "RDATE;")
+                    for body in bodies for line in body)
     out: list[str] = []
     for tzid, seen in years.items():
         first = min(seen) if seen else datetime.now(timezone.utc).year
-        last = max(seen) if seen else first
+        # A series runs on: its zone's rules for 20 years more than its start.
+        last = min((max(seen) if seen else first) + (20 if recurring else 0), 9995)
         text = ical_render.vtimezone_text(tzid, *ical_render.zone_years(date(first, 1, 1),
                                                                        date(last, 1, 1)))
         out.extend(text.replace("\r\n ", "").rstrip("\r\n").split("\r\n") if text else [])
@@ -226,9 +229,15 @@ def message(resource: Resource, method: str, only: str | None = None,
                     continue
             if index == part.end and cancelled:
                 body.append("STATUS:CANCELLED")
+            if index == part.end and method == "CANCEL" and not _has(resource, part, "SEQUENCE"):
+                body.append("SEQUENCE:0")  # RFC 5546 3.2.5: a CANCEL carries SEQUENCE
             body.append(raw)
         bodies.append(body)
     return _envelope(resource, method, bodies)
+
+
+def _has(resource: Resource, part: Part, name: str) -> bool:
+    return any(resource.line(i).name == name for i in part.own)
 
 
 _REPLY_PROPS = ("UID", "SEQUENCE", "RECURRENCE-ID", "DTSTART", "DTEND", "DURATION", "DUE",
