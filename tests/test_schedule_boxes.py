@@ -109,6 +109,12 @@ def test_boxes_refuse_what_they_do_not_do(server: Server, people: People) -> Non
                      data='<D:sync-collection xmlns:D="DAV:"><D:sync-token/>'
                           "<D:prop><D:getetag/></D:prop></D:sync-collection>")
     assert r.status_code == 403 and "supported-report" in r.text
+    # PROPPATCH, MKCOL and MOVE on the boxes or a message: 403 with a sentence.
+    for method, path in (("PROPPATCH", "inbox/"), ("PROPPATCH", "outbox/"), ("MKCOL", "inbox/"),
+                         ("MOVE", "inbox/x.ics"), ("MKCOL", "outbox/x/")):
+        r = dave.request(method, base + path, headers={**XML, "Destination": base + "y.ics"},
+                         data=b"")
+        assert r.status_code == 403 and "the server keeps it" in r.text, (method, path, r.text)
     # A POST of a free-busy request to the own inbox: 405, naming the outbox.
     cal = ICS["Content-Type"]
     for url in (base + "inbox/", base + "outbox/x.ics"):
@@ -120,6 +126,7 @@ def test_boxes_refuse_what_they_do_not_do(server: Server, people: People) -> Non
     for url in (base + "inbox/", base + "outbox/"):
         assert _propfind(alice, url, [f"{D}resourcetype"]).status_code == 404
     assert alice.get(base + "inbox/whatever.ics").status_code == 404
+    assert alice.request("PROPPATCH", base + "inbox/", data=b"").status_code == 404
     assert alice.post(base + "outbox/", data=b"x", headers={"Content-Type": cal}
                       ).status_code == 404
     assert alice.post(base + "inbox/", data=b"x", headers={"Content-Type": cal}

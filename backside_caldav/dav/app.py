@@ -72,6 +72,8 @@ FAST_PATHS: dict[str, tuple[FastPath, ...]] = {
     "GET": (schedule_boxes.answer_get, scheduling_hooks.answer_get),
     "DELETE": (schedule_boxes.answer_delete,),
     "POST": (outbox_post.answer,),
+    # the boxes are the server's: a sentence, not Radicale's 404
+    **{m: (schedule_boxes.refuse_change,) for m in ("PROPPATCH", "MKCOL", "MOVE")},
 }
 
 
@@ -114,6 +116,15 @@ class Application(radicale.Application):
 
     def do_POST(self, *args: Any) -> types.WSGIResponse:
         return self._answer("POST", *args)
+
+    def do_PROPPATCH(self, *args: Any) -> types.WSGIResponse:
+        return self._answer("PROPPATCH", *args)
+
+    def do_MKCOL(self, *args: Any) -> types.WSGIResponse:
+        return self._answer("MKCOL", *args)
+
+    def do_MOVE(self, *args: Any) -> types.WSGIResponse:
+        return self._answer("MOVE", *args)
 
 
 def load_configuration(database_url: str, config_file: Path | None = None,

@@ -257,3 +257,17 @@ def refuse_write(call: Call) -> types.WSGIResponse | None:
         return _not_found()
     return Refusal(403, f"nothing can be stored in the schedule {found[1]}: the server "
                    "delivers scheduling messages (RFC 6638)").response()
+
+
+def refuse_change(call: Call) -> types.WSGIResponse | None:
+    """PROPPATCH, MKCOL or MOVE on a box or a message: the boxes are the
+    server's; a sentence instead of Radicale's 404 for a path it never stored."""
+    found = box_of(call)
+    if found is None:
+        return None
+    if found[0] != call.user:
+        return _not_found()
+    what = f"a message in the schedule {found[1]}" if found[2] else f"the schedule {found[1]}"
+    return Refusal(403, f"{call.method} cannot change {what}: the server keeps it (RFC 6638); "
+                   "GET or DELETE a message, PROPFIND the box").response()
+
