@@ -323,3 +323,18 @@ def test_the_answer_writes_back_no_line_the_request_smuggled(server: Server,
                                     data=fb.encode(), headers=ICS)
     assert r.status_code == 405 and r.headers["Content-Type"].count("charset") == 1
 
+
+def test_the_outbox_reads_the_declared_charset(server: Server, people: People) -> None:
+    """As a calendar PUT: latin-1 when the Content-Type says so; bytes that
+    are not UTF-8 without a charset, or an unknown charset, get a 4xx."""
+    outbox = f"{server.url}{people.alice.username}/outbox/"
+    alice = people.alice.session()
+    fb = _freebusy(people, [people.bob.address]).replace("PRODID:-//t//EN", "PRODID:-//Caf\u00e9//EN")
+    r = alice.post(outbox, data=fb.encode("latin-1"),
+                   headers={"Content-Type": "text/calendar; charset=ISO-8859-1"})
+    assert _answers(r)[people.bob.address][0].startswith("2.0")
+    r = alice.post(outbox, data=fb.encode("latin-1"), headers={"Content-Type": "text/calendar"})
+    assert r.status_code == 400 and "charset" in r.text
+    r = alice.post(outbox, data=fb.encode(), headers={"Content-Type": "text/calendar; charset=x-nope"})
+    assert r.status_code == 415 and "x-nope" in r.text
+

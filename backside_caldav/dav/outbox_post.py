@@ -13,9 +13,11 @@ defines POST to the outbox for free-busy only; anything else is refused.
 
 from __future__ import annotations
 
+import codecs
 import re
 import uuid
 from datetime import date, datetime, timedelta, timezone
+from email.message import Message
 from http import client
 from xml.etree import ElementTree as ET
 
@@ -130,6 +132,20 @@ def _periods(t: request.Transaction, email: str | None, start: datetime,
     return merged
 
 
+def _text(call: Call, body: bytes) -> str:
+    """The body in the charset its Content-Type names (UTF-8 when none), as a
+    calendar PUT is read."""
+    message = Message()
+    message["Content-Type"] = call.environ.get("CONTENT_TYPE", "")
+    charset = message.get_content_charset() or "utf-8"
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        raise Bad(f"unknown charset {charset[:40]!r}", "C:supported-calendar-data",
+                  415) from None
+    return body.decode(charset)
+
+
 def answer(call: Call) -> types.WSGIResponse | None:
     found = box_of(call)
     if found is None:
@@ -152,7 +168,7 @@ def answer(call: Call) -> types.WSGIResponse | None:
     try:
         if content_type != "text/calendar":
             raise Bad("a POST to the outbox is text/calendar", "C:supported-calendar-data", 415)
-        organizer, attendees, start, end, uid = _request((body or b"").decode("utf-8"))
+        organizer, attendees, start, end, uid = _request(_text(call, body or b""))
         writer = implicit.writer_for_login(t.conn, t.tenant, call.user)
         if address_key(organizer) not in writer.addresses:
             raise Bad(f"the ORGANIZER {organizer} is not one of your addresses",
@@ -176,7 +192,8 @@ def answer(call: Call) -> types.WSGIResponse | None:
             ET.SubElement(response, f"{CALDAV}calendar-data").text = _reply(
                 organizer, attendee, start, end, uid, periods)
     except UnicodeDecodeError:
-        return Refusal(400, "the body is not UTF-8 text", "C:valid-calendar-data").response()
+        return Refusal(400, "the body is not text in its charset (UTF-8 unless the "
+                       "Content-Type names another)", "C:valid-calendar-data").response()
     except Bad as exc:
         return Refusal(exc.status, str(exc), exc.precondition).response()
     call.request_info["status"] = client.OK
