@@ -56,9 +56,10 @@ def cmd_queue(args: argparse.Namespace, engine: OpenEngine, url: DatabaseUrl) ->
         with owner.connect() as conn:
             tenant = find_tenant(conn, args.tenant)[0]
     for row in itip_queue.listing(owner, tenant, args.limit):
+        last = f", last: {row.last_error}" if row.last_error else ""
         state = (f"sent {row.sent_at.isoformat(timespec='seconds')}" if row.sent_at
-                 else f"queued, {row.attempts} tries" + (f", last: {row.last_error}"
-                                                         if row.last_error else ""))
+                 else f"given up{last}" if row.attempts >= itip_queue.GIVE_UP_ATTEMPTS
+                 else f"queued, {row.attempts} tries{last}")
         print(f"{row.id} {row.transport} {row.method} to {row.recipient} "
               f"from {row.originator}: {state}")
     return 0

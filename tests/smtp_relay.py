@@ -35,6 +35,14 @@ def calendar_text(message: EmailMessage) -> str:
 @dataclass
 class Recorder:
     received: list[Received] = field(default_factory=list)
+    refuse_rcpt: str | None = None  # e.g. "550 5.1.1 no such user": every RCPT refused
+
+    async def handle_RCPT(self, server, session, envelope, address,  # noqa: ANN001, N802
+                          rcpt_options) -> str:  # noqa: ANN001
+        if self.refuse_rcpt:
+            return self.refuse_rcpt
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)

@@ -4,6 +4,9 @@ senders never send one message twice, and 'server' rows are never mailed."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 
 import icalendar
@@ -86,6 +89,34 @@ def test_names_outside_ascii_reach_a_relay_without_smtputf8(
         [to] = got.message["To"].addresses
         assert (sender.display_name, sender.addr_spec) == ("Bäcker, Alice", a.email)
         assert (to.display_name, to.addr_spec) == ("Müller, Hans", people.outsider[7:])
+
+
+def test_a_recipient_refused_for_good_is_given_up(database_url: str, people: People,
+                                                  sql: psycopg.Connection) -> None:
+    """550 (no such mailbox) is final: one try, then no more, and `imip queue`
+    says so; 450 (try later) stays queued for the next try."""
+    with relay() as (recorder, port):
+        recorder.refuse_rcpt = "450 4.2.1 mailbox busy"
+        later = _queue(database_url, people, "refused-450")
+        _send(database_url, port)
+        assert _row(sql, later)[:3] == (1, "relay refused the recipient: "
+                                        f"{{'{people.outsider[7:]}': (450, b'4.2.1 mailbox busy')}}",
+                                        False)
+        sql.execute("UPDATE itip_queue SET sent_at = now() WHERE id = %s", (later,))
+        recorder.refuse_rcpt = "550 5.1.1 no such user"
+        never = _queue(database_url, people, "refused-550")
+        _send(database_url, port)
+        attempts, error, sent = _row(sql, never)
+        assert attempts >= itip_queue.GIVE_UP_ATTEMPTS and "550" in error and not sent
+        sql.execute("UPDATE itip_queue SET next_attempt_at = now() WHERE id = %s", (never,))
+        recorder.refuse_rcpt = None
+        _send(database_url, port)
+        assert recorder.with_uid("refused-550") == []  # not tried again
+    listed = subprocess.run([sys.executable, "-m", "backside_caldav", "imip", "queue"],
+                            env={**os.environ, "BACKSIDE_DATABASE_URL": database_url},
+                            capture_output=True, text=True, timeout=60)
+    [line] = [x for x in listed.stdout.splitlines() if x.startswith(never)]
+    assert "given up, last: relay refused the recipient" in line and "550" in line
 
 
 def test_a_relay_that_is_down_loses_nothing(database_url: str, people: People,

@@ -72,6 +72,15 @@ def mark_failed(conn: Connection, tenant: str, message_id: str, error: str,
         {"t": tenant, "i": message_id, "e": error[:1000], "s": retry_in_seconds})
 
 
+def give_up(conn: Connection, tenant: str, message_id: str, error: str) -> None:
+    """A message that can never go (the relay refused it for good): no more
+    tries; `imip queue` shows it given up, with why."""
+    conn.execute(_q(
+        "UPDATE itip_queue SET attempts = greatest(attempts + 1, :cap), last_error = :e "
+        "WHERE tenant_id = :t AND id = CAST(:i AS uuid)"),
+        {"t": tenant, "i": message_id, "e": error[:1000], "cap": GIVE_UP_ATTEMPTS})
+
+
 def due(owner: Engine, limit: int = 100) -> list[tuple[str, str, str]]:
     """(tenant, id, transport) of unsent messages whose time has come, in every
     tenant: the search runs on the owner's engine (as the webhooks' does), each

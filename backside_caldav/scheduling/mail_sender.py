@@ -72,12 +72,19 @@ def send_one(engine: Engine, settings: SmtpSettings, tenant: str, message_id: st
         try:
             message = imip_message.build(queued, settings.envelope_from)
         except ValueError as exc:  # a text that no longer parses: it never will
-            itip_queue.mark_failed(conn, tenant, message_id, f"cannot be mailed: {exc}",
-                                   MAX_RETRY * 24 * 365)
+            itip_queue.give_up(conn, tenant, message_id, f"cannot be mailed: {exc}")
             return False
         envelope = settings.envelope_from or message["From"].addresses[0].addr_spec
         try:
             _send(settings, message, envelope, message["To"].addresses[0].addr_spec)
+        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError) as exc:
+            if _permanent(exc):  # 5xx for this recipient or this message: never
+                itip_queue.give_up(conn, tenant, message_id, _reason(exc))
+                log.warning("iMIP to %s refused for good: %s", queued.recipient, _reason(exc))
+                return False
+            delay = min(settings.retry_seconds * 2 ** queued.attempts, MAX_RETRY)
+            itip_queue.mark_failed(conn, tenant, message_id, _reason(exc), delay)
+            return False
         except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
             delay = min(settings.retry_seconds * 2 ** queued.attempts, MAX_RETRY)
             itip_queue.mark_failed(conn, tenant, message_id, _reason(exc), delay)
@@ -86,6 +93,15 @@ def send_one(engine: Engine, settings: SmtpSettings, tenant: str, message_id: st
             return False
         itip_queue.mark_sent(conn, tenant, message_id)
         return True
+
+
+def _permanent(exc: smtplib.SMTPException) -> bool:
+    """A 5xx refusal of the recipient or of the message (RFC 5321 4.2.1): the
+    same mail would be refused again. A refused sender or login (a setting
+    to fix) and 4xx answers stay queued."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return bool(exc.recipients) and all(code >= 500 for code, _ in exc.recipients.values())
+    return isinstance(exc, smtplib.SMTPDataError) and exc.smtp_code >= 500
 
 
 def _reason(exc: BaseException) -> str:
