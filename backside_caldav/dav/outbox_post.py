@@ -152,16 +152,14 @@ def answer(call: Call) -> types.WSGIResponse | None:
         return None
     owner, box, member = found
     t = request.transaction_for(call.user)
-    if owner == call.user and t is not None and t.tenant is not None \
-            and (box != "outbox" or member is not None):
+    if owner != call.user or t is None or t.tenant is None:
+        return (client.NOT_FOUND, {"Content-Type": "text/plain"},
+                "There is no schedule outbox at this path.\n", None)
+    if box != "outbox" or member is not None:
         return (client.METHOD_NOT_ALLOWED, {"Content-Type": "text/plain",
                                             "Allow": "PROPFIND, REPORT, GET, DELETE"},
                 f"POST goes to your schedule outbox, /{call.user}/outbox/ (a VFREEBUSY "
                 "request); the inbox only holds delivered messages.\n", None)
-    if owner != call.user or box != "outbox" or member is not None or t is None \
-            or t.tenant is None:
-        return (client.NOT_FOUND, {"Content-Type": "text/plain"},
-                "There is no schedule outbox at this path.\n", None)
     scope = request.current()
     body = scope.body if scope is not None else None
     content_type = call.environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()

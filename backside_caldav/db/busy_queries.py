@@ -33,9 +33,9 @@ from backside_caldav.db.occurrences import (
 from backside_caldav.domain import busy
 from backside_caldav.domain.recurrence import TooManyInstances, expand
 
-WIDEN = timedelta(days=1)
+WIDEN = timedelta(days=1)  # how far whole-day widening can move an all-day occurrence
 EARLIEST = datetime(1, 1, 8, tzinfo=timezone.utc)
-LATEST = datetime(9999, 12, 24, tzinfo=timezone.utc)  # how far whole-day widening can move an all-day occurrence
+LATEST = datetime(9999, 12, 24, tzinfo=timezone.utc)
 
 # The governing row's value: the override's when there is one. CASE and not
 # coalesce(): under row-level security PostgreSQL only uses an index for a

@@ -229,15 +229,12 @@ def message(resource: Resource, method: str, only: str | None = None,
                     continue
             if index == part.end and cancelled:
                 body.append("STATUS:CANCELLED")
-            if index == part.end and method == "CANCEL" and not _has(resource, part, "SEQUENCE"):
+            if index == part.end and method == "CANCEL" \
+                    and resource.value(part, "SEQUENCE") is None:
                 body.append("SEQUENCE:0")  # RFC 5546 3.2.5: a CANCEL carries SEQUENCE
             body.append(raw)
         bodies.append(body)
     return _envelope(resource, method, bodies)
-
-
-def _has(resource: Resource, part: Part, name: str) -> bool:
-    return any(resource.line(i).name == name for i in part.own)
 
 
 _REPLY_PROPS = ("UID", "SEQUENCE", "RECURRENCE-ID", "DTSTART", "DTEND", "DURATION", "DUE",

@@ -77,15 +77,11 @@ def send_one(engine: Engine, settings: SmtpSettings, tenant: str, message_id: st
         envelope = settings.envelope_from or message["From"].addresses[0].addr_spec
         try:
             _send(settings, message, envelope, message["To"].addresses[0].addr_spec)
-        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError) as exc:
+        except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
             if _permanent(exc):  # 5xx for this recipient or this message: never
                 itip_queue.give_up(conn, tenant, message_id, _reason(exc))
                 log.warning("iMIP to %s refused for good: %s", queued.recipient, _reason(exc))
                 return False
-            delay = min(settings.retry_seconds * 2 ** queued.attempts, MAX_RETRY)
-            itip_queue.mark_failed(conn, tenant, message_id, _reason(exc), delay)
-            return False
-        except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
             delay = min(settings.retry_seconds * 2 ** queued.attempts, MAX_RETRY)
             itip_queue.mark_failed(conn, tenant, message_id, _reason(exc), delay)
             log.warning("iMIP to %s not sent (try %d, next in %.0f s): %s", queued.recipient,
@@ -95,7 +91,7 @@ def send_one(engine: Engine, settings: SmtpSettings, tenant: str, message_id: st
         return True
 
 
-def _permanent(exc: smtplib.SMTPException) -> bool:
+def _permanent(exc: BaseException) -> bool:
     """A 5xx refusal of the recipient or of the message (RFC 5321 4.2.1): the
     same mail would be refused again. A refused sender or login (a setting
     to fix) and 4xx answers stay queued."""
